@@ -1,0 +1,2 @@
+//! The hdfstream command-line tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! hdfstream server over local HDF5 files.
