@@ -6,3 +6,217 @@
 //! object or slice request into `out` in bounded pieces and returns `Err(RequestError)`
 //! (status + message, PROTOCOL.md §7.1) for anything the reference answers with an error.
 //! It is blocking and is called from `spawn_blocking`; it takes the libhdf5 lock per chunk.
+
+mod encode;
+mod ffi;
+mod object;
+mod read;
+mod types;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use hdf5_metno_sys as hdf5_sys;
+use hdf5_sys::h5f::{H5F_ACC_RDONLY, H5Fis_hdf5, H5Fopen};
+use hdf5_sys::h5i::{H5I_type_t, H5Iget_type};
+use hdf5_sys::h5o::H5Oopen;
+use hdf5_sys::h5p::H5P_DEFAULT;
+use hdfstream_protocol::{MAX_SLICES, ObjectRequest, RequestError, SliceSpec};
+
+use encode::{MAX_BIN, Sink};
+use ffi::{Id, c_string, locked};
+use object::{Expand, dataset_plan, plan, write_node};
+use read::{StreamError, stream_selection};
+
+/// Default number of files kept open.
+pub const DEFAULT_OPEN_FILES: usize = 64;
+/// Default `data_size_limit` when a request does not give one (PROTOCOL.md §8).
+pub const DEFAULT_DATA_SIZE_LIMIT: u64 = 2_147_483_647;
+
+/// A 404 error with the given message.
+fn not_found(message: impl Into<String>) -> RequestError {
+    RequestError { status: 404, message: message.into() }
+}
+
+/// Maps a failure after the answer was planned.
+fn stream_error(e: StreamError) -> RequestError {
+    match e {
+        StreamError::Read(m) => not_found(format!("Unable to read data stream: {m}")),
+        StreamError::Output(e) => {
+            RequestError { status: 500, message: format!("Unable to write the response: {e}") }
+        }
+    }
+}
+
+/// Identity of a file's contents on disk: size and modification time.
+type Stamp = (u64, Option<SystemTime>);
+
+struct Entry {
+    path: PathBuf,
+    stamp: Stamp,
+    file: Arc<Id>,
+    used: u64,
+}
+
+struct Cache {
+    entries: Vec<Entry>,
+    tick: u64,
+}
+
+/// Open HDF5 files (least recently used ones are closed beyond the capacity) and the
+/// answers to object and slice requests on them.
+pub struct Hdf5Files {
+    cache: Mutex<Cache>,
+    capacity: usize,
+    max_bin: u64,
+}
+
+impl Default for Hdf5Files {
+    fn default() -> Self {
+        Self::new(DEFAULT_OPEN_FILES)
+    }
+}
+
+impl std::fmt::Debug for Hdf5Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hdf5Files").field("capacity", &self.capacity).finish_non_exhaustive()
+    }
+}
+
+impl Hdf5Files {
+    /// A cache keeping at most `capacity` files open (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            cache: Mutex::new(Cache { entries: Vec::new(), tick: 0 }),
+            capacity: capacity.max(1),
+            max_bin: MAX_BIN,
+        }
+    }
+
+    /// Uses bins of at most `max_bin` bytes instead of 2^32-1 (for testing the bin split
+    /// on small arrays; clients must accept any split).
+    pub fn with_max_bin(mut self, max_bin: u64) -> Self {
+        self.max_bin = max_bin.clamp(1, MAX_BIN);
+        self
+    }
+
+    /// Number of files currently open.
+    pub fn open_files(&self) -> usize {
+        self.cache.lock().map(|c| c.entries.len()).unwrap_or(0)
+    }
+
+    /// Writes the answer to an object request (`req.object` set) on the HDF5 file `file`:
+    /// the object map (no slice) or the bare array of the selection, as exactly one msgpack
+    /// value. Errors found before the first byte (missing object, bad slice, unsupported
+    /// type) are returned without writing anything; blocking, call it off the async runtime.
+    pub fn write_response(
+        &self,
+        file: &Path,
+        req: &ObjectRequest,
+        out: &mut dyn Write,
+    ) -> Result<(), RequestError> {
+        let object = req.object.as_deref().ok_or_else(|| RequestError {
+            status: 400,
+            message: "No object name given".to_owned(),
+        })?;
+        let fid = self.open(file)?;
+        let mut sink = Sink::new(out, self.max_bin);
+        match &req.slice {
+            None => {
+                let opts = Expand {
+                    max_depth: req.max_depth.unwrap_or(0),
+                    data_size_limit: req.data_size_limit.unwrap_or(DEFAULT_DATA_SIZE_LIMIT),
+                };
+                let node = plan(&fid, object, opts)?;
+                tracing::debug!(file = %file.display(), object, "writing object map");
+                write_node(&mut sink, &node).map_err(stream_error)?;
+            }
+            Some(sel) => {
+                let ds = locked(|| {
+                    let cpath = c_string(object).ok_or_else(|| not_found("Failed to open dataset slice"))?;
+                    // SAFETY: valid file id and C string.
+                    let obj = Id::new(unsafe { H5Oopen(fid.raw(), cpath.as_ptr(), H5P_DEFAULT) })
+                        .ok_or_else(|| not_found(format!("Failed to open dataset slice: no object {object}")))?;
+                    // SAFETY: valid identifier.
+                    if unsafe { H5Iget_type(obj.raw()) } != H5I_type_t::H5I_DATASET {
+                        return Err(not_found(format!("Failed to open dataset slice: {object} is not a dataset")));
+                    }
+                    dataset_plan(obj, object, None)
+                })?;
+                check_selection(sel, &ds.shape)?;
+                tracing::debug!(file = %file.display(), object, runs = sel.runs.len(), "writing slice");
+                stream_selection(&mut sink, &ds.id, &ds.space, &ds.mem, sel).map_err(stream_error)?;
+            }
+        }
+        sink.flush().map_err(|e| stream_error(StreamError::Output(e)))
+    }
+
+    /// The open file for `path`, opening it (and evicting the least recently used) if needed.
+    fn open(&self, path: &Path) -> Result<Arc<Id>, RequestError> {
+        let fail = || not_found("Failed to open object: not a readable HDF5 file");
+        let meta = std::fs::metadata(path).map_err(|_| fail())?;
+        let stamp: Stamp = (meta.len(), meta.modified().ok());
+        let mut cache = self.cache.lock().map_err(|_| fail())?;
+        cache.tick += 1;
+        let tick = cache.tick;
+        if let Some(pos) = cache.entries.iter().position(|e| e.path == path) {
+            if let Some(e) = cache.entries.get_mut(pos).filter(|e| e.stamp == stamp) {
+                e.used = tick;
+                return Ok(e.file.clone());
+            }
+            cache.entries.swap_remove(pos);
+        }
+        let cpath = c_string(&path.to_string_lossy()).ok_or_else(fail)?;
+        let file = locked(|| {
+            // SAFETY: valid C string.
+            if unsafe { H5Fis_hdf5(cpath.as_ptr()) } <= 0 {
+                return None;
+            }
+            // SAFETY: as above.
+            Id::new(unsafe { H5Fopen(cpath.as_ptr(), H5F_ACC_RDONLY, H5P_DEFAULT) })
+        })
+        .ok_or_else(fail)?;
+        let file = Arc::new(file);
+        if cache.entries.len() >= self.capacity {
+            if let Some(oldest) = cache.entries.iter().enumerate().min_by_key(|(_, e)| e.used).map(|(i, _)| i) {
+                cache.entries.swap_remove(oldest);
+            }
+        }
+        cache.entries.push(Entry { path: path.to_owned(), stamp, file: file.clone(), used: tick });
+        Ok(file)
+    }
+}
+
+/// Checks a selection against a dataset shape (PROTOCOL.md §5.3); failures are 404.
+fn check_selection(sel: &SliceSpec, shape: &[u64]) -> Result<(), RequestError> {
+    let bad = |m: String| not_found(format!("Failed to open dataset slice: {m}"));
+    let Some((&dim0, dims)) = shape.split_first() else {
+        if sel.runs.is_empty() && sel.rest.is_empty() {
+            return Ok(());
+        }
+        return Err(bad("the dataset is scalar".to_owned()));
+    };
+    if sel.runs.is_empty() || sel.rest.len() != dims.len() {
+        return Err(bad(format!("expected {} dimensions", shape.len())));
+    }
+    if sel.runs.len() > MAX_SLICES {
+        return Err(bad("too many slices".to_owned()));
+    }
+    let mut prev_end = 0u64;
+    for (i, run) in sel.runs.iter().enumerate() {
+        let end = run.start.checked_add(run.count).filter(|&e| e <= dim0);
+        let end = end.ok_or_else(|| bad(format!("slice {i} is out of bounds")))?;
+        if run.start < prev_end {
+            return Err(bad("slices must be in ascending order and must not overlap".to_owned()));
+        }
+        prev_end = end;
+    }
+    for (k, (d, &n)) in sel.rest.iter().zip(dims).enumerate() {
+        if d.start.checked_add(d.count).is_none_or(|e| e > n) {
+            return Err(bad(format!("dimension {} is out of bounds", k + 1)));
+        }
+    }
+    Ok(())
+}
