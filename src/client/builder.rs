@@ -1,0 +1,242 @@
+//! [`ClientBuilder`]: configuration of a [`Connection`], validated in [`ClientBuilder::build`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::retry::RetryConfig;
+use super::{Connection, Inner};
+use crate::config::{Config, is_http_url};
+use crate::error::{Error, Result};
+
+/// Environment variable holding the server URL or alias ([`ClientBuilder::from_env`]).
+pub const ENV_URL: &str = "HDFSTREAM_URL";
+/// Environment variable holding the user name.
+pub const ENV_USER: &str = "HDFSTREAM_USER";
+/// Environment variable holding the password.
+pub const ENV_PASSWORD: &str = "HDFSTREAM_PASSWORD";
+
+/// Default time allowed until response headers arrive, and the longest stall between
+/// two reads of a response body.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time allowed to establish a TCP/TLS connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds a [`Connection`] (object_store style: `new()`, `with_*` by value, then `build()`).
+#[derive(Clone, Default)]
+pub struct ClientBuilder {
+    server: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    config: Option<Config>,
+    config_path: Option<PathBuf>,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    retry: Option<RetryConfig>,
+    allow_invalid_certificates: bool,
+    progress: Option<bool>,
+    no_probe: bool,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("server", &self.server)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("config_path", &self.config_path)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry)
+            .field(
+                "allow_invalid_certificates",
+                &self.allow_invalid_certificates,
+            )
+            .field("progress", &self.progress)
+            .field("probe", &!self.no_probe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// An empty builder: no server, no credentials, default timeouts and retries,
+    /// TLS verification on, progress automatic, connection probe on.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder filled from `HDFSTREAM_URL`, `HDFSTREAM_USER` and `HDFSTREAM_PASSWORD`
+    /// (unset or empty variables are ignored).
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        ClientBuilder {
+            server: var(ENV_URL),
+            user: var(ENV_USER),
+            password: var(ENV_PASSWORD),
+            ..Self::default()
+        }
+    }
+
+    /// Server base URL (`https://host:8443/hdfstream`) or the name of an alias from the
+    /// configuration file. No default.
+    pub fn with_url(mut self, url_or_alias: impl Into<String>) -> Self {
+        self.server = Some(url_or_alias.into());
+        self
+    }
+
+    /// Same as [`ClientBuilder::with_url`], named for alias use.
+    pub fn with_alias(self, alias: impl Into<String>) -> Self {
+        self.with_url(alias)
+    }
+
+    /// HTTP Basic credentials, sent pre-emptively on every request; they override an
+    /// alias's user. Default: none (anonymous).
+    pub fn with_credentials(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.user = Some(user.into());
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Uses this alias configuration instead of reading the configuration file.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Reads aliases from this file (created with the default alias if missing) instead of
+    /// [`Config::default_path`]. Only consulted when the server is not a URL.
+    pub fn with_config_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_path = Some(path.into());
+        self
+    }
+
+    /// Time allowed until response headers arrive, and the longest stall between two reads
+    /// of a body. Default [`DEFAULT_TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Time allowed to establish a connection. Default [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Retry policy. Default [`RetryConfig::default`].
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Accept any TLS certificate (self-signed test servers). Default false: certificates
+    /// are verified.
+    pub fn with_allow_invalid_certificates(mut self, allow: bool) -> Self {
+        self.allow_invalid_certificates = allow;
+        self
+    }
+
+    /// Progress bars for this connection: `Some(true)` always, `Some(false)` never,
+    /// `None` (default) follow [`crate::set_progress`].
+    pub fn with_progress(mut self, progress: impl Into<Option<bool>>) -> Self {
+        self.progress = progress.into();
+        self
+    }
+
+    /// Whether [`ClientBuilder::build`] checks the server with `GET <base>/msgpack/`.
+    /// Default true, like the Python client.
+    pub fn with_probe(mut self, probe: bool) -> Self {
+        self.no_probe = !probe;
+        self
+    }
+
+    /// Validates the options, resolves an alias, creates the HTTP client and (unless
+    /// disabled) probes the server.
+    ///
+    /// Must not be called from inside an async runtime (the blocking HTTP client runs its
+    /// own).
+    pub fn build(self) -> Result<Connection> {
+        let server = self.server.clone().ok_or_else(|| {
+            Error::config(format!("no server given: call with_url or set {ENV_URL}"))
+        })?;
+        let resolved = if is_http_url(&server) {
+            Config::default().resolve(&server)?
+        } else {
+            let config = match (&self.config, &self.config_path) {
+                (Some(c), _) => c.clone(),
+                (None, Some(p)) => Config::load_or_create(p)?,
+                (None, None) => {
+                    let path = Config::default_path().ok_or_else(|| {
+                        Error::config("no configuration directory to look up aliases in")
+                    })?;
+                    Config::load_or_create(&path)?
+                }
+            };
+            config.resolve(&server)?
+        };
+        if has_userinfo(&resolved.url) {
+            return Err(Error::config(
+                "the server URL must not contain credentials: use with_credentials",
+            ));
+        }
+        let user = self.user.clone().or(resolved.user.clone());
+        let auth = match (user, self.password.clone()) {
+            (None, None) => None,
+            (Some(u), Some(p)) => Some((u, p)),
+            (None, Some(_)) => {
+                return Err(Error::config("a password was given without a user name"));
+            }
+            (Some(u), None) => {
+                return Err(Error::config(format!(
+                    "user {u:?} has no password (keyrings and prompts are not supported): \
+                     use with_credentials or set {ENV_PASSWORD}"
+                )));
+            }
+        };
+        if let Some((u, _)) = &auth
+            && (u.is_empty() || u.contains(':'))
+        {
+            return Err(Error::config(
+                "user names must be non-empty and must not contain ':'",
+            ));
+        }
+        let retry = self.retry.clone().unwrap_or_default();
+        retry.validate().map_err(Error::config)?;
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        if timeout.is_zero() || connect_timeout.is_zero() {
+            return Err(Error::config("timeouts must be greater than zero"));
+        }
+        let http = reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .user_agent(concat!("hdfstream-rust/", env!("CARGO_PKG_VERSION")))
+            .tls_danger_accept_invalid_certs(self.allow_invalid_certificates)
+            .build()
+            .map_err(|e| Error::config(format!("cannot create HTTP client: {e}")))?;
+        let connection = Connection {
+            inner: Arc::new(Inner {
+                http,
+                base_url: resolved.url,
+                auth,
+                retry,
+                progress: self.progress,
+            }),
+        };
+        if !self.no_probe {
+            connection.probe()?;
+        }
+        Ok(connection)
+    }
+}
+
+/// Whether the authority part of `url` has `user@` / `user:password@`.
+fn has_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    authority.contains('@')
+}

@@ -1,0 +1,215 @@
+//! Sending one request with retries and turning non-success responses into [`Error`]s.
+
+use std::io::Read;
+use std::time::Instant;
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use reqwest::StatusCode;
+use reqwest::blocking::Response;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+
+use super::Inner;
+use super::retry::parse_retry_after;
+use crate::error::{Error, Result};
+
+/// Exact request content type required by the server (PROTOCOL.md §2.2).
+pub(crate) const MSGPACK: &str = "application/x-msgpack";
+
+/// Characters escaped in one path segment: controls, space and everything that would
+/// end or change the path part of a URL, plus `%` itself.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'[')
+    .add(b']')
+    .add(b'^')
+    .add(b'|')
+    .add(b'\\');
+
+/// Most bytes of an error body that are read.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+/// Characters of an HTML/text error body kept in [`Error::Http`].
+const ERROR_TEXT_CHARS: usize = 200;
+
+/// Percent-encodes each `/`-separated segment of a virtual path (leading `/` removed).
+pub(crate) fn encode_vpath(vpath: &str) -> String {
+    let trimmed = vpath.trim_start_matches('/');
+    trimmed
+        .split('/')
+        .map(|seg| utf8_percent_encode(seg, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// One logical request.
+pub(crate) struct Call<'a> {
+    /// GET or POST.
+    pub(crate) method: reqwest::Method,
+    /// Full URL.
+    pub(crate) url: String,
+    /// msgpack body for POST.
+    pub(crate) body: Option<Vec<u8>>,
+    /// Path reported in [`Error::NotFound`].
+    pub(crate) what: &'a str,
+}
+
+impl Inner {
+    /// `<base>/<endpoint>/<encoded vpath>`.
+    pub(crate) fn url(&self, endpoint: &str, vpath: &str) -> String {
+        format!("{}/{}/{}", self.base_url, endpoint, encode_vpath(vpath))
+    }
+
+    /// Sends `call`, retrying transient failures; returns a 2xx response with its body
+    /// unread.
+    pub(crate) fn send(&self, call: &Call<'_>) -> Result<Response> {
+        let start = Instant::now();
+        let mut retry = 0usize;
+        loop {
+            let t0 = Instant::now();
+            let err = match self.send_once(call) {
+                Ok(resp) => {
+                    tracing::debug!(
+                        method = %call.method, url = %call.url, status = resp.status().as_u16(),
+                        elapsed_ms = t0.elapsed().as_millis() as u64, "response headers"
+                    );
+                    return Ok(resp);
+                }
+                Err(e) => e,
+            };
+            let elapsed = start.elapsed();
+            let budget_left = self.retry.retry_timeout.saturating_sub(elapsed);
+            if !err.is_retryable() || retry >= self.retry.max_retries || budget_left.is_zero() {
+                if retry > 0 {
+                    tracing::warn!(url = %call.url, attempts = retry + 1, error = %err, "giving up");
+                }
+                return Err(err);
+            }
+            let mut delay = self.retry.delay(retry);
+            if let Error::RateLimited {
+                retry_after: Some(after),
+                ..
+            } = &err
+            {
+                delay = *after;
+            }
+            if delay > budget_left {
+                tracing::warn!(url = %call.url, ?delay, "retry delay exceeds the retry timeout; giving up");
+                return Err(err);
+            }
+            retry += 1;
+            tracing::warn!(
+                url = %call.url, retry, max_retries = self.retry.max_retries, ?delay,
+                error = %err, "retrying request"
+            );
+            std::thread::sleep(delay);
+        }
+    }
+
+    fn send_once(&self, call: &Call<'_>) -> Result<Response> {
+        let mut req = self.http.request(call.method.clone(), &call.url);
+        if let Some((user, password)) = &self.auth {
+            req = req.basic_auth(user, Some(password));
+        }
+        if let Some(body) = &call.body {
+            req = req.header(CONTENT_TYPE, MSGPACK).body(body.clone());
+        }
+        let resp = req.send().map_err(|e| Error::Connection {
+            url: call.url.clone(),
+            source: Box::new(e.without_url()),
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(error_from_response(resp, call))
+    }
+}
+
+/// Media type of a response without parameters, lower case.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next().unwrap_or("").trim();
+    Some(essence.to_ascii_lowercase())
+}
+
+/// Maps a non-success response to an error (PROTOCOL.md §7.4).
+fn error_from_response(resp: Response, call: &Call<'_>) -> Error {
+    let status = resp.status();
+    let url = call.url.clone();
+    let code = status.as_u16();
+    if status == StatusCode::UNAUTHORIZED {
+        return Error::Unauthorized { url };
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        return Error::RateLimited { retry_after, url };
+    }
+    let is_msgpack = media_type(resp.headers()).as_deref() == Some(MSGPACK);
+    let mut body = Vec::new();
+    if let Err(e) = resp.take(ERROR_BODY_LIMIT).read_to_end(&mut body) {
+        tracing::debug!(url = %url, error = %e, "could not read error body");
+    }
+    if is_msgpack && let Some(message) = super::codec::error_message(&body) {
+        if status == StatusCode::NOT_FOUND {
+            return Error::NotFound {
+                path: call.what.to_string(),
+                message,
+            };
+        }
+        return Error::Server {
+            status: code,
+            message,
+            url,
+        };
+    }
+    let text = strip_tags(&String::from_utf8_lossy(&body));
+    if status == StatusCode::NOT_FOUND {
+        let message = if text.is_empty() {
+            status.canonical_reason().unwrap_or("Not Found").to_string()
+        } else {
+            text
+        };
+        return Error::NotFound {
+            path: call.what.to_string(),
+            message,
+        };
+    }
+    Error::Http {
+        status: code,
+        text,
+        url,
+    }
+}
+
+/// Removes HTML tags, collapses whitespace and keeps the first ~200 characters.
+pub(crate) fn strip_tags(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            _ if in_tag => {}
+            _ => out.push(c),
+        }
+    }
+    let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    match collapsed.char_indices().nth(ERROR_TEXT_CHARS) {
+        Some((i, _)) => format!("{}…", &collapsed[..i]),
+        None => collapsed,
+    }
+}
