@@ -24,6 +24,12 @@ pub enum DecodeError {
         /// What was wrong.
         detail: String,
     },
+    /// The array does not fit the caller-supplied destination (type or size differ).
+    #[error("array does not match the destination buffer: {detail}")]
+    DestinationMismatch {
+        /// What differs.
+        detail: String,
+    },
     /// A type descriptor this crate does not understand.
     #[error("unsupported type descriptor {descriptor}")]
     UnsupportedType {
@@ -40,4 +46,16 @@ pub struct RequestError {
     pub status: u16,
     /// Message for the `{"error": ...}` body.
     pub message: String,
+}
+
+/// Failure of a decode that reads its input from a [`std::io::Read`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The reader failed.
+    #[error("reading the response body failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The bytes read are not a valid response.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
 }

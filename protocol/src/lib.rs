@@ -4,19 +4,33 @@
 //! response values. Both the `hdfstream` client and `hdfstream-server` use it, so the two
 //! sides agree on the wire format by construction.
 
+mod codec;
 mod dtype;
 mod error;
 mod message;
 mod ndarray;
 mod request;
+mod stream;
+mod wire;
+
+pub use codec::{
+    MAX_BIN_LEN, bin_header, bin_lengths, bin_lengths_with_max, decode_array, decode_error,
+    decode_object, decode_path, encode_array, encode_array_with_max_bin, encode_descriptor,
+    encode_error, encode_member, encode_path, ndarray_header, ndarray_header_with_max_bin,
+};
+pub use stream::{
+    ArrayDecoder, ArrayHeader, ArrayIntoDecoder, NDARRAY_PREFIX, PushDecoder,
+    decode_array_from_reader, decode_array_into_from_reader, pump,
+};
 
 pub use dtype::{ByteOrder, Dtype};
-pub use error::{DecodeError, RequestError};
+pub use error::{DecodeError, ReadError, RequestError};
 pub use message::{
     Attributes, DatasetInfo, DirectoryInfo, FileInfo, GroupInfo, HDF5_MEDIA_TYPE, Member, PathInfo,
     Response,
 };
 pub use ndarray::{ArrayData, NdArray, TypedBuffer, VlenArray, VlenElement};
 pub use request::{
-    DimSelection, MAX_SLICE_DIMS, MAX_SLICES, ObjectRequest, RequestParams, SliceSpec,
+    DimSelection, MAX_OBJECT_NAME_LEN, MAX_PARAMS, MAX_SLICE_DIMS, MAX_SLICE_STRING_LEN, MAX_SLICES,
+    ObjectRequest, RequestParams, SliceSpec, validate_object_name,
 };

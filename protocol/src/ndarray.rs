@@ -71,3 +71,148 @@ pub enum ArrayData {
     /// Variable-length elements.
     Vlen(VlenArray),
 }
+
+impl TypedBuffer {
+    /// A zero-filled buffer of `n` elements of `dtype` (native layout), allocated once.
+    ///
+    /// `None` for variable-length types, on size overflow, or when the allocation fails
+    /// (a hostile `nbytes` therefore gives an error instead of aborting the process).
+    pub fn try_zeroed(dtype: &Dtype, n: usize) -> Option<TypedBuffer> {
+        use crate::Dtype::{Float, Int, UInt};
+        fn z<T: bytemuck::Zeroable>(n: usize) -> Option<Vec<T>> {
+            bytemuck::allocation::try_zeroed_vec(n).ok()
+        }
+        Some(match dtype {
+            Int { size: 1, .. } => TypedBuffer::I8(z(n)?),
+            Int { size: 2, .. } => TypedBuffer::I16(z(n)?),
+            Int { size: 4, .. } => TypedBuffer::I32(z(n)?),
+            Int { size: 8, .. } => TypedBuffer::I64(z(n)?),
+            UInt { size: 1, .. } => TypedBuffer::U8(z(n)?),
+            UInt { size: 2, .. } => TypedBuffer::U16(z(n)?),
+            UInt { size: 4, .. } => TypedBuffer::U32(z(n)?),
+            UInt { size: 8, .. } => TypedBuffer::U64(z(n)?),
+            Float { size: 4, .. } => TypedBuffer::F32(z(n)?),
+            Float { size: 8, .. } => TypedBuffer::F64(z(n)?),
+            other => {
+                let item_size = other.item_size()?;
+                TypedBuffer::Bytes { item_size, data: z(n.checked_mul(item_size)?)? }
+            }
+        })
+    }
+
+    /// Build a buffer from packed elements in native byte order (copies once).
+    ///
+    /// `None` if `dtype` is variable length or `bytes` is not a whole number of elements.
+    pub fn from_native_bytes(dtype: &Dtype, bytes: &[u8]) -> Option<TypedBuffer> {
+        let item = dtype.item_size()?;
+        if bytes.len() % item != 0 {
+            return None;
+        }
+        let mut b = TypedBuffer::try_zeroed(dtype, bytes.len() / item)?;
+        b.as_bytes_mut().copy_from_slice(bytes);
+        Some(b)
+    }
+
+    /// The elements as packed native-order bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        use bytemuck::cast_slice as c;
+        match self {
+            TypedBuffer::I8(v) => c(v),
+            TypedBuffer::I16(v) => c(v),
+            TypedBuffer::I32(v) => c(v),
+            TypedBuffer::I64(v) => c(v),
+            TypedBuffer::U8(v) => v,
+            TypedBuffer::U16(v) => c(v),
+            TypedBuffer::U32(v) => c(v),
+            TypedBuffer::U64(v) => c(v),
+            TypedBuffer::F32(v) => c(v),
+            TypedBuffer::F64(v) => c(v),
+            TypedBuffer::Bytes { data, .. } => data,
+        }
+    }
+
+    /// The elements as mutable packed native-order bytes.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        use bytemuck::cast_slice_mut as c;
+        match self {
+            TypedBuffer::I8(v) => c(v),
+            TypedBuffer::I16(v) => c(v),
+            TypedBuffer::I32(v) => c(v),
+            TypedBuffer::I64(v) => c(v),
+            TypedBuffer::U8(v) => v,
+            TypedBuffer::U16(v) => c(v),
+            TypedBuffer::U32(v) => c(v),
+            TypedBuffer::U64(v) => c(v),
+            TypedBuffer::F32(v) => c(v),
+            TypedBuffer::F64(v) => c(v),
+            TypedBuffer::Bytes { data, .. } => data,
+        }
+    }
+
+    /// Size of one element in bytes.
+    pub fn item_size(&self) -> usize {
+        match self {
+            TypedBuffer::I8(_) | TypedBuffer::U8(_) => 1,
+            TypedBuffer::I16(_) | TypedBuffer::U16(_) => 2,
+            TypedBuffer::I32(_) | TypedBuffer::U32(_) | TypedBuffer::F32(_) => 4,
+            TypedBuffer::I64(_) | TypedBuffer::U64(_) | TypedBuffer::F64(_) => 8,
+            TypedBuffer::Bytes { item_size, .. } => *item_size,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self.item_size() {
+            0 => 0,
+            s => self.as_bytes().len() / s,
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl NdArray {
+    /// Number of elements (product of `shape`, 1 for a scalar).
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+impl ArrayData {
+    /// Dimensions of the value.
+    pub fn shape(&self) -> &[u64] {
+        match self {
+            ArrayData::Nd(a) => &a.shape,
+            ArrayData::Vlen(v) => &v.shape,
+        }
+    }
+
+    /// The fixed-size array, if this is one.
+    pub fn as_nd(&self) -> Option<&NdArray> {
+        match self {
+            ArrayData::Nd(a) => Some(a),
+            ArrayData::Vlen(_) => None,
+        }
+    }
+
+    /// The vlen array, if this is one.
+    pub fn as_vlen(&self) -> Option<&VlenArray> {
+        match self {
+            ArrayData::Nd(_) => None,
+            ArrayData::Vlen(v) => Some(v),
+        }
+    }
+}
+
+/// Product of `shape` (1 for a scalar), `None` on overflow.
+pub(crate) fn element_count(shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
+}

@@ -1,0 +1,559 @@
+//! Streaming (sans-IO) decoding of ndarray responses (PROTOCOL.md §4, §4.1).
+//!
+//! [`ArrayDecoder`] is pushed the response body as it arrives. It parses the ndarray
+//! header (fast path: the body starts `86 a2 6e 64 c3` and `"data"` is the last key),
+//! allocates the final [`TypedBuffer`] once, and then lets the I/O layer put the payload
+//! straight into it: [`PushDecoder::payload_slot`] is the exact destination of the next
+//! payload bytes, so a [`Read`] can `read()` into the final buffer with no intermediate
+//! copy, followed by [`PushDecoder::advance`]. Bytes that are not payload (the header, bin
+//! headers) go through [`PushDecoder::feed`], which also accepts arbitrary chunks that mix
+//! everything. Bins need not be aligned to elements, there may be any number of them, and
+//! bin headers may be split across chunks. Big-endian (`>`) payloads are byte-swapped in
+//! place once complete.
+//!
+//! Bodies that do not start with the fast-path prefix (vlen arrays, or a map written in
+//! another key order) are buffered whole and decoded with [`decode_array`].
+//!
+//! [`ArrayIntoDecoder`] does the same into a caller-supplied byte buffer (`read_into`):
+//! the incoming type must equal the expected one up to byte order and the sizes must match.
+//!
+//! ```
+//! use hdfstream_protocol::{
+//!     ArrayData, ArrayDecoder, Dtype, NdArray, PushDecoder, TypedBuffer, encode_array,
+//!     decode_array_from_reader,
+//! };
+//!
+//! let value = ArrayData::Nd(NdArray {
+//!     dtype: Dtype::parse("<f8")?,
+//!     shape: vec![2, 2],
+//!     data: TypedBuffer::F64(vec![1.0, 2.0, 3.0, 4.0]),
+//! });
+//! let body = encode_array(&value);
+//!
+//! // Push chunks as they arrive ...
+//! let mut dec = ArrayDecoder::new();
+//! for chunk in body.chunks(7) {
+//!     dec.feed(chunk)?;
+//! }
+//! assert_eq!(dec.finish()?, value);
+//!
+//! // ... or let the decoder read straight into its final buffer.
+//! let decoded = decode_array_from_reader(&body[..])?;
+//! assert_eq!(decoded, value);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io::{ErrorKind, Read};
+
+use crate::codec::{alloc_error, check_nd_header, decode_array};
+use crate::wire::{Reader, malformed};
+use crate::{ArrayData, DecodeError, Dtype, NdArray, ReadError, TypedBuffer};
+
+/// The fast-path prefix: fixmap of 6, `"nd"`, `true`.
+pub const NDARRAY_PREFIX: [u8; 5] = [0x86, 0xa2, 0x6e, 0x64, 0xc3];
+
+/// Headers longer than this are decoded on the buffered path instead.
+const HEADER_LIMIT: usize = 64 * 1024;
+
+/// How many bytes the header parser asks for at a time.
+const HEADER_READ: usize = 512;
+
+/// Read size on the buffered path.
+const FALLBACK_READ: usize = 64 * 1024;
+
+/// What an ndarray header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrayHeader {
+    /// Element type as sent.
+    pub dtype: Dtype,
+    /// Dimensions; empty for a scalar.
+    pub shape: Vec<u64>,
+    /// Payload bytes.
+    pub nbytes: u64,
+}
+
+/// A decoder that is pushed a body incrementally (implemented by [`ArrayDecoder`] and
+/// [`ArrayIntoDecoder`]).
+///
+/// The fastest loop asks [`payload_slot`](Self::payload_slot) first and reads into it,
+/// falling back to [`feed`](Self::feed) with at most [`wanted`](Self::wanted) bytes; see
+/// [`decode_array_from_reader`].
+pub trait PushDecoder {
+    /// Consume a chunk of the body (any size, any boundary). Returns `chunk.len()`: the
+    /// whole chunk is always consumed. Errors are final: later calls fail too.
+    fn feed(&mut self, chunk: &[u8]) -> Result<usize, DecodeError>;
+
+    /// Where the next payload bytes go, when the decoder is inside a bin: the caller may
+    /// write up to `len()` body bytes there and then call [`advance`](Self::advance).
+    /// `None` while the decoder expects header bytes (use [`feed`](Self::feed)).
+    fn payload_slot(&mut self) -> Option<&mut [u8]>;
+
+    /// Record that the first `n` bytes of the last [`payload_slot`](Self::payload_slot)
+    /// were filled with body bytes.
+    ///
+    /// # Panics
+    /// If there is no payload slot or `n` exceeds its length (a caller bug).
+    fn advance(&mut self, n: usize) -> Result<(), DecodeError>;
+
+    /// A good number of bytes to read next when there is no payload slot: never more than
+    /// the decoder can use before a payload slot opens, except on the buffered path.
+    fn wanted(&self) -> usize;
+
+    /// The header, once parsed on the fast path.
+    fn header(&self) -> Option<&ArrayHeader>;
+}
+
+enum State {
+    /// Accumulating the map header in `head`.
+    Header,
+    /// Inside a bin header: `buf[..have]` read so far, `need` = full header length (0 until
+    /// the marker is known).
+    BinHeader { buf: [u8; 5], have: u8, need: u8 },
+    /// Inside a bin with `left` bytes to go.
+    Payload { left: u64 },
+    /// All bins read; only end of input may follow.
+    Done,
+    /// Not the fast path: the whole body is buffered in `head`.
+    Buffered,
+    /// A previous error; every further call fails with it.
+    Failed(DecodeError),
+}
+
+enum Dest<'d> {
+    Owned(Option<TypedBuffer>),
+    Borrowed { expected: Dtype, buf: &'d mut [u8] },
+}
+
+impl Dest<'_> {
+    fn bytes(&mut self) -> &mut [u8] {
+        match self {
+            Dest::Owned(Some(b)) => b.as_bytes_mut(),
+            Dest::Owned(None) => &mut [],
+            Dest::Borrowed { buf, .. } => buf,
+        }
+    }
+}
+
+struct Core<'d> {
+    state: State,
+    head: Vec<u8>,
+    header: Option<ArrayHeader>,
+    dest: Dest<'d>,
+    written: u64,
+    bins_left: u64,
+}
+
+enum HeaderParse {
+    Incomplete,
+    NotFastPath,
+    Done { header: ArrayHeader, bins: u64, consumed: usize },
+}
+
+/// Parse the fast-path header at the start of `buf`.
+fn parse_header(buf: &[u8]) -> Result<HeaderParse, DecodeError> {
+    let n = buf.len().min(NDARRAY_PREFIX.len());
+    if buf[..n] != NDARRAY_PREFIX[..n] {
+        return Ok(HeaderParse::NotFastPath);
+    }
+    if n < NDARRAY_PREFIX.len() {
+        return Ok(HeaderParse::Incomplete);
+    }
+    let mut r = Reader::new(&buf[NDARRAY_PREFIX.len()..]);
+    let parsed = (|| {
+        let (mut ty, mut kind, mut shape, mut nbytes) = (None, None, None, None);
+        for _ in 0..4 {
+            match r.read_str("ndarray key")? {
+                b"type" if ty.is_none() => ty = Some(r.read_value()?),
+                b"kind" if kind.is_none() => kind = Some(r.read_string("kind")?),
+                b"shape" if shape.is_none() => {
+                    let n = r.read_array_len("shape")?;
+                    shape = Some((0..n).map(|_| r.read_u64("shape")).collect::<Result<Vec<_>, _>>()?);
+                }
+                b"nbytes" if nbytes.is_none() => nbytes = Some(r.read_u64("nbytes")?),
+                _ => return Ok(None),
+            }
+        }
+        if r.read_str("ndarray key")? != b"data" {
+            return Ok(None);
+        }
+        let bins = r.read_array_len_raw("data")?;
+        Ok(Some((ty, kind, shape, nbytes, bins)))
+    })();
+    match parsed {
+        Err(DecodeError::Truncated { .. }) => Ok(HeaderParse::Incomplete),
+        Err(_) | Ok(None) => Ok(HeaderParse::NotFastPath),
+        Ok(Some((Some(ty), Some(kind), Some(shape), Some(nbytes), bins))) => {
+            let dtype = Dtype::from_wire(&ty, &kind)?;
+            Ok(HeaderParse::Done {
+                header: ArrayHeader { dtype, shape, nbytes },
+                bins,
+                consumed: NDARRAY_PREFIX.len() + r.pos(),
+            })
+        }
+        Ok(Some(_)) => Ok(HeaderParse::NotFastPath),
+    }
+}
+
+impl<'d> Core<'d> {
+    fn new(dest: Dest<'d>) -> Self {
+        Core { state: State::Header, head: Vec::new(), header: None, dest, written: 0, bins_left: 0 }
+    }
+
+    fn fail<T>(&mut self, e: DecodeError) -> Result<T, DecodeError> {
+        self.state = State::Failed(e.clone());
+        Err(e)
+    }
+
+    /// Validate the header and set up the destination.
+    fn start(&mut self, header: ArrayHeader, bins: u64) -> Result<(), DecodeError> {
+        let count = check_nd_header(&header.dtype, &header.shape, header.nbytes)?;
+        match &mut self.dest {
+            Dest::Owned(slot) => {
+                let buf = TypedBuffer::try_zeroed(&header.dtype, count)
+                    .ok_or_else(|| alloc_error(&header.dtype, count))?;
+                *slot = Some(buf);
+            }
+            Dest::Borrowed { expected, buf } => {
+                check_destination(expected, buf.len(), &header.dtype, header.nbytes)?;
+            }
+        }
+        self.bins_left = bins;
+        self.header = Some(header);
+        self.after_bin()
+    }
+
+    /// Called when a bin is complete (or before the first): next bin header or done.
+    fn after_bin(&mut self) -> Result<(), DecodeError> {
+        if self.bins_left > 0 {
+            self.state = State::BinHeader { buf: [0; 5], have: 0, need: 0 };
+            return Ok(());
+        }
+        let nbytes = self.header.as_ref().map_or(0, |h| h.nbytes);
+        if self.written != nbytes {
+            return Err(malformed(
+                "ndarray",
+                format!("bins hold {} bytes, nbytes is {nbytes}", self.written),
+            ));
+        }
+        self.state = State::Done;
+        Ok(())
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> Result<usize, DecodeError> {
+        match self.feed_inner(chunk) {
+            Ok(()) => Ok(chunk.len()),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn feed_inner(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
+        let mut i = 0;
+        while i < chunk.len() {
+            let rest = &chunk[i..];
+            match &mut self.state {
+                State::Failed(e) => return Err(e.clone()),
+                State::Buffered => {
+                    self.head.extend_from_slice(rest);
+                    i = chunk.len();
+                }
+                State::Done => return Err(DecodeError::TrailingBytes { extra: rest.len() as u64 }),
+                State::Header => {
+                    let old = self.head.len();
+                    let take = rest.len().min(HEADER_LIMIT - old);
+                    self.head.extend_from_slice(&rest[..take]);
+                    match parse_header(&self.head)? {
+                        HeaderParse::Done { header, bins, consumed } => {
+                            i += consumed - old;
+                            self.head = Vec::new();
+                            self.start(header, bins)?;
+                        }
+                        HeaderParse::NotFastPath => {
+                            self.state = State::Buffered;
+                            i += take;
+                        }
+                        HeaderParse::Incomplete => {
+                            if self.head.len() >= HEADER_LIMIT {
+                                self.state = State::Buffered;
+                            }
+                            i += take;
+                        }
+                    }
+                }
+                State::BinHeader { buf, have, need } => {
+                    buf[usize::from(*have)] = rest[0];
+                    *have += 1;
+                    i += 1;
+                    if *need == 0 {
+                        *need = match buf[0] {
+                            0xc4 => 2,
+                            0xc5 => 3,
+                            0xc6 => 5,
+                            m => {
+                                return Err(malformed("ndarray data", format!("expected a bin, found marker 0x{m:02x}")));
+                            }
+                        };
+                    }
+                    if have == need {
+                        let len = buf[1..usize::from(*need)].iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+                        self.begin_bin(len)?;
+                    }
+                }
+                State::Payload { left } => {
+                    let n = rest.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                    let at = self.written as usize;
+                    self.dest.bytes()[at..at + n].copy_from_slice(&rest[..n]);
+                    i += n;
+                    self.consume_payload(n)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn begin_bin(&mut self, len: u64) -> Result<(), DecodeError> {
+        let nbytes = self.header.as_ref().map_or(0, |h| h.nbytes);
+        if self.written + len > nbytes {
+            return Err(malformed("ndarray", format!("bins hold more than nbytes = {nbytes}")));
+        }
+        self.bins_left -= 1;
+        if len == 0 {
+            self.after_bin()
+        } else {
+            self.state = State::Payload { left: len };
+            Ok(())
+        }
+    }
+
+    fn consume_payload(&mut self, n: usize) -> Result<(), DecodeError> {
+        let State::Payload { left } = &mut self.state else {
+            panic!("advance() without a payload slot");
+        };
+        assert!(n as u64 <= *left, "advance() past the payload slot");
+        *left -= n as u64;
+        self.written += n as u64;
+        if *left == 0 { self.after_bin() } else { Ok(()) }
+    }
+
+    fn payload_slot(&mut self) -> Option<&mut [u8]> {
+        let State::Payload { left } = self.state else { return None };
+        let n = usize::try_from(left).unwrap_or(usize::MAX);
+        let at = self.written as usize;
+        let bytes = self.dest.bytes();
+        let end = at + n.min(bytes.len() - at);
+        Some(&mut bytes[at..end])
+    }
+
+    fn advance(&mut self, n: usize) -> Result<(), DecodeError> {
+        match self.consume_payload(n) {
+            Ok(()) => Ok(()),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn wanted(&self) -> usize {
+        match &self.state {
+            State::Header => HEADER_READ,
+            State::BinHeader { have, need, .. } => usize::from(need.saturating_sub(*have).max(1)),
+            State::Payload { left } => usize::try_from(*left).unwrap_or(usize::MAX),
+            State::Done | State::Failed(_) => 1,
+            State::Buffered => FALLBACK_READ,
+        }
+    }
+
+    /// End of input: the complete fast-path header or the buffered body's value.
+    fn finish(&mut self) -> Result<Finished, DecodeError> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Failed(e) => Err(e),
+            State::Header | State::Buffered => {
+                let head = std::mem::take(&mut self.head);
+                decode_array(&head).map(Finished::Buffered)
+            }
+            State::BinHeader { have, need, .. } => Err(DecodeError::Truncated {
+                expected: u64::from(need.saturating_sub(have).max(1)) + self.missing_payload(),
+            }),
+            State::Payload { .. } => Err(DecodeError::Truncated { expected: self.missing_payload() }),
+            State::Done => {
+                let header = self.header.take().ok_or_else(|| malformed("ndarray", "no header"))?;
+                header.dtype.swap_in_place(self.dest.bytes());
+                Ok(Finished::Streamed(header))
+            }
+        }
+    }
+
+    fn missing_payload(&self) -> u64 {
+        self.header.as_ref().map_or(0, |h| h.nbytes - self.written)
+    }
+}
+
+enum Finished {
+    Streamed(ArrayHeader),
+    Buffered(ArrayData),
+}
+
+fn check_destination(expected: &Dtype, len: usize, dtype: &Dtype, nbytes: u64) -> Result<(), DecodeError> {
+    if expected.native() != dtype.native() {
+        return Err(DecodeError::DestinationMismatch {
+            detail: format!("response has type {dtype}, destination holds {expected}"),
+        });
+    }
+    if len as u64 != nbytes {
+        return Err(DecodeError::DestinationMismatch {
+            detail: format!("response has {nbytes} bytes, destination holds {len}"),
+        });
+    }
+    Ok(())
+}
+
+/// Streaming decoder of an ndarray or vlen array response into a newly allocated
+/// [`TypedBuffer`] (see the [module docs](self) and [`PushDecoder`]).
+pub struct ArrayDecoder {
+    core: Core<'static>,
+}
+
+impl Default for ArrayDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ArrayDecoder {
+    /// A decoder waiting for the first byte of the body.
+    pub fn new() -> Self {
+        ArrayDecoder { core: Core::new(Dest::Owned(None)) }
+    }
+
+    /// Shorthand for [`PushDecoder::feed`].
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<usize, DecodeError> {
+        self.core.feed(chunk)
+    }
+
+    /// The decoded value, after the whole body was pushed. Fails if the body ended early.
+    pub fn finish(mut self) -> Result<ArrayData, DecodeError> {
+        match self.core.finish()? {
+            Finished::Buffered(v) => Ok(v),
+            Finished::Streamed(h) => {
+                let Dest::Owned(Some(data)) = std::mem::replace(&mut self.core.dest, Dest::Owned(None)) else {
+                    return Err(malformed("ndarray", "no destination"));
+                };
+                Ok(ArrayData::Nd(NdArray { dtype: h.dtype, shape: h.shape, data }))
+            }
+        }
+    }
+}
+
+/// Streaming decoder of an ndarray response into a caller-supplied buffer of packed,
+/// native-order elements (see the [module docs](self) and [`PushDecoder`]).
+pub struct ArrayIntoDecoder<'d> {
+    core: Core<'d>,
+}
+
+impl<'d> ArrayIntoDecoder<'d> {
+    /// Decode into `dest`, which holds elements of `dtype` (compared up to byte order with
+    /// the response's type; `dest.len()` must equal the response's `nbytes`).
+    pub fn new(dtype: &Dtype, dest: &'d mut [u8]) -> Self {
+        ArrayIntoDecoder { core: Core::new(Dest::Borrowed { expected: dtype.clone(), buf: dest }) }
+    }
+
+    /// Shorthand for [`PushDecoder::feed`].
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<usize, DecodeError> {
+        self.core.feed(chunk)
+    }
+
+    /// The header of the decoded array, after the whole body was pushed; the elements are
+    /// in the destination. A body that was not on the fast path is decoded whole and copied
+    /// in if it is a fixed-size array of the right type and size.
+    pub fn finish(mut self) -> Result<ArrayHeader, DecodeError> {
+        match self.core.finish()? {
+            Finished::Streamed(h) => Ok(h),
+            Finished::Buffered(ArrayData::Nd(a)) => {
+                let Dest::Borrowed { expected, buf } = &mut self.core.dest else {
+                    return Err(malformed("ndarray", "no destination"));
+                };
+                let src = a.data.as_bytes();
+                check_destination(expected, buf.len(), &a.dtype, src.len() as u64)?;
+                buf.copy_from_slice(src);
+                Ok(ArrayHeader { dtype: a.dtype, shape: a.shape, nbytes: src.len() as u64 })
+            }
+            Finished::Buffered(ArrayData::Vlen(_)) => Err(DecodeError::DestinationMismatch {
+                detail: "a variable-length array cannot be decoded into a buffer".into(),
+            }),
+        }
+    }
+}
+
+macro_rules! push_impl {
+    ($t:ty) => {
+        impl PushDecoder for $t {
+            fn feed(&mut self, chunk: &[u8]) -> Result<usize, DecodeError> {
+                self.core.feed(chunk)
+            }
+            fn payload_slot(&mut self) -> Option<&mut [u8]> {
+                self.core.payload_slot()
+            }
+            fn advance(&mut self, n: usize) -> Result<(), DecodeError> {
+                self.core.advance(n)
+            }
+            fn wanted(&self) -> usize {
+                self.core.wanted()
+            }
+            fn header(&self) -> Option<&ArrayHeader> {
+                self.core.header.as_ref()
+            }
+        }
+    };
+}
+push_impl!(ArrayDecoder);
+push_impl!(ArrayIntoDecoder<'_>);
+
+fn read_retry(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, ReadError> {
+    loop {
+        match r.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadError::Io(e)),
+        }
+    }
+}
+
+/// Push everything `r` yields into `dec`, reading payload bytes straight into their final
+/// place. Returns at end of input.
+pub fn pump<D: PushDecoder + ?Sized>(mut r: impl Read, dec: &mut D) -> Result<(), ReadError> {
+    let mut scratch = Vec::new();
+    loop {
+        if let Some(slot) = dec.payload_slot() {
+            let n = read_retry(&mut r, slot)?;
+            if n == 0 {
+                return Ok(());
+            }
+            dec.advance(n)?;
+        } else {
+            let want = dec.wanted().clamp(1, FALLBACK_READ);
+            if scratch.len() < want {
+                scratch.resize(want, 0);
+            }
+            let n = read_retry(&mut r, &mut scratch[..want])?;
+            if n == 0 {
+                return Ok(());
+            }
+            dec.feed(&scratch[..n])?;
+        }
+    }
+}
+
+/// Decode a whole ndarray or vlen response from a reader (payload read in place).
+pub fn decode_array_from_reader(r: impl Read) -> Result<ArrayData, ReadError> {
+    let mut dec = ArrayDecoder::new();
+    pump(r, &mut dec)?;
+    Ok(dec.finish()?)
+}
+
+/// Decode an ndarray response from a reader into `dest` (elements of `dtype`, native order).
+pub fn decode_array_into_from_reader(
+    r: impl Read,
+    dtype: &Dtype,
+    dest: &mut [u8],
+) -> Result<ArrayHeader, ReadError> {
+    let mut dec = ArrayIntoDecoder::new(dtype, dest);
+    pump(r, &mut dec)?;
+    Ok(dec.finish()?)
+}
