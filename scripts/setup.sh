@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks for building and testing hdfstream:
+# the system libhdf5 (for hdfstream-server) and a Python venv with the real Python
+# hdfstream client and h5py (for the compatibility check). Safe to run again.
+set -euo pipefail
+
+if ! dpkg -s libhdf5-dev >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1; then
+    echo "setup: installing libhdf5-dev and pkg-config"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libhdf5-dev pkg-config >/dev/null
+fi
+
+VENV="${HDFSTREAM_VENV:-$HOME/.cache/hdfstream-venv}"
+if ! "$VENV/bin/python" -c "import hdfstream, h5py, numpy" >/dev/null 2>&1; then
+    echo "setup: creating the Python venv $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "hdfstream==0.0.28" h5py numpy
+fi
+echo "setup: ok (libhdf5 $(dpkg-query -W -f='${Version}' libhdf5-dev), venv $VENV)"
