@@ -1,0 +1,168 @@
+//! Server configuration: the [`ServeConfig`] struct and its command-line form [`ServeArgs`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::error::ServerError;
+
+/// Default base path under which the endpoints are mounted.
+pub const DEFAULT_BASE_PATH: &str = "/hdfstream";
+/// Default bind address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+/// Resource limits. Requests beyond them get a 4xx answer, never unbounded memory use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest POST body accepted, in bytes (413 beyond). The default, 320 MiB, admits a
+    /// slice with the protocol maximum of 2^24 runs in the widest integer encoding
+    /// (2 × 2^24 × 9 bytes); the body is held in memory while it is decoded, so lower it on
+    /// small machines.
+    pub max_body_bytes: usize,
+    /// Requests one client (user name, else IP address) may have in flight, counting
+    /// streaming bodies until they end; more get 429 with `Retry-After`.
+    pub max_requests_per_client: usize,
+    /// Size of the pieces a streamed response is cut into (memory per response is a few of these).
+    pub chunk_bytes: usize,
+    /// Deepest directory expansion honoured for `max_depth` in directory listings.
+    pub max_listing_depth: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 320 << 20,
+            max_requests_per_client: 8,
+            chunk_bytes: 1 << 20,
+            max_listing_depth: 16,
+        }
+    }
+}
+
+/// PEM files for HTTPS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM, PKCS#8 or PKCS#1).
+    pub key: PathBuf,
+}
+
+/// Everything needed to run a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Directory whose tree is served.
+    pub root: PathBuf,
+    /// Address to listen on (used by [`crate::spawn`]; [`crate::serve`] takes a bound listener).
+    pub bind: SocketAddr,
+    /// URL prefix of all endpoints: `""` or `/segment[/segment...]`, no trailing slash.
+    pub base_path: String,
+    /// Users file enabling HTTP Basic authentication (format in [`crate::auth`]).
+    pub users: Option<PathBuf>,
+    /// Per-directory access rules (format in [`crate::auth`]).
+    pub access: Option<PathBuf>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Serve HTTPS with these PEM files.
+    pub tls: Option<TlsConfig>,
+}
+
+impl ServeConfig {
+    /// Defaults for serving `root`: bind 127.0.0.1:8080, base path `/hdfstream`, no auth, no TLS.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            base_path: DEFAULT_BASE_PATH.to_owned(),
+            users: None,
+            access: None,
+            limits: Limits::default(),
+            tls: None,
+        }
+    }
+
+    /// The base path normalised to `""` or `/a/b` (no trailing slash), or an error.
+    pub fn normalized_base_path(&self) -> Result<String, ServerError> {
+        let trimmed = self.base_path.trim_end_matches('/');
+        if trimmed.is_empty() {
+            return Ok(String::new());
+        }
+        let valid = trimmed.starts_with('/')
+            && trimmed[1..].split('/').all(|s| {
+                !s.is_empty() && s != "." && s != ".." && !s.contains(['{', '}', '*', '%'])
+            });
+        if valid {
+            Ok(trimmed.to_owned())
+        } else {
+            Err(ServerError::BasePath {
+                base: self.base_path.clone(),
+            })
+        }
+    }
+}
+
+/// Options of `hdfstream serve` (embed with `#[command(flatten)]` or as a subcommand).
+#[derive(Clone, Debug, clap::Args)]
+#[command(about = "Serve a directory of HDF5 files over the hdfstream protocol")]
+pub struct ServeArgs {
+    /// Directory to serve; every file below it becomes visible (hidden names starting with
+    /// '.' and symlinks leaving the directory are not).
+    #[arg(required_unless_present = "hash_password")]
+    pub dir: Option<PathBuf>,
+    /// Address and port to listen on; port 0 picks a free port. The base URL is printed on
+    /// stdout once the server accepts connections.
+    #[arg(long, default_value = DEFAULT_BIND)]
+    pub bind: SocketAddr,
+    /// URL prefix of the endpoints (`<base>/msgpack/...`, `<base>/download/...`); "" for none.
+    #[arg(long, default_value = DEFAULT_BASE_PATH)]
+    pub base_path: String,
+    /// Users file enabling HTTP Basic auth: one `name:hash[:role,role]` per line, hash made
+    /// with --hash-password. Wrong credentials on any request get 401.
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
+    /// Access rules file: one `dir_prefix role[,role]` per line; a directory needs all the
+    /// roles of all rules on it and its ancestors; forbidden directories are hidden.
+    #[arg(long, value_name = "FILE")]
+    pub access: Option<PathBuf>,
+    /// Largest POST body in bytes (413 beyond); held in memory while decoded.
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Requests one client (user, else IP) may have in flight; more get 429 + Retry-After.
+    #[arg(long, default_value_t = Limits::default().max_requests_per_client)]
+    pub max_requests_per_client: usize,
+    /// Certificate chain (PEM) to serve HTTPS; needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Read a password from stdin, print its hash for the users file, and exit.
+    #[arg(long)]
+    pub hash_password: bool,
+}
+
+impl ServeArgs {
+    /// The configuration these options describe (`None` in --hash-password mode).
+    pub fn to_config(&self) -> Option<ServeConfig> {
+        let root = self.dir.clone()?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        Some(ServeConfig {
+            root,
+            bind: self.bind,
+            base_path: self.base_path.clone(),
+            users: self.users.clone(),
+            access: self.access.clone(),
+            limits: Limits {
+                max_body_bytes: self.max_body_bytes,
+                max_requests_per_client: self.max_requests_per_client.max(1),
+                ..Limits::default()
+            },
+            tls,
+        })
+    }
+}

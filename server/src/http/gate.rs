@@ -1,0 +1,344 @@
+//! The middleware every request passes: request accounting and tracing, HTTP Basic
+//! authentication, and the per-client concurrency limit.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use http_body::{Frame, SizeHint};
+
+use super::AppState;
+use super::respond::{html_error, msgpack_error};
+use crate::auth::Identity;
+
+/// Most records a [`RequestLog`] keeps (oldest dropped first).
+pub const REQUEST_LOG_CAPACITY: usize = 100_000;
+
+/// One request as served: what was asked and how much body went out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// HTTP method (`GET`, `POST`, `HEAD`).
+    pub method: String,
+    /// URL path as received (percent-encoded, without the query).
+    pub path: String,
+    /// Virtual path for `/msgpack` and `/download` requests (decoded, `/`-joined).
+    pub vpath: Option<String>,
+    /// HDF5 object named by the request, if any.
+    pub object: Option<String>,
+    /// Number of first-dimension runs in the slice, if the request had one.
+    pub slice_runs: Option<usize>,
+    /// Authenticated user, if any.
+    pub user: Option<String>,
+    /// Response status code.
+    pub status: u16,
+    /// Response body bytes handed to the connection.
+    pub body_bytes: u64,
+    /// Whether the body was sent to its end (false: failed mid-stream or client left).
+    pub complete: bool,
+}
+
+/// Shared record of served requests, for tests and embedding applications.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    records: Mutex<VecDeque<RequestRecord>>,
+    in_flight: AtomicUsize,
+    total_requests: AtomicU64,
+    total_body_bytes: AtomicU64,
+}
+
+impl RequestLog {
+    /// Copy of the records kept so far, oldest first.
+    pub fn snapshot(&self) -> Vec<RequestRecord> {
+        self.records
+            .lock()
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Forget the kept records (totals stay).
+    pub fn clear(&self) {
+        if let Ok(mut records) = self.records.lock() {
+            records.clear();
+        }
+    }
+
+    /// Requests whose response body has not finished yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Requests finished since start.
+    pub fn total_requests(&self) -> u64 {
+        self.total_requests.load(Ordering::Relaxed)
+    }
+
+    /// Response body bytes sent since start.
+    pub fn total_body_bytes(&self) -> u64 {
+        self.total_body_bytes.load(Ordering::Relaxed)
+    }
+
+    fn push(&self, record: RequestRecord) {
+        self.total_requests.fetch_add(1, Ordering::Relaxed);
+        self.total_body_bytes
+            .fetch_add(record.body_bytes, Ordering::Relaxed);
+        if let Ok(mut records) = self.records.lock() {
+            if records.len() >= REQUEST_LOG_CAPACITY {
+                records.pop_front();
+            }
+            records.push_back(record);
+        }
+    }
+}
+
+/// What a handler tells the gate about a request (a response extension).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RequestInfo {
+    pub(crate) vpath: Option<String>,
+    pub(crate) object: Option<String>,
+    pub(crate) slice_runs: Option<usize>,
+}
+
+/// Counts in-flight requests per client key.
+#[derive(Debug)]
+pub(crate) struct ClientLimiter {
+    max: usize,
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+impl ClientLimiter {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn acquire(self: &Arc<Self>, key: String) -> Option<ClientSlot> {
+        let mut counts = self.counts.lock().ok()?;
+        let count = counts.entry(key.clone()).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            limiter: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+/// One in-flight request of a client; released on drop.
+struct ClientSlot {
+    limiter: Arc<ClientLimiter>,
+    key: String,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.limiter.counts.lock()
+            && let Some(count) = counts.get_mut(&self.key)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A request being served: completed (logged) when its body ends or is dropped.
+struct Pending {
+    log: Arc<RequestLog>,
+    record: RequestRecord,
+    started: Instant,
+}
+
+impl Pending {
+    fn finish(mut self, complete: bool) {
+        self.record.complete = complete;
+        let r = &self.record;
+        tracing::info!(
+            method = %r.method,
+            path = %r.path,
+            object = r.object.as_deref().unwrap_or(""),
+            slices = r.slice_runs.unwrap_or(0),
+            user = r.user.as_deref().unwrap_or(""),
+            status = r.status,
+            bytes = r.body_bytes,
+            complete,
+            ms = self.started.elapsed().as_secs_f64() * 1e3,
+            "request"
+        );
+        self.log.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.log.push(self.record);
+    }
+}
+
+/// Response body wrapper that counts bytes and finishes the [`Pending`] record.
+struct TrackedBody {
+    inner: Body,
+    /// Body length announced in `Content-Length` (0 for HEAD): the body is complete once
+    /// that many bytes went out, even if the connection drops it without a final poll.
+    expected: Option<u64>,
+    pending: Option<Pending>,
+    _slot: Option<ClientSlot>,
+}
+
+impl TrackedBody {
+    fn finish(&mut self, complete: bool) {
+        if let Some(pending) = self.pending.take() {
+            pending.finish(complete);
+        }
+    }
+}
+
+impl HttpBody for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if let Some(pending) = self.pending.as_mut() {
+                    pending.record.body_bytes += n;
+                }
+                if self.inner.is_end_stream() {
+                    self.finish(true);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.finish(false),
+            Poll::Ready(None) => self.finish(true),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        let sent = self.pending.as_ref().map(|p| p.record.body_bytes);
+        let complete = self.inner.is_end_stream() || (sent.is_some() && sent == self.expected);
+        self.finish(complete);
+    }
+}
+
+/// Why the Authorization header was refused.
+struct BadCredentials;
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity, BadCredentials> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(Identity::anonymous());
+    };
+    let users = state.shared.users.clone().ok_or(BadCredentials)?;
+    let text = value.to_str().map_err(|_| BadCredentials)?;
+    let (scheme, encoded) = text.split_once(' ').ok_or(BadCredentials)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(BadCredentials);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| BadCredentials)?;
+    let pair = String::from_utf8(decoded).map_err(|_| BadCredentials)?;
+    let (name, password) = pair.split_once(':').ok_or(BadCredentials)?;
+    let (name, password) = (name.to_owned(), password.to_owned());
+    tokio::task::spawn_blocking(move || users.verify(&name, &password))
+        .await
+        .ok()
+        .flatten()
+        .ok_or(BadCredentials)
+}
+
+/// The middleware: log, authenticate, limit per client, then run the handler.
+pub(crate) async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let log = Arc::clone(&state.shared.log);
+    log.in_flight.fetch_add(1, Ordering::SeqCst);
+    let mut pending = Pending {
+        log,
+        record: RequestRecord {
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            vpath: None,
+            object: None,
+            slice_runs: None,
+            user: None,
+            status: 0,
+            body_bytes: 0,
+            complete: false,
+        },
+        started: Instant::now(),
+    };
+    let identity = match authenticate(&state, req.headers()).await {
+        Ok(identity) => identity,
+        Err(BadCredentials) => {
+            let resp = html_error(StatusCode::UNAUTHORIZED, "Not authorized");
+            return track(pending, resp, None);
+        }
+    };
+    pending.record.user = identity.user().map(str::to_owned);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let key = match (identity.user(), peer) {
+        (Some(user), _) => format!("user:{user}"),
+        (None, Some(ip)) => format!("ip:{ip}"),
+        (None, None) => "local".to_owned(),
+    };
+    let Some(slot) = state.shared.clients.acquire(key) else {
+        let mut resp = msgpack_error(StatusCode::TOO_MANY_REQUESTS, "Request rate limit exceeded");
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return track(pending, resp, None);
+    };
+    req.extensions_mut().insert(identity);
+    let resp = next.run(req).await;
+    track(pending, resp, Some(slot))
+}
+
+fn track(mut pending: Pending, resp: Response, slot: Option<ClientSlot>) -> Response {
+    pending.record.status = resp.status().as_u16();
+    if let Some(info) = resp.extensions().get::<RequestInfo>() {
+        pending.record.vpath = info.vpath.clone();
+        pending.record.object = info.object.clone();
+        pending.record.slice_runs = info.slice_runs;
+    }
+    let expected = if pending.record.method == "HEAD" {
+        Some(0)
+    } else {
+        resp.headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    };
+    let (parts, body) = resp.into_parts();
+    let tracked = TrackedBody {
+        inner: body,
+        expected,
+        pending: Some(pending),
+        _slot: slot,
+    };
+    Response::from_parts(parts, Body::new(tracked)).into_response()
+}

@@ -1,0 +1,298 @@
+//! The `/msgpack` and `/download` endpoints (PROTOCOL.md §1–5, §7).
+
+use std::fs::File;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use hdfstream_protocol::{HDF5_MEDIA_TYPE, ObjectRequest, PathInfo, RequestError};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use super::gate::RequestInfo;
+use super::respond::{MSGPACK, html_error, msgpack_ok, request_error, with_info};
+use super::stream::stream_blocking;
+use super::tarball::TarPlan;
+use super::{AppState, Shared};
+use crate::auth::Identity;
+use crate::vfs::{MAX_PATH_LEN, Node, PathError, Refusal, parse_vpath};
+
+/// Characters kept as they are in `Content-Disposition` file names.
+const FILENAME_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'-');
+
+fn err(status: u16, message: impl Into<String>) -> RequestError {
+    RequestError {
+        status,
+        message: message.into(),
+    }
+}
+
+/// The part of the URL path after `/<endpoint>` and its slash.
+fn rest_of<'a>(uri: &'a Uri, endpoint: &str) -> &'a str {
+    let path = uri.path();
+    let after = path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(endpoint))
+        .unwrap_or("");
+    after.strip_prefix('/').unwrap_or(after)
+}
+
+/// Human form of a raw URL path for messages: percent-decoded, lossy, without trailing slash.
+fn shown(raw: &str) -> String {
+    let trimmed = raw.strip_suffix('/').unwrap_or(raw);
+    percent_decode_str(trimmed).decode_utf8_lossy().into_owned()
+}
+
+/// Parse the URL path; errors in the reference's statuses and texts.
+fn segments(raw: &str) -> Result<Vec<String>, RequestError> {
+    parse_vpath(raw).map_err(|e| match e {
+        PathError::TooLong => err(
+            400,
+            format!("Path is too long: longer than {MAX_PATH_LEN} bytes"),
+        ),
+        PathError::Invalid => err(404, format!("Invalid path specified: {}", shown(raw))),
+    })
+}
+
+/// Resolve on the blocking pool.
+async fn resolve(
+    shared: &Arc<Shared>,
+    segs: Vec<String>,
+    who: Identity,
+) -> Result<(Node, Vec<String>, Identity), Refusal> {
+    let shared = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || {
+        let node = shared.vfs.resolve(&segs, &who)?;
+        Ok((node, segs, who))
+    })
+    .await
+    .unwrap_or(Err(Refusal::NotFound))
+}
+
+fn refusal_page(refusal: Refusal, raw: &str) -> Response {
+    match refusal {
+        Refusal::NotFound => html_error(
+            StatusCode::NOT_FOUND,
+            &format!("Invalid path specified: {}", shown(raw)),
+        ),
+        Refusal::Unauthenticated => html_error(StatusCode::UNAUTHORIZED, "Authentication required"),
+        Refusal::Forbidden => {
+            html_error(StatusCode::FORBIDDEN, "Access to this path is not allowed")
+        }
+    }
+}
+
+/// Request parameters from the POST body or the GET query.
+fn params(
+    method: &Method,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<ObjectRequest, RequestError> {
+    if method == Method::POST {
+        let content_type = headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+        if content_type != Some(MSGPACK.as_bytes()) {
+            return Err(err(
+                415,
+                "POST requests must have content type application/x-msgpack",
+            ));
+        }
+        ObjectRequest::decode_body(body)
+    } else {
+        ObjectRequest::from_query(uri.query().unwrap_or(""))
+    }
+}
+
+/// `GET|POST|HEAD <base>/msgpack/<vpath>`.
+pub(crate) async fn msgpack(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let raw = rest_of(&uri, "msgpack");
+    let mut info = RequestInfo {
+        vpath: Some(shown(raw)),
+        ..RequestInfo::default()
+    };
+    let request =
+        match segments(raw).and_then(|segs| Ok((segs, params(&method, &headers, &uri, &body)?))) {
+            Ok(ok) => ok,
+            Err(e) => return with_info(request_error(&e), info),
+        };
+    let (segs, req) = request;
+    info.object.clone_from(&req.object);
+    info.slice_runs = req.slice.as_ref().map(|s| s.runs.len());
+    let shared = &state.shared;
+    let (node, segs, who) = match resolve(shared, segs, who).await {
+        Ok(found) => found,
+        Err(Refusal::NotFound) => {
+            let e = err(404, format!("Invalid path specified: {}", shown(raw)));
+            return with_info(request_error(&e), info);
+        }
+        Err(refusal) => return with_info(refusal_page(refusal, raw), info),
+    };
+    let resp = match node {
+        Node::Directory(dir) => {
+            let depth = req
+                .max_depth
+                .unwrap_or(0)
+                .min(shared.limits.max_listing_depth);
+            let shared = Arc::clone(shared);
+            let listing =
+                tokio::task::spawn_blocking(move || shared.vfs.listing(&dir, &segs, &who, depth))
+                    .await;
+            match listing {
+                Ok(Ok(dir)) => msgpack_ok(Body::from(hdfstream_protocol::encode_path(
+                    &PathInfo::Directory(dir),
+                ))),
+                Ok(Err(e)) => request_error(&err(500, format!("Unable to list directory: {e}"))),
+                Err(e) => request_error(&err(500, format!("Unable to list directory: {e}"))),
+            }
+        }
+        Node::File(_, file) if req.object.is_none() => msgpack_ok(Body::from(
+            hdfstream_protocol::encode_path(&PathInfo::File(file)),
+        )),
+        Node::File(_, file) if file.media_type != HDF5_MEDIA_TYPE => {
+            request_error(&err(404, "Failed to open object"))
+        }
+        Node::File(path, _) => {
+            let shared = Arc::clone(shared);
+            let produced = stream_blocking(shared.limits.chunk_bytes, move |out| {
+                shared.hdf5.write_response(&path, &req, out)
+            })
+            .await;
+            match produced {
+                Ok(body) => msgpack_ok(body),
+                Err(e) => request_error(&e),
+            }
+        }
+    };
+    with_info(resp, info)
+}
+
+fn attachment(name: &str) -> HeaderValue {
+    let encoded = utf8_percent_encode(name, FILENAME_SAFE).to_string();
+    HeaderValue::from_str(&format!("attachment; filename=\"{encoded}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+/// `GET|HEAD <base>/download/<vpath>`: a file's bytes, or a directory as a tar stream.
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    let raw = rest_of(&uri, "download");
+    let info = RequestInfo {
+        vpath: Some(shown(raw)),
+        ..RequestInfo::default()
+    };
+    let segs = match segments(raw) {
+        Ok(segs) if segs.is_empty() => {
+            let resp = html_error(StatusCode::BAD_REQUEST, "No path specified for download");
+            return with_info(resp, info);
+        }
+        Ok(segs) => segs,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            return with_info(html_error(status, &e.message), info);
+        }
+    };
+    let shared = &state.shared;
+    let (node, segs, who) = match resolve(shared, segs, who).await {
+        Ok(found) => found,
+        Err(refusal) => return with_info(refusal_page(refusal, raw), info),
+    };
+    let chunk_bytes = shared.limits.chunk_bytes;
+    let head = method == Method::HEAD;
+    let (media_type, filename, len, body) = match node {
+        Node::File(path, file) => {
+            let size = file.size;
+            let body = if head {
+                Ok(Body::empty())
+            } else {
+                stream_blocking(chunk_bytes, move |out| {
+                    let mut reader = File::open(&path)
+                        .map_err(|e| err(404, format!("Unable to open file: {e}")))?;
+                    out.copy_exact(&mut reader, size)
+                        .map_err(|e| err(500, format!("Unable to read file: {e}")))
+                })
+                .await
+            };
+            let name = segs.last().cloned().unwrap_or_default();
+            (file.media_type, name, size, body)
+        }
+        Node::Directory(dir) => {
+            let listing_shared = Arc::clone(shared);
+            let walk_segs = segs.clone();
+            let files = tokio::task::spawn_blocking(move || {
+                listing_shared.vfs.tree_files(&dir, &walk_segs, &who)
+            })
+            .await;
+            let files = match files {
+                Ok(Ok(files)) => files,
+                Ok(Err(e)) => {
+                    return with_info(
+                        html_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            &format!("Unable to list directory: {e}"),
+                        ),
+                        info,
+                    );
+                }
+                Err(e) => {
+                    return with_info(
+                        html_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            &format!("Unable to list directory: {e}"),
+                        ),
+                        info,
+                    );
+                }
+            };
+            let prefix = segs.join("/");
+            let plan = TarPlan::new(&prefix, files);
+            let len = plan.len();
+            let body = if head {
+                Ok(Body::empty())
+            } else {
+                stream_blocking(chunk_bytes, move |out| {
+                    plan.write(out)
+                        .map_err(|e| err(500, format!("Unable to write archive: {e}")))
+                })
+                .await
+            };
+            (
+                "application/x-tar".to_owned(),
+                format!("{}.tar", segs.join("_")),
+                len,
+                body,
+            )
+        }
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            let status =
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return with_info(html_error(status, &e.message), info);
+        }
+    };
+    let mut resp = Response::new(body);
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&media_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    headers.insert(header::CONTENT_DISPOSITION, attachment(&filename));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    with_info(resp, info)
+}

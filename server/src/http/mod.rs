@@ -1,0 +1,386 @@
+//! The HTTP layer: router, serving loop, embedding helpers.
+//!
+//! * [`app`] builds the axum [`Router`] (usable without a socket);
+//! * [`serve`] runs it on a bound listener until a shutdown future resolves (HTTP or HTTPS);
+//! * [`spawn`] / [`ServerHandle`] start a server on `127.0.0.1:0` for tests and embedding,
+//!   with [`RequestLog`] accounting of every request served;
+//! * [`run`] is `hdfstream serve`: prints the base URL, stops on Ctrl-C.
+
+mod gate;
+mod handlers;
+mod respond;
+mod stream;
+mod tarball;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use gate::{REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
+
+use crate::auth::{AccessRules, Users};
+use crate::config::{Limits, ServeArgs, ServeConfig, TlsConfig};
+use crate::error::ServerError;
+use crate::hdf5::Hdf5Files;
+use crate::vfs::Vfs;
+
+/// Everything the handlers share.
+pub(crate) struct Shared {
+    pub(crate) vfs: Vfs,
+    pub(crate) users: Option<Arc<Users>>,
+    pub(crate) limits: Limits,
+    pub(crate) log: Arc<RequestLog>,
+    pub(crate) clients: Arc<gate::ClientLimiter>,
+    pub(crate) hdf5: Hdf5Files,
+}
+
+/// Server state: the served tree, users, limits, request log. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    shared: Arc<Shared>,
+    base_path: String,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("root", &self.shared.vfs.root())
+            .field("base_path", &self.base_path)
+            .field("users", &self.shared.users)
+            .field("limits", &self.shared.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Load the root, users and access files named by `config`.
+    pub fn new(config: &ServeConfig) -> Result<Self, ServerError> {
+        let base_path = config.normalized_base_path()?;
+        let access = match &config.access {
+            Some(path) => AccessRules::load(path)?,
+            None => AccessRules::default(),
+        };
+        let users = match &config.users {
+            Some(path) => Some(Arc::new(Users::load(path)?)),
+            None => None,
+        };
+        let shared = Shared {
+            vfs: Vfs::new(&config.root, access)?,
+            users,
+            limits: config.limits.clone(),
+            log: Arc::new(RequestLog::default()),
+            clients: Arc::new(gate::ClientLimiter::new(
+                config.limits.max_requests_per_client,
+            )),
+            hdf5: Hdf5Files::default(),
+        };
+        Ok(Self {
+            shared: Arc::new(shared),
+            base_path,
+        })
+    }
+
+    /// The log of requests served.
+    pub fn request_log(&self) -> Arc<RequestLog> {
+        Arc::clone(&self.shared.log)
+    }
+
+    /// The normalised base path (`""` or `/a/b`).
+    pub fn base_path(&self) -> &str {
+        &self.base_path
+    }
+}
+
+/// The router: `<base>/msgpack[/<vpath>]` (GET, HEAD, POST) and `<base>/download/<vpath>`
+/// (GET, HEAD), behind the accounting/auth/limit middleware.
+pub fn app(state: AppState) -> Router {
+    let endpoints = Router::new()
+        .route("/msgpack", get(handlers::msgpack).post(handlers::msgpack))
+        .route("/msgpack/", get(handlers::msgpack).post(handlers::msgpack))
+        .route(
+            "/msgpack/{*vpath}",
+            get(handlers::msgpack).post(handlers::msgpack),
+        )
+        .route("/download", get(handlers::download))
+        .route("/download/", get(handlers::download))
+        .route("/download/{*vpath}", get(handlers::download))
+        .layer(DefaultBodyLimit::max(state.shared.limits.max_body_bytes));
+    let routed = if state.base_path.is_empty() {
+        endpoints
+    } else {
+        Router::new().nest(&state.base_path, endpoints)
+    };
+    routed
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::gate,
+        ))
+        .with_state(state)
+}
+
+async fn load_tls(tls: &TlsConfig) -> Result<axum_server::tls_rustls::RustlsConfig, ServerError> {
+    // Several crypto providers may be compiled in; pick ring explicitly (first call wins).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for path in [&tls.cert, &tls.key] {
+        std::fs::metadata(path).map_err(|source| ServerError::Tls {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .map_err(|source| ServerError::Tls {
+            path: tls.cert.clone(),
+            source,
+        })
+}
+
+/// Serve `state` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
+/// finish the requests in flight.
+pub async fn serve_state(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<&TlsConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let net = |source| ServerError::Net {
+        addr: addr.clone(),
+        source,
+    };
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(net),
+        Some(tls) => {
+            let rustls = load_tls(tls).await?;
+            let std_listener = listener.into_std().map_err(net)?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(std_listener, rustls)
+                .map_err(net)?
+                .handle(handle)
+                .serve(service)
+                .await
+                .map_err(net)
+        }
+    }
+}
+
+/// Serve `config` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let state = AppState::new(&config)?;
+    serve_state(listener, state, config.tls.as_ref(), shutdown).await
+}
+
+fn base_url(addr: SocketAddr, tls: bool, base_path: &str) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}{base_path}")
+}
+
+/// A server running as a task of the current tokio runtime (see [`spawn`]).
+#[derive(Debug)]
+pub struct RunningServer {
+    base_url: String,
+    addr: SocketAddr,
+    log: Arc<RequestLog>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Base URL, e.g. `http://127.0.0.1:40123/hdfstream`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The request log.
+    pub fn request_log(&self) -> Arc<RequestLog> {
+        Arc::clone(&self.log)
+    }
+
+    /// Stop accepting, finish requests in flight, and wait for the server to end.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(join) => Err(ServerError::Runtime {
+                source: std::io::Error::other(join.to_string()),
+            }),
+        }
+    }
+}
+
+/// Bind `config.bind` and serve in a background task of the current runtime.
+pub async fn spawn(config: ServeConfig) -> Result<RunningServer, ServerError> {
+    let state = AppState::new(&config)?;
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| ServerError::Net {
+            addr: config.bind.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Net {
+        addr: config.bind.to_string(),
+        source,
+    })?;
+    if let Some(tls) = &config.tls {
+        load_tls(tls).await?;
+    }
+    let (stop, stopped) = oneshot::channel::<()>();
+    let log = state.request_log();
+    let url = base_url(addr, config.tls.is_some(), state.base_path());
+    let tls = config.tls.clone();
+    let task = tokio::spawn(async move {
+        serve_state(listener, state, tls.as_ref(), async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    Ok(RunningServer {
+        base_url: url,
+        addr,
+        log,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// A server on its own thread and tokio runtime, stopped when dropped. For tests and
+/// blocking programs.
+#[derive(Debug)]
+pub struct ServerHandle {
+    base_url: String,
+    log: Arc<RequestLog>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// Serve `root` with default settings on `127.0.0.1:<free port>`.
+    pub fn start(root: impl AsRef<Path>) -> Result<Self, ServerError> {
+        let mut config = ServeConfig::new(root.as_ref());
+        config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_with(config)
+    }
+
+    /// Serve `config` (its `bind` address is used as given; port 0 picks a free port).
+    pub fn start_with(config: ServeConfig) -> Result<Self, ServerError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|source| ServerError::Runtime { source })?;
+        let running = runtime.block_on(spawn(config))?;
+        let base_url = running.base_url.clone();
+        let log = running.request_log();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("hdfstream-server".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let _ = stopped.await;
+                    if let Err(error) = running.shutdown().await {
+                        tracing::warn!(%error, "embedded server ended with an error");
+                    }
+                });
+            })
+            .map_err(|source| ServerError::Runtime { source })?;
+        Ok(Self {
+            base_url,
+            log,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:40123/hdfstream`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Records of the requests served so far, once their bodies have finished (waits up to
+    /// 2 s for responses still in flight, so a client that just read a body sees its record).
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.log.in_flight() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.log.snapshot()
+    }
+
+    /// Forget the records so far.
+    pub fn clear_request_log(&self) {
+        self.log.clear();
+    }
+
+    /// The live log (counters and records).
+    pub fn log(&self) -> Arc<RequestLog> {
+        Arc::clone(&self.log)
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `hdfstream serve`: hash a password (`--hash-password`), or serve until Ctrl-C, printing
+/// the base URL on stdout once listening.
+pub async fn run(args: &ServeArgs) -> Result<(), ServerError> {
+    if args.hash_password {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|source| ServerError::ReadFile {
+                path: "<stdin>".into(),
+                source,
+            })?;
+        let password = line.trim_end_matches(['\r', '\n']);
+        println!("{}", crate::auth::hash_password(password)?);
+        return Ok(());
+    }
+    let Some(config) = args.to_config() else {
+        return Ok(());
+    };
+    let running = spawn(config).await?;
+    println!("{}", running.base_url());
+    tracing::info!(url = running.base_url(), "serving");
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+    running.shutdown().await
+}
