@@ -4,8 +4,15 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod progress;
+pub mod remote;
+pub mod selection;
 
 pub use client::{BackoffConfig, ClientBuilder, Connection, RetryConfig};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use progress::set_progress;
+pub use remote::{
+    AttrValue, Attrs, Dataset, Directory, Element, File, Group, HasAttrs, Link, Node, Object,
+    OpenOptions, open_with,
+};
+pub use selection::{DimIndex, FancyIndex, RowRanges, Selection};

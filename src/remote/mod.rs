@@ -1,0 +1,197 @@
+//! Remote objects: directories, files, groups and datasets, loaded lazily and cached.
+//!
+//! The same path always yields the same `Arc` while it is alive (identity is observable with
+//! [`Arc::ptr_eq`]); metadata received from the server is kept for the lifetime of the
+//! [`File`]/[`Directory`] so nothing is requested twice.
+
+mod attrs;
+mod dataset;
+mod directory;
+mod element;
+mod file;
+mod group;
+mod path;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use hdfstream_protocol::{ArrayData, Dtype, Member, PathInfo, SliceSpec};
+
+pub use attrs::{AttrValue, Attrs, HasAttrs};
+pub use dataset::Dataset;
+pub use directory::Directory;
+pub use element::{Element, ElementKind};
+pub use file::File;
+pub use group::Group;
+
+use crate::{Error, Result};
+
+/// Default group expansion depth (same as the Python client).
+pub const DEFAULT_MAX_DEPTH: u32 = 5;
+/// Default size up to which dataset contents are inlined in metadata responses (1 MiB).
+pub const DEFAULT_DATA_SIZE_LIMIT: u64 = 1 << 20;
+
+/// What the remote layer needs from a connection; [`crate::Connection`] implements it.
+///
+/// Kept as a trait so the object layer can be driven by other transports (tests, caches).
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Directory listing or file metadata of a virtual path (`""` = root).
+    fn request_path(&self, vpath: &str) -> Result<PathInfo>;
+    /// Description of an HDF5 object, expanded per `max_depth` / `data_size_limit`.
+    fn request_object(
+        &self,
+        file: &str,
+        object: &str,
+        max_depth: u32,
+        data_size_limit: u64,
+    ) -> Result<Member>;
+    /// Contents of a selection of a dataset.
+    fn request_slice(&self, file: &str, object: &str, slice: &SliceSpec) -> Result<ArrayData>;
+    /// Contents of a selection streamed into `dest` (native byte order, exactly `dtype`).
+    fn request_slice_into(
+        &self,
+        file: &str,
+        object: &str,
+        slice: &SliceSpec,
+        dtype: &Dtype,
+        dest: &mut [u8],
+    ) -> Result<()>;
+    /// Raw bytes of a file written to `out`; returns the byte count.
+    fn download(&self, vpath: &str, out: &mut dyn Write) -> Result<u64>;
+}
+
+/// Lazy-loading knobs fixed when a path is opened and inherited by every object below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// How many group levels one object request expands (default 5).
+    pub max_depth: u32,
+    /// Datasets up to this many bytes come inlined with their metadata (default 1 MiB).
+    pub data_size_limit: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            max_depth: DEFAULT_MAX_DEPTH,
+            data_size_limit: DEFAULT_DATA_SIZE_LIMIT,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Sets the group expansion depth.
+    pub fn max_depth(mut self, depth: u32) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Sets the inline data limit in bytes.
+    pub fn data_size_limit(mut self, bytes: u64) -> Self {
+        self.data_size_limit = bytes;
+        self
+    }
+}
+
+/// What a virtual path resolves to.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// A directory (listing already loaded when returned by [`open`]).
+    Directory(Arc<Directory>),
+    /// A file.
+    File(Arc<File>),
+}
+
+impl Node {
+    /// The directory, if this is one.
+    pub fn into_directory(self) -> Result<Arc<Directory>> {
+        match self {
+            Node::Directory(d) => Ok(d),
+            Node::File(f) => Err(Error::InvalidPath {
+                path: f.path().to_string(),
+                reason: "is a file, not a directory".to_string(),
+            }),
+        }
+    }
+
+    /// The file, if this is one.
+    pub fn into_file(self) -> Result<Arc<File>> {
+        match self {
+            Node::File(f) => Ok(f),
+            Node::Directory(d) => Err(Error::InvalidPath {
+                path: d.path().to_string(),
+                reason: "is a directory, not a file".to_string(),
+            }),
+        }
+    }
+}
+
+/// An HDF5 object inside a file.
+#[derive(Debug, Clone)]
+pub enum Object {
+    /// A group.
+    Group(Arc<Group>),
+    /// A dataset.
+    Dataset(Arc<Dataset>),
+}
+
+impl Object {
+    /// Absolute HDF5 path of the object.
+    pub fn path(&self) -> &str {
+        match self {
+            Object::Group(g) => g.path(),
+            Object::Dataset(d) => d.path(),
+        }
+    }
+
+    /// The group, if this is one.
+    pub fn into_group(self) -> Result<Arc<Group>> {
+        match self {
+            Object::Group(g) => Ok(g),
+            Object::Dataset(d) => Err(Error::InvalidPath {
+                path: d.path().to_string(),
+                reason: "is a dataset, not a group".to_string(),
+            }),
+        }
+    }
+
+    /// The dataset, if this is one.
+    pub fn into_dataset(self) -> Result<Arc<Dataset>> {
+        match self {
+            Object::Dataset(d) => Ok(d),
+            Object::Group(g) => Err(Error::InvalidPath {
+                path: g.path().to_string(),
+                reason: "is a group, not a dataset".to_string(),
+            }),
+        }
+    }
+}
+
+impl HasAttrs for Object {
+    fn attrs(&self) -> &Attrs {
+        match self {
+            Object::Group(g) => g.attrs(),
+            Object::Dataset(d) => d.attrs(),
+        }
+    }
+}
+
+/// How a group member is linked (`get_link`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// A hard (or external) link.
+    Hard,
+    /// A soft link with its target path.
+    Soft(String),
+}
+
+/// Opens a virtual path through an existing backend (e.g. a configured [`crate::Connection`]).
+pub fn open_with(backend: Arc<dyn Backend>, path: &str, options: OpenOptions) -> Result<Node> {
+    let vpath = path::normalize_vpath(path)?.join("/");
+    tracing::debug!(vpath, "opening remote path");
+    match backend.request_path(&vpath)? {
+        PathInfo::Directory(info) => Ok(Node::Directory(Directory::from_listing(
+            backend, vpath, options, info,
+        ))),
+        PathInfo::File(info) => Ok(Node::File(File::new(backend, vpath, options, info))),
+    }
+}

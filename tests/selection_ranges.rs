@@ -1,0 +1,111 @@
+//! Property tests of `RowRanges` against a `Vec<bool>` oracle.
+
+use std::ops::Range;
+
+use hdfstream::selection::RowRanges;
+use proptest::prelude::*;
+
+const N: u64 = 64;
+
+fn oracle(ranges: &[Range<u64>]) -> Vec<bool> {
+    let mut v = vec![false; N as usize];
+    for r in ranges {
+        for i in r.clone() {
+            v[i as usize] = true;
+        }
+    }
+    v
+}
+
+fn to_bits(rr: &RowRanges) -> Vec<bool> {
+    let mut v = vec![false; N as usize];
+    for r in rr.iter() {
+        for i in r {
+            assert!(!v[i as usize], "runs overlap at row {i}");
+            v[i as usize] = true;
+        }
+    }
+    v
+}
+
+/// Checks the private-representation invariants through the public iterator.
+fn assert_normalised(rr: &RowRanges) {
+    let runs: Vec<_> = rr.iter().collect();
+    for r in &runs {
+        assert!(r.start < r.end, "empty run {r:?}");
+    }
+    for w in runs.windows(2) {
+        assert!(
+            w[0].end < w[1].start,
+            "runs not ascending/disjoint/merged: {w:?}"
+        );
+    }
+}
+
+fn ranges_strategy() -> impl Strategy<Value = Vec<Range<u64>>> {
+    prop::collection::vec((0..N, 0..N).prop_map(|(a, b)| a.min(b)..a.max(b)), 0..12)
+}
+
+proptest! {
+    #[test]
+    fn from_ranges_matches_oracle(ranges in ranges_strategy()) {
+        let rr = RowRanges::from_ranges(ranges.clone());
+        assert_normalised(&rr);
+        let bits = oracle(&ranges);
+        prop_assert_eq!(to_bits(&rr), bits.clone());
+        prop_assert_eq!(rr.row_count(), bits.iter().filter(|b| **b).count() as u64);
+        for i in 0..N {
+            prop_assert_eq!(rr.contains(i), bits[i as usize]);
+        }
+        let collected: RowRanges = ranges.iter().cloned().collect();
+        prop_assert_eq!(collected, rr);
+    }
+
+    #[test]
+    fn union_and_intersection_match_oracle(a in ranges_strategy(), b in ranges_strategy()) {
+        let (ra, rb) = (RowRanges::from_ranges(a.clone()), RowRanges::from_ranges(b.clone()));
+        let (oa, ob) = (oracle(&a), oracle(&b));
+        let u = ra.union(&rb);
+        let i = ra.intersection(&rb);
+        assert_normalised(&u);
+        assert_normalised(&i);
+        let ou: Vec<bool> = oa.iter().zip(&ob).map(|(x, y)| *x || *y).collect();
+        let oi: Vec<bool> = oa.iter().zip(&ob).map(|(x, y)| *x && *y).collect();
+        prop_assert_eq!(to_bits(&u), ou);
+        prop_assert_eq!(to_bits(&i), oi);
+    }
+
+    #[test]
+    fn from_rows_matches_oracle(rows in prop::collection::vec(0..N, 0..40)) {
+        let rr = RowRanges::from_rows(rows.iter().copied());
+        assert_normalised(&rr);
+        let mut bits = vec![false; N as usize];
+        for r in &rows { bits[*r as usize] = true; }
+        prop_assert_eq!(to_bits(&rr), bits);
+    }
+
+    #[test]
+    fn chunks_partition_the_runs(ranges in ranges_strategy(), max_runs in 0usize..5) {
+        let rr = RowRanges::from_ranges(ranges);
+        let chunks: Vec<RowRanges> = rr.chunks(max_runs).collect();
+        let limit = max_runs.max(1);
+        for c in &chunks {
+            prop_assert!(c.run_count() >= 1 && c.run_count() <= limit);
+        }
+        let runs: Vec<_> = chunks.iter().flat_map(|c| c.iter()).collect();
+        prop_assert_eq!(runs, rr.iter().collect::<Vec<_>>());
+        prop_assert_eq!(chunks.len(), rr.run_count().div_ceil(limit));
+    }
+}
+
+#[test]
+fn touching_ranges_merge_and_empty_ones_vanish() {
+    let rr = RowRanges::from_ranges([5..7, 0..5, 9..9, 10..12]);
+    assert_eq!(rr.iter().collect::<Vec<_>>(), vec![0..7, 10..12]);
+    let ds = rr.to_dim_selections();
+    assert_eq!(
+        (ds[0].start, ds[0].count, ds[1].start, ds[1].count),
+        (0, 7, 10, 2)
+    );
+    assert!(RowRanges::from_ranges(std::iter::once(3..3)).is_empty());
+}
