@@ -81,14 +81,6 @@ pub enum ServerError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// Writing the sample data set (`crate::sample`) failed.
-    #[error("cannot write sample data at {path}: {detail}")]
-    Sample {
-        /// File or directory being written.
-        path: PathBuf,
-        /// What libhdf5 or the file system reported.
-        detail: String,
-    },
     /// The tokio runtime of an embedded server could not be created.
     #[error("cannot start the server runtime: {source}")]
     Runtime {
