@@ -86,7 +86,10 @@ fn restricted_directories_are_hidden_from_listings_and_sizes() {
 fn direct_requests_get_401_403_or_200_by_role() {
     let site = site();
     let base = site.server.base_url();
-    for path in ["msgpack/top/restricted/data.txt", "download/top/restricted/data.txt"] {
+    for path in [
+        "msgpack/top/restricted/data.txt",
+        "download/top/restricted/data.txt",
+    ] {
         let url = format!("{base}/{path}");
         let anonymous = get(&url, None);
         assert_eq!(anonymous.status, 401, "{path}");
@@ -98,7 +101,11 @@ fn direct_requests_get_401_403_or_200_by_role() {
         assert_eq!(get(&url, Some(ALICE)).status, 200, "{path}");
     }
     assert_eq!(
-        get(&format!("{base}/download/top/restricted/data.txt"), Some(ALICE)).body,
+        get(
+            &format!("{base}/download/top/restricted/data.txt"),
+            Some(ALICE)
+        )
+        .body,
         b"restricted data!"
     );
     // A symlink from a public directory cannot bypass the rule.
@@ -115,8 +122,16 @@ fn wrong_or_malformed_credentials_get_401_everywhere() {
     let root = format!("{base}/msgpack/");
     let wrong = get(&root, Some((ALICE.0, "wrong password")));
     assert_eq!(wrong.status, 401);
-    assert_eq!(wrong.header("www-authenticate"), Some("Basic realm=\"hdfstream\""));
-    assert!(wrong.header("content-type").unwrap_or("").starts_with("text/html"));
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        Some("Basic realm=\"hdfstream\"")
+    );
+    assert!(
+        wrong
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
     assert_eq!(get(&root, Some(("nobody", "x"))).status, 401);
     let prefix = base_path(base);
     for header in [
@@ -124,14 +139,20 @@ fn wrong_or_malformed_credentials_get_401_everywhere() {
         "Authorization: Basic !!!notbase64\r\n",
         "Authorization: Bearer abc\r\n",
     ] {
-        assert_eq!(raw_status(base, "GET", &format!("{prefix}/msgpack/"), header, b""), 401);
+        assert_eq!(
+            raw_status(base, "GET", &format!("{prefix}/msgpack/"), header, b""),
+            401
+        );
     }
     // Right credentials, repeated (the second is answered from the verification cache).
     assert_eq!(get(&root, Some(ALICE)).status, 200);
     assert_eq!(get(&root, Some(ALICE)).status, 200);
     let log = site.server.request_log();
     assert_eq!(log.last().and_then(|r| r.user.as_deref()), Some("alice"));
-    assert_eq!(log.first().map(|r| (r.status, r.user.clone())), Some((401, None)));
+    assert_eq!(
+        log.first().map(|r| (r.status, r.user.clone())),
+        Some((401, None))
+    );
 }
 
 fn tar_names(body: &[u8]) -> Vec<String> {
@@ -174,14 +195,21 @@ fn tar_downloads_contain_only_accessible_files() {
 #[test]
 fn debug_output_never_shows_hashes() {
     let hash = hash_password("secret").expect("hash");
-    let users = hdfstream_server::auth::Users::parse(&format!("carol:{hash}:r\n"), Path::new("users"))
-        .expect("parse");
+    let users =
+        hdfstream_server::auth::Users::parse(&format!("carol:{hash}:r\n"), Path::new("users"))
+            .expect("parse");
     let shown = format!("{users:?}");
     assert!(shown.contains("carol"));
-    assert!(!shown.contains(&hash) && !shown.contains("argon2"), "{shown}");
+    assert!(
+        !shown.contains(&hash) && !shown.contains("argon2"),
+        "{shown}"
+    );
     assert!(users.verify("carol", "secret").is_some());
     assert!(users.verify("carol", "Secret").is_none());
     // Malformed files are rejected with the line number.
     let bad = hdfstream_server::auth::Users::parse("x\n", Path::new("users"));
-    assert!(matches!(bad, Err(hdfstream_server::ServerError::UsersFile { line: 1, .. })));
+    assert!(matches!(
+        bad,
+        Err(hdfstream_server::ServerError::UsersFile { line: 1, .. })
+    ));
 }

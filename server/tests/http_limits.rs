@@ -1,0 +1,72 @@
+//! Per-client concurrency limit (429 + Retry-After) and release of slots when a client leaves.
+
+mod http_common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use hdfstream_server::{ServeConfig, ServerHandle};
+use http_common::*;
+
+#[test]
+fn client_over_its_concurrency_limit_gets_429_until_a_slot_frees() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A sparse 512 MiB file: far more than socket buffers hold, so its download stays in
+    // flight while the client does not read.
+    let big = std::fs::File::create(tmp.path().join("big.bin")).expect("create");
+    big.set_len(512 << 20).expect("set_len");
+    std::fs::write(tmp.path().join("small.txt"), b"small").expect("write");
+    let mut config = ServeConfig::new(tmp.path());
+    config.bind = "127.0.0.1:0".parse().expect("addr");
+    config.limits.max_requests_per_client = 1;
+    let srv = ServerHandle::start_with(config).expect("server");
+    let base = srv.base_url();
+
+    let mut slow = TcpStream::connect(host_port(base)).expect("connect");
+    let request = format!(
+        "GET {}/download/big.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+        base_path(base)
+    );
+    slow.write_all(request.as_bytes()).expect("send");
+    let mut head = [0u8; 64];
+    slow.read_exact(&mut head).expect("response starts");
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+
+    let refused = get(&format!("{base}/download/small.txt"), None);
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(refused.error_message(), "Request rate limit exceeded");
+    let refused_post = post(&format!("{base}/msgpack/"), EMPTY_MAP, None);
+    assert_eq!(refused_post.status, 429);
+
+    // The slow client leaves; its slot is released once the server notices.
+    drop(slow);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let answer = get(&format!("{base}/download/small.txt"), None);
+        if answer.status != 429 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, b"small");
+
+    let log = srv.request_log();
+    let big_record = log
+        .iter()
+        .find(|r| r.vpath.as_deref() == Some("big.bin"))
+        .expect("big.bin logged");
+    assert_eq!(big_record.status, 200);
+    assert!(
+        !big_record.complete,
+        "the abandoned download is not complete"
+    );
+    assert!(big_record.body_bytes < 512 << 20);
+    assert!(log.iter().filter(|r| r.status == 429).count() >= 2);
+}
