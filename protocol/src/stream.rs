@@ -1,47 +1,4 @@
-//! Streaming (sans-IO) decoding of ndarray responses (PROTOCOL.md §4, §4.1).
-//!
-//! [`ArrayDecoder`] is pushed the response body as it arrives. It parses the ndarray
-//! header (fast path: the body starts `86 a2 6e 64 c3` and `"data"` is the last key),
-//! allocates the final [`TypedBuffer`] once, and then lets the I/O layer put the payload
-//! straight into it: [`PushDecoder::payload_slot`] is the exact destination of the next
-//! payload bytes, so a [`Read`] can `read()` into the final buffer with no intermediate
-//! copy, followed by [`PushDecoder::advance`]. Bytes that are not payload (the header, bin
-//! headers) go through [`PushDecoder::feed`], which also accepts arbitrary chunks that mix
-//! everything. Bins need not be aligned to elements, there may be any number of them, and
-//! bin headers may be split across chunks. Big-endian (`>`) payloads are byte-swapped in
-//! place once complete.
-//!
-//! Bodies that do not start with the fast-path prefix (vlen arrays, or a map written in
-//! another key order) are buffered whole and decoded with [`decode_array`].
-//!
-//! [`ArrayIntoDecoder`] does the same into a caller-supplied byte buffer (`read_into`):
-//! the incoming type must equal the expected one up to byte order and the sizes must match.
-//!
-//! ```
-//! use hdfstream_protocol::{
-//!     ArrayData, ArrayDecoder, Dtype, NdArray, PushDecoder, TypedBuffer, encode_array,
-//!     decode_array_from_reader,
-//! };
-//!
-//! let value = ArrayData::Nd(NdArray {
-//!     dtype: Dtype::parse("<f8")?,
-//!     shape: vec![2, 2],
-//!     data: TypedBuffer::F64(vec![1.0, 2.0, 3.0, 4.0]),
-//! });
-//! let body = encode_array(&value);
-//!
-//! // Push chunks as they arrive ...
-//! let mut dec = ArrayDecoder::new();
-//! for chunk in body.chunks(7) {
-//!     dec.feed(chunk)?;
-//! }
-//! assert_eq!(dec.finish()?, value);
-//!
-//! // ... or let the decoder read straight into its final buffer.
-//! let decoded = decode_array_from_reader(&body[..])?;
-//! assert_eq!(decoded, value);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! Streaming (sans-IO) decoding of ndarray responses (PROTOCOL.md §4, §4.1); see [`ArrayDecoder`].
 
 use std::io::{ErrorKind, Read};
 
@@ -405,7 +362,50 @@ fn check_destination(expected: &Dtype, len: usize, dtype: &Dtype, nbytes: u64) -
 }
 
 /// Streaming decoder of an ndarray or vlen array response into a newly allocated
-/// [`TypedBuffer`] (see the [module docs](self) and [`PushDecoder`]).
+/// [`TypedBuffer`].
+///
+/// [`ArrayDecoder`] is pushed the response body as it arrives. It parses the ndarray
+/// header (fast path: the body starts `86 a2 6e 64 c3` and `"data"` is the last key),
+/// allocates the final [`TypedBuffer`] once, and then lets the I/O layer put the payload
+/// straight into it: [`PushDecoder::payload_slot`] is the exact destination of the next
+/// payload bytes, so a [`Read`] can `read()` into the final buffer with no intermediate
+/// copy, followed by [`PushDecoder::advance`]. Bytes that are not payload (the header, bin
+/// headers) go through [`PushDecoder::feed`], which also accepts arbitrary chunks that mix
+/// everything. Bins need not be aligned to elements, there may be any number of them, and
+/// bin headers may be split across chunks. Big-endian (`>`) payloads are byte-swapped in
+/// place once complete.
+///
+/// Bodies that do not start with the fast-path prefix (vlen arrays, or a map written in
+/// another key order) are buffered whole and decoded with [`decode_array`].
+///
+/// [`ArrayIntoDecoder`] does the same into a caller-supplied byte buffer (`read_into`):
+/// the incoming type must equal the expected one up to byte order and the sizes must match.
+///
+/// ```
+/// use hdfstream_protocol::{
+///     ArrayData, ArrayDecoder, Dtype, NdArray, PushDecoder, TypedBuffer, encode_array,
+///     decode_array_from_reader,
+/// };
+///
+/// let value = ArrayData::Nd(NdArray {
+///     dtype: Dtype::parse("<f8")?,
+///     shape: vec![2, 2],
+///     data: TypedBuffer::F64(vec![1.0, 2.0, 3.0, 4.0]),
+/// });
+/// let body = encode_array(&value);
+///
+/// // Push chunks as they arrive ...
+/// let mut dec = ArrayDecoder::new();
+/// for chunk in body.chunks(7) {
+///     dec.feed(chunk)?;
+/// }
+/// assert_eq!(dec.finish()?, value);
+///
+/// // ... or let the decoder read straight into its final buffer.
+/// let decoded = decode_array_from_reader(&body[..])?;
+/// assert_eq!(decoded, value);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ArrayDecoder {
     core: Core<'static>,
 }
@@ -442,7 +442,7 @@ impl ArrayDecoder {
 }
 
 /// Streaming decoder of an ndarray response into a caller-supplied buffer of packed,
-/// native-order elements (see the [module docs](self) and [`PushDecoder`]).
+/// native-order elements (see [`ArrayDecoder`] and [`PushDecoder`]).
 pub struct ArrayIntoDecoder<'d> {
     core: Core<'d>,
 }
