@@ -26,12 +26,22 @@ pub(crate) struct Sink<'a> {
 impl<'a> Sink<'a> {
     /// A sink writing to `out`.
     pub(crate) fn new(out: &'a mut dyn Write, max_bin: u64) -> Self {
-        Self { out, buf: Vec::with_capacity(FLUSH_AT), max_bin: max_bin.max(1), bin_left: 0, payload_left: 0 }
+        Self {
+            out,
+            buf: Vec::with_capacity(FLUSH_AT),
+            max_bin: max_bin.max(1),
+            bin_left: 0,
+            payload_left: 0,
+        }
     }
 
     /// Passes buffered bytes on when enough have been collected.
     pub(crate) fn maybe_flush(&mut self) -> io::Result<()> {
-        if self.buf.len() >= FLUSH_AT { self.flush() } else { Ok(()) }
+        if self.buf.len() >= FLUSH_AT {
+            self.flush()
+        } else {
+            Ok(())
+        }
     }
 
     /// Passes all buffered bytes on.

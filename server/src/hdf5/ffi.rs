@@ -7,13 +7,13 @@
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_void};
 
+use hdf5_metno_sys as hdf5_sys;
 use hdf5_sys::h5::H5free_memory;
 use hdf5_sys::h5i::{H5Idec_ref, hid_t};
 use hdf5_sys::h5s::{H5S_SELECT_SET, H5Screate_simple, H5Sget_simple_extent_dims};
 use hdf5_sys::h5s::{H5S_class_t, H5Sget_simple_extent_ndims, H5Sget_simple_extent_type};
 use hdf5_sys::h5s::{H5Sselect_hyperslab, H5Sselect_none};
 use hdf5_sys::h5t::H5Tget_member_name;
-use hdf5_metno_sys as hdf5_sys;
 
 /// Runs `f` while holding the process-wide libhdf5 lock.
 pub(crate) fn locked<T>(f: impl FnOnce() -> T) -> T {

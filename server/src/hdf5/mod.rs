@@ -37,16 +37,20 @@ pub const DEFAULT_DATA_SIZE_LIMIT: u64 = 2_147_483_647;
 
 /// A 404 error with the given message.
 fn not_found(message: impl Into<String>) -> RequestError {
-    RequestError { status: 404, message: message.into() }
+    RequestError {
+        status: 404,
+        message: message.into(),
+    }
 }
 
 /// Maps a failure after the answer was planned.
 fn stream_error(e: StreamError) -> RequestError {
     match e {
         StreamError::Read(m) => not_found(format!("Unable to read data stream: {m}")),
-        StreamError::Output(e) => {
-            RequestError { status: 500, message: format!("Unable to write the response: {e}") }
-        }
+        StreamError::Output(e) => RequestError {
+            status: 500,
+            message: format!("Unable to write the response: {e}"),
+        },
     }
 }
 
@@ -81,7 +85,9 @@ impl Default for Hdf5Files {
 
 impl std::fmt::Debug for Hdf5Files {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hdf5Files").field("capacity", &self.capacity).finish_non_exhaustive()
+        f.debug_struct("Hdf5Files")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,7 +95,10 @@ impl Hdf5Files {
     /// A cache keeping at most `capacity` files open (at least one).
     pub fn new(capacity: usize) -> Self {
         Self {
-            cache: Mutex::new(Cache { entries: Vec::new(), tick: 0 }),
+            cache: Mutex::new(Cache {
+                entries: Vec::new(),
+                tick: 0,
+            }),
             capacity: capacity.max(1),
             max_bin: MAX_BIN,
         }
@@ -135,22 +144,29 @@ impl Hdf5Files {
             }
             Some(sel) => {
                 let ds = locked(|| {
-                    let cpath = c_string(object).ok_or_else(|| not_found("Failed to open dataset slice"))?;
+                    let cpath = c_string(object)
+                        .ok_or_else(|| not_found("Failed to open dataset slice"))?;
                     // SAFETY: valid file id and C string.
                     let obj = Id::new(unsafe { H5Oopen(fid.raw(), cpath.as_ptr(), H5P_DEFAULT) })
-                        .ok_or_else(|| not_found(format!("Failed to open dataset slice: no object {object}")))?;
+                        .ok_or_else(|| {
+                        not_found(format!("Failed to open dataset slice: no object {object}"))
+                    })?;
                     // SAFETY: valid identifier.
                     if unsafe { H5Iget_type(obj.raw()) } != H5I_type_t::H5I_DATASET {
-                        return Err(not_found(format!("Failed to open dataset slice: {object} is not a dataset")));
+                        return Err(not_found(format!(
+                            "Failed to open dataset slice: {object} is not a dataset"
+                        )));
                     }
                     dataset_plan(obj, object, None)
                 })?;
                 check_selection(sel, &ds.shape)?;
                 tracing::debug!(file = %file.display(), object, runs = sel.runs.len(), "writing slice");
-                stream_selection(&mut sink, &ds.id, &ds.space, &ds.mem, sel).map_err(stream_error)?;
+                stream_selection(&mut sink, &ds.id, &ds.space, &ds.mem, sel)
+                    .map_err(stream_error)?;
             }
         }
-        sink.flush().map_err(|e| stream_error(StreamError::Output(e)))
+        sink.flush()
+            .map_err(|e| stream_error(StreamError::Output(e)))
     }
 
     /// The open file for `path`, opening it (and evicting the least recently used) if needed.
@@ -180,11 +196,22 @@ impl Hdf5Files {
         .ok_or_else(fail)?;
         let file = Arc::new(file);
         if cache.entries.len() >= self.capacity {
-            if let Some(oldest) = cache.entries.iter().enumerate().min_by_key(|(_, e)| e.used).map(|(i, _)| i) {
+            if let Some(oldest) = cache
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(i, _)| i)
+            {
                 cache.entries.swap_remove(oldest);
             }
         }
-        cache.entries.push(Entry { path: path.to_owned(), stamp, file: file.clone(), used: tick });
+        cache.entries.push(Entry {
+            path: path.to_owned(),
+            stamp,
+            file: file.clone(),
+            used: tick,
+        });
         Ok(file)
     }
 }
@@ -209,7 +236,9 @@ fn check_selection(sel: &SliceSpec, shape: &[u64]) -> Result<(), RequestError> {
         let end = run.start.checked_add(run.count).filter(|&e| e <= dim0);
         let end = end.ok_or_else(|| bad(format!("slice {i} is out of bounds")))?;
         if run.start < prev_end {
-            return Err(bad("slices must be in ascending order and must not overlap".to_owned()));
+            return Err(bad(
+                "slices must be in ascending order and must not overlap".to_owned(),
+            ));
         }
         prev_end = end;
     }

@@ -18,9 +18,11 @@ use hdfstream_protocol::RequestError;
 
 use super::encode::{Sink, descriptor, kind};
 use super::ffi::{Id, c_string, locked, simple_space, space_shape};
-use super::read::{Buffer, Reclaim, StreamError, element_count, emit_elements, stream_selection, whole};
-use super::types::{Layout, MemType, mem_type};
 use super::not_found;
+use super::read::{
+    Buffer, Reclaim, StreamError, element_count, emit_elements, stream_selection, whole,
+};
+use super::types::{Layout, MemType, mem_type};
 
 /// Groups are expanded at most this deep, whatever `max_depth` says.
 const MAX_NESTING: u32 = 64;
@@ -84,7 +86,9 @@ pub(crate) fn plan(file: &Id, path: &str, opts: Expand) -> Result<Node, RequestE
         let obj = Id::new(unsafe { H5Oopen(file.raw(), cpath.as_ptr(), H5P_DEFAULT) })
             .ok_or_else(|| not_found(format!("Failed to open object: {path}")))?;
         let mut planner = Planner { opts, nodes: 0 };
-        planner.object(obj, path, 0)?.ok_or_else(|| not_found(format!("Failed to open object: {path}")))
+        planner
+            .object(obj, path, 0)?
+            .ok_or_else(|| not_found(format!("Failed to open object: {path}")))
     })
 }
 
@@ -93,7 +97,9 @@ impl Planner {
     fn object(&mut self, obj: Id, path: &str, depth: u32) -> Result<Option<Node>, RequestError> {
         self.nodes += 1;
         if self.nodes > MAX_NODES || depth > MAX_NESTING {
-            return Err(not_found("Object tree too large to describe; lower max_depth"));
+            return Err(not_found(
+                "Object tree too large to describe; lower max_depth",
+            ));
         }
         // SAFETY: valid identifier.
         match unsafe { H5Iget_type(obj.raw()) } {
@@ -122,19 +128,24 @@ impl Planner {
             let node = match link.kind {
                 H5L_type_t::H5L_TYPE_SOFT => Some(Node::SoftLink(soft_value(&obj, &link)?)),
                 H5L_type_t::H5L_TYPE_HARD | H5L_type_t::H5L_TYPE_EXTERNAL => {
-                    let cname = c_string(&link.name)
-                        .ok_or_else(|| not_found("Link name with NUL byte"))?;
+                    let cname =
+                        c_string(&link.name).ok_or_else(|| not_found("Link name with NUL byte"))?;
                     // SAFETY: valid group id and C string.
                     match Id::new(unsafe { H5Oopen(obj.raw(), cname.as_ptr(), H5P_DEFAULT) }) {
                         None if link.kind == H5L_type_t::H5L_TYPE_EXTERNAL => Some(Node::Unknown),
-                        None => return Err(not_found(format!("Failed to open object: {child_path}"))),
+                        None => {
+                            return Err(not_found(format!("Failed to open object: {child_path}")));
+                        }
                         Some(child) => {
                             // SAFETY: valid identifier.
                             let t = unsafe { H5Iget_type(child.raw()) };
                             if t == H5I_type_t::H5I_GROUP && depth + 1 > self.opts.max_depth {
                                 None
                             } else {
-                                Some(self.object(child, &child_path, depth + 1)?.unwrap_or(Node::Unknown))
+                                Some(
+                                    self.object(child, &child_path, depth + 1)?
+                                        .unwrap_or(Node::Unknown),
+                                )
                             }
                         }
                     }
@@ -153,7 +164,11 @@ impl Planner {
 }
 
 /// Opens the pieces needed to describe or read dataset `obj`. `limit` = inline limit.
-pub(crate) fn dataset_plan(obj: Id, path: &str, limit: Option<u64>) -> Result<DatasetPlan, RequestError> {
+pub(crate) fn dataset_plan(
+    obj: Id,
+    path: &str,
+    limit: Option<u64>,
+) -> Result<DatasetPlan, RequestError> {
     let attrs = attributes(&obj, path)?;
     // SAFETY: valid dataset id.
     let ftype = Id::new(unsafe { H5Dget_type(obj.raw()) })
@@ -166,11 +181,22 @@ pub(crate) fn dataset_plan(obj: Id, path: &str, limit: Option<u64>) -> Result<Da
     let shape = space_shape(space.raw()).unwrap_or_else(|| vec![0]);
     let n = element_count(&shape).ok_or_else(|| not_found("Dataset too large"))?;
     let inline = limit.is_some_and(|l| n.checked_mul(mem.size as u64).is_some_and(|b| b <= l));
-    Ok(DatasetPlan { attrs, id: obj, space, mem, shape, inline })
+    Ok(DatasetPlan {
+        attrs,
+        id: obj,
+        space,
+        mem,
+        shape,
+        inline,
+    })
 }
 
 fn join(parent: &str, name: &str) -> String {
-    if parent.ends_with('/') { format!("{parent}{name}") } else { format!("{parent}/{name}") }
+    if parent.ends_with('/') {
+        format!("{parent}{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
 }
 
 struct Link {
@@ -193,7 +219,11 @@ unsafe extern "C" fn collect_link(
         unsafe { (&mut *data.cast::<Vec<Link>>(), CStr::from_ptr(name), *info) };
     // SAFETY: reading the union member matching the link class.
     let val_size = unsafe { *info.u.val_size() };
-    links.push(Link { name: name.to_string_lossy().into_owned(), kind: info.type_, val_size });
+    links.push(Link {
+        name: name.to_string_lossy().into_owned(),
+        kind: info.type_,
+        val_size,
+    });
     0
 }
 
@@ -220,7 +250,13 @@ fn soft_value(group: &Id, link: &Link) -> Result<String, RequestError> {
     let mut buf = vec![0u8; link.val_size.max(1)];
     // SAFETY: `buf` has `val_size` bytes.
     let r = unsafe {
-        H5Lget_val(group.raw(), cname.as_ptr(), buf.as_mut_ptr().cast(), buf.len(), H5P_DEFAULT)
+        H5Lget_val(
+            group.raw(),
+            cname.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            H5P_DEFAULT,
+        )
     };
     if r < 0 {
         return Err(not_found(format!("Failed to read soft link {}", link.name)));
@@ -291,9 +327,17 @@ fn attribute(obj: &Id, name: &str) -> Result<Vec<u8>, String> {
         return Err("read failed".to_owned());
     }
     // The reclaim space must describe the buffer; a null dataspace holds nothing.
-    let rspace = if null || n == 0 { simple_space(&[0]) } else { simple_space(&[n]) }
-        .ok_or("unable to create a dataspace")?;
-    let guard = Reclaim { mem: &mem, space: rspace, buf };
+    let rspace = if null || n == 0 {
+        simple_space(&[0])
+    } else {
+        simple_space(&[n])
+    }
+    .ok_or("unable to create a dataspace")?;
+    let guard = Reclaim {
+        mem: &mem,
+        space: rspace,
+        buf,
+    };
     let mut out: Vec<u8> = Vec::new();
     {
         let mut sink = Sink::new(&mut out, super::encode::MAX_BIN);

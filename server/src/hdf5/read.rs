@@ -45,7 +45,10 @@ pub(crate) struct Buffer {
 impl Buffer {
     /// A buffer of `len` bytes.
     pub(crate) fn new(len: usize) -> Self {
-        Self { words: vec![0u64; len.div_ceil(8)], len }
+        Self {
+            words: vec![0u64; len.div_ceil(8)],
+            len,
+        }
     }
 
     /// Pointer for libhdf5 to write into.
@@ -143,17 +146,33 @@ pub(crate) fn selection_shape(sel: &SliceSpec) -> Option<Vec<u64>> {
     if sel.runs.is_empty() {
         return Some(Vec::new());
     }
-    let rows = sel.runs.iter().try_fold(0u64, |a, r| a.checked_add(r.count))?;
-    Some(std::iter::once(rows).chain(sel.rest.iter().map(|d| d.count)).collect())
+    let rows = sel
+        .runs
+        .iter()
+        .try_fold(0u64, |a, r| a.checked_add(r.count))?;
+    Some(
+        std::iter::once(rows)
+            .chain(sel.rest.iter().map(|d| d.count))
+            .collect(),
+    )
 }
 
 /// The selection covering a whole dataset of the given shape.
 pub(crate) fn whole(shape: &[u64]) -> SliceSpec {
     match shape.split_first() {
-        None => SliceSpec { runs: Vec::new(), rest: Vec::new() },
+        None => SliceSpec {
+            runs: Vec::new(),
+            rest: Vec::new(),
+        },
         Some((&first, rest)) => SliceSpec {
-            runs: vec![DimSelection { start: 0, count: first }],
-            rest: rest.iter().map(|&d| DimSelection { start: 0, count: d }).collect(),
+            runs: vec![DimSelection {
+                start: 0,
+                count: first,
+            }],
+            rest: rest
+                .iter()
+                .map(|&d| DimSelection { start: 0, count: d })
+                .collect(),
         },
     }
 }
@@ -167,7 +186,8 @@ pub(crate) fn stream_selection(
     mem: &MemType,
     sel: &SliceSpec,
 ) -> Result<(), StreamError> {
-    let shape = selection_shape(sel).ok_or_else(|| StreamError::Read("selection too large".into()))?;
+    let shape =
+        selection_shape(sel).ok_or_else(|| StreamError::Read("selection too large".into()))?;
     let n = element_count(&shape).ok_or_else(|| StreamError::Read("selection too large".into()))?;
     match mem.layout {
         Layout::Fixed => {
@@ -177,8 +197,9 @@ pub(crate) fn stream_selection(
             sink.ndarray_header(&mem.dtype, &shape, nbytes);
         }
         _ => {
-            let n32 = u32::try_from(n)
-                .map_err(|_| StreamError::Read("more than 2^32-1 variable-length elements".into()))?;
+            let n32 = u32::try_from(n).map_err(|_| {
+                StreamError::Read("more than 2^32-1 variable-length elements".into())
+            })?;
             sink.vlen_header(&shape, n32);
         }
     }
@@ -224,9 +245,22 @@ fn read_piece(
             }
             file_space.raw()
         };
-        let ms = if count.is_empty() { hdf5_sys::h5s::H5S_ALL } else { space.raw() };
+        let ms = if count.is_empty() {
+            hdf5_sys::h5s::H5S_ALL
+        } else {
+            space.raw()
+        };
         // SAFETY: `buf` holds `n` elements of the memory type.
-        let r = unsafe { H5Dread(ds.raw(), mem.id.raw(), ms, fs, H5P_DEFAULT, buf.as_mut_ptr()) };
+        let r = unsafe {
+            H5Dread(
+                ds.raw(),
+                mem.id.raw(),
+                ms,
+                fs,
+                H5P_DEFAULT,
+                buf.as_mut_ptr(),
+            )
+        };
         if r < 0 {
             return Err(StreamError::Read("Unable to read data stream".into()));
         }
@@ -240,7 +274,9 @@ fn read_piece(
         let es = mem.size as u64;
         for &(off, len) in keep {
             let (a, b) = ((off * es) as usize, ((off + len) * es) as usize);
-            let part = all.get(a..b).ok_or_else(|| StreamError::Read("piece bounds".into()))?;
+            let part = all
+                .get(a..b)
+                .ok_or_else(|| StreamError::Read("piece bounds".into()))?;
             emit_elements(sink, mem, part)?;
         }
     }
@@ -283,7 +319,9 @@ fn stream_rows(
         let keep: Vec<(u64, u64)> = if segs.len() == 1 && segs[0] == span {
             Vec::new()
         } else {
-            segs.iter().map(|&(s, e)| ((s - span.0) * row_elems, (e - s) * row_elems)).collect()
+            segs.iter()
+                .map(|&(s, e)| ((s - span.0) * row_elems, (e - s) * row_elems))
+                .collect()
         };
         segs.clear();
         read_piece(sink, ds, file_space, mem, &start, &count, &keep)
@@ -331,13 +369,17 @@ fn stream_big_row(
     // Split dimension d (index into rest): the block over rest[d+1..] fits in a piece.
     let mut d = rest_count.len().saturating_sub(1);
     while d > 0 {
-        let inner = element_count(&rest_count[d..]).unwrap_or(u64::MAX).saturating_mul(es);
+        let inner = element_count(&rest_count[d..])
+            .unwrap_or(u64::MAX)
+            .saturating_mul(es);
         if inner > PIECE {
             break;
         }
         d -= 1;
     }
-    let inner_bytes = element_count(&rest_count[d + 1..]).unwrap_or(u64::MAX).saturating_mul(es);
+    let inner_bytes = element_count(&rest_count[d + 1..])
+        .unwrap_or(u64::MAX)
+        .saturating_mul(es);
     let step = (PIECE / inner_bytes.max(1)).max(1);
     // Odometer over rest dims 0..d (single indices), then ranges of `step` along d.
     let mut idx: Vec<u64> = vec![0; d];

@@ -4,11 +4,11 @@
 use hdf5_metno_sys as hdf5_sys;
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5t::{
-    H5T_C_S1, H5T_VARIABLE, H5T_class_t, H5T_direction_t, H5T_sign_t, H5T_str_t,
-    H5Tarray_create2, H5Tcopy, H5Tcreate, H5Tget_array_dims2, H5Tget_array_ndims, H5Tget_class,
-    H5Tget_cset, H5Tget_member_offset, H5Tget_member_type, H5Tget_native_type,
-    H5Tget_nmembers, H5Tget_sign, H5Tget_size, H5Tget_super, H5Tinsert, H5Tis_variable_str,
-    H5Tset_cset, H5Tset_size, H5Tset_strpad, H5Tvlen_create,
+    H5T_C_S1, H5T_VARIABLE, H5T_class_t, H5T_direction_t, H5T_sign_t, H5T_str_t, H5Tarray_create2,
+    H5Tcopy, H5Tcreate, H5Tget_array_dims2, H5Tget_array_ndims, H5Tget_class, H5Tget_cset,
+    H5Tget_member_offset, H5Tget_member_type, H5Tget_native_type, H5Tget_nmembers, H5Tget_sign,
+    H5Tget_size, H5Tget_super, H5Tinsert, H5Tis_variable_str, H5Tset_cset, H5Tset_size,
+    H5Tset_strpad, H5Tvlen_create,
 };
 use hdfstream_protocol::{ByteOrder, Dtype};
 
@@ -90,11 +90,22 @@ pub(crate) fn mem_type(file_type: hid_t) -> Result<MemType, Unsupported> {
                 .ok_or_else(|| format!("integer of {size} bytes"))?;
             let signed = unsafe { H5Tget_sign(int_ty.raw()) } == H5T_sign_t::H5T_SGN_2;
             let dtype = if signed {
-                Dtype::Int { size: size8, order: NATIVE_ORDER }
+                Dtype::Int {
+                    size: size8,
+                    order: NATIVE_ORDER,
+                }
             } else {
-                Dtype::UInt { size: size8, order: NATIVE_ORDER }
+                Dtype::UInt {
+                    size: size8,
+                    order: NATIVE_ORDER,
+                }
             };
-            Ok(MemType { id: native, size, dtype, layout: Layout::Fixed })
+            Ok(MemType {
+                id: native,
+                size,
+                dtype,
+                layout: Layout::Fixed,
+            })
         }
         H5T_class_t::H5T_FLOAT => {
             let native = new_id(
@@ -105,8 +116,16 @@ pub(crate) fn mem_type(file_type: hid_t) -> Result<MemType, Unsupported> {
             if size != 4 && size != 8 {
                 return Err(format!("floating point type of {size} bytes"));
             }
-            let dtype = Dtype::Float { size: size as u8, order: NATIVE_ORDER };
-            Ok(MemType { id: native, size, dtype, layout: Layout::Fixed })
+            let dtype = Dtype::Float {
+                size: size as u8,
+                order: NATIVE_ORDER,
+            };
+            Ok(MemType {
+                id: native,
+                size,
+                dtype,
+                layout: Layout::Fixed,
+            })
         }
         H5T_class_t::H5T_STRING => {
             let is_vlen = unsafe { H5Tis_variable_str(file_type) };
@@ -123,7 +142,12 @@ pub(crate) fn mem_type(file_type: hid_t) -> Result<MemType, Unsupported> {
                     return Err("unable to build a variable-length string type".to_owned());
                 }
                 let size = unsafe { H5Tget_size(id.raw()) };
-                Ok(MemType { id, size, dtype: Dtype::VlenString, layout: Layout::VlenString })
+                Ok(MemType {
+                    id,
+                    size,
+                    dtype: Dtype::VlenString,
+                    layout: Layout::VlenString,
+                })
             } else {
                 let len = unsafe { H5Tget_size(file_type) };
                 let ok = unsafe {
@@ -154,7 +178,9 @@ pub(crate) fn mem_type(file_type: hid_t) -> Result<MemType, Unsupported> {
                 id,
                 size,
                 dtype: Dtype::Vlen(Box::new(inner.dtype)),
-                layout: Layout::Vlen { inner_size: inner.size },
+                layout: Layout::Vlen {
+                    inner_size: inner.size,
+                },
             })
         }
         H5T_class_t::H5T_ARRAY => {
@@ -177,7 +203,10 @@ pub(crate) fn mem_type(file_type: hid_t) -> Result<MemType, Unsupported> {
             Ok(MemType {
                 id,
                 size,
-                dtype: Dtype::Array { base: Box::new(base.dtype), dims },
+                dtype: Dtype::Array {
+                    base: Box::new(base.dtype),
+                    dims,
+                },
                 layout: Layout::Fixed,
             })
         }
@@ -198,7 +227,10 @@ fn compound(file_type: hid_t) -> Result<MemType, Unsupported> {
     for i in 0..n {
         let name = member_name(file_type, i).ok_or("unreadable compound member name")?;
         let offset = unsafe { H5Tget_member_offset(file_type, i) };
-        let ft = new_id(unsafe { H5Tget_member_type(file_type, i) }, "a compound member")?;
+        let ft = new_id(
+            unsafe { H5Tget_member_type(file_type, i) },
+            "a compound member",
+        )?;
         let mt = mem_type(ft.raw())?;
         if mt.layout != Layout::Fixed {
             return Err("compound type with variable-length members".to_owned());
@@ -221,5 +253,10 @@ fn compound(file_type: hid_t) -> Result<MemType, Unsupported> {
         pos += mt.size;
         fields.push((name, mt.dtype));
     }
-    Ok(MemType { id, size: total, dtype: Dtype::Compound(fields), layout: Layout::Fixed })
+    Ok(MemType {
+        id,
+        size: total,
+        dtype: Dtype::Compound(fields),
+        layout: Layout::Fixed,
+    })
 }
