@@ -105,7 +105,8 @@ fn slices_through_http_match_libhdf5() {
 
     // The request log shows exactly these requests, their runs and payload sizes.
     let log = srv.request_log();
-    let summary: Vec<(String, Option<String>, Option<usize>, u16, u64, bool)> = log
+    type Row = (String, Option<String>, Option<usize>, u16, u64, bool);
+    let summary: Vec<Row> = log
         .iter()
         .map(|r| {
             (
