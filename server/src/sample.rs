@@ -315,11 +315,7 @@ fn dataset<T: H5Type>(
     width: usize,
     compress: bool,
 ) -> hdf5_metno::Result<Dataset> {
-    let rows = if width == 0 {
-        data.len()
-    } else {
-        data.len() / width
-    };
+    let rows = data.len().checked_div(width).unwrap_or(data.len());
     let gzip = compress && rows > 0 && hdf5_metno::filters::deflate_available();
     let chunk = rows.clamp(1, CHUNK_ROWS);
     if width == 0 {

@@ -438,3 +438,34 @@ fn bins_split_payload() {
     let all = truth(&h5.dataset("/PartType0/Coordinates").unwrap());
     assert_eq!(got.elems, select(&all, &[3000, 3], selection(&req)));
 }
+
+/// The protocol crate's client-side decoders accept every answer (object maps with inline
+/// data of all types, and slices), and agree with the values libhdf5 reads.
+#[test]
+fn protocol_decoders_accept_answers() {
+    use hdfstream_protocol::{ArrayData, Member, TypedBuffer, decode_array, decode_object};
+    let path = snap();
+    let files = Hdf5Files::default();
+    let raw = |req: &hdfstream_protocol::ObjectRequest| {
+        let mut out = Vec::new();
+        files.write_response(&path, req, &mut out).expect("answer");
+        out
+    };
+    for g in ["/", "/PartType0", "/Extra", "/Header", "/Cells"] {
+        let m = decode_object(&raw(&object(g, 3, u64::MAX))).expect(g);
+        assert!(matches!(m, Member::Group(_)), "{g}");
+    }
+    let body = raw(&slice("/PartType4/ParticleIDs", &[(2, 5), (100, 7)], &[]));
+    let ArrayData::Nd(nd) = decode_array(&body).expect("slice") else {
+        panic!("not an ndarray")
+    };
+    let h5 = File::open(&path).unwrap();
+    let ids: Vec<u64> = h5
+        .dataset("/PartType4/ParticleIDs")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    let want: Vec<u64> = ids[2..7].iter().chain(&ids[100..107]).copied().collect();
+    assert_eq!(nd.shape, vec![12]);
+    assert_eq!(nd.data, TypedBuffer::U64(want));
+}

@@ -2,11 +2,13 @@
 
 use std::io::{self, Write};
 
-use hdfstream_protocol::{ByteOrder, Dtype};
+use hdfstream_protocol::{
+    Dtype, MAX_BIN_LEN, bin_header, encode_descriptor, ndarray_header_with_max_bin,
+};
 use rmp::encode;
 
 /// Largest payload of one msgpack bin (2^32 - 1 bytes).
-pub(crate) const MAX_BIN: u64 = u32::MAX as u64;
+pub(crate) const MAX_BIN: u64 = MAX_BIN_LEN;
 
 /// Small writes are collected up to this size before being passed on.
 const FLUSH_AT: usize = 64 * 1024;
@@ -100,20 +102,8 @@ impl<'a> Sink<'a> {
     /// Writes the header of a fixed-size ndarray up to and including the `data` array
     /// header; the payload (`nbytes`) must follow through [`Sink::payload`].
     pub(crate) fn ndarray_header(&mut self, dtype: &Dtype, shape: &[u64], nbytes: u64) {
-        self.map(6);
-        self.str("nd");
-        self.bool(true);
-        self.str("type");
-        descriptor(self, dtype);
-        self.str("kind");
-        self.str(kind(dtype));
-        self.str("shape");
-        self.shape(shape);
-        self.str("nbytes");
-        self.uint(nbytes);
-        self.str("data");
-        let bins = nbytes.div_ceil(self.max_bin);
-        self.array(u32::try_from(bins).unwrap_or(u32::MAX));
+        let header = ndarray_header_with_max_bin(dtype, shape, nbytes, self.max_bin);
+        self.buf.extend_from_slice(&header);
         self.payload_left = nbytes;
         self.bin_left = 0;
     }
@@ -145,7 +135,7 @@ impl<'a> Sink<'a> {
                 if len == 0 {
                     return Err(io::Error::other("payload longer than announced"));
                 }
-                let _ = encode::write_bin_len(&mut self.buf, len as u32);
+                self.buf.extend_from_slice(&bin_header(len));
                 self.bin_left = len;
             }
             let n = (data.len() as u64).min(self.bin_left) as usize;
@@ -164,51 +154,13 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
+    /// Writes the `"type"` descriptor of `dtype`.
+    pub(crate) fn descriptor(&mut self, dtype: &Dtype) {
+        self.buf.extend_from_slice(&encode_descriptor(dtype));
+    }
+
     /// Payload bytes of the current ndarray not written yet.
     pub(crate) fn payload_left(&self) -> u64 {
         self.payload_left
-    }
-}
-
-/// `"V"` for array, compound and VLEN-of-T types, `""` otherwise.
-pub(crate) fn kind(dtype: &Dtype) -> &'static str {
-    match dtype {
-        Dtype::Array { .. } | Dtype::Compound(_) | Dtype::Vlen(_) => "V",
-        _ => "",
-    }
-}
-
-fn order_char(o: ByteOrder) -> char {
-    match o {
-        ByteOrder::Little => '<',
-        ByteOrder::Big => '>',
-        ByteOrder::NotApplicable => '|',
-        ByteOrder::Native => '=',
-    }
-}
-
-/// Writes the numpy-style descriptor of `dtype` (PROTOCOL.md §6). A VLEN-of-T is described
-/// by T's descriptor.
-pub(crate) fn descriptor(sink: &mut Sink<'_>, dtype: &Dtype) {
-    match dtype {
-        Dtype::Int { size, order } => sink.str(&format!("{}i{size}", order_char(*order))),
-        Dtype::UInt { size, order } => sink.str(&format!("{}u{size}", order_char(*order))),
-        Dtype::Float { size, order } => sink.str(&format!("{}f{size}", order_char(*order))),
-        Dtype::FixedString { len } => sink.str(&format!("S{len}")),
-        Dtype::VlenString => sink.str("str"),
-        Dtype::Vlen(inner) => descriptor(sink, inner),
-        Dtype::Array { base, dims } => {
-            sink.array(2);
-            descriptor(sink, base);
-            sink.shape(dims);
-        }
-        Dtype::Compound(fields) => {
-            sink.array(fields.len() as u32);
-            for (name, t) in fields {
-                sink.array(2);
-                sink.str(name);
-                descriptor(sink, t);
-            }
-        }
     }
 }

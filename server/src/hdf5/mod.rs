@@ -23,7 +23,7 @@ use hdf5_sys::h5f::{H5F_ACC_RDONLY, H5Fis_hdf5, H5Fopen};
 use hdf5_sys::h5i::{H5I_type_t, H5Iget_type};
 use hdf5_sys::h5o::H5Oopen;
 use hdf5_sys::h5p::H5P_DEFAULT;
-use hdfstream_protocol::{MAX_SLICES, ObjectRequest, RequestError, SliceSpec};
+use hdfstream_protocol::{ObjectRequest, RequestError};
 
 use encode::{MAX_BIN, Sink};
 use ffi::{Id, c_string, locked};
@@ -159,7 +159,7 @@ impl Hdf5Files {
                     }
                     dataset_plan(obj, object, None)
                 })?;
-                check_selection(sel, &ds.shape)?;
+                sel.check_against(&ds.shape)?;
                 tracing::debug!(file = %file.display(), object, runs = sel.runs.len(), "writing slice");
                 stream_selection(&mut sink, &ds.id, &ds.space, &ds.mem, sel)
                     .map_err(stream_error)?;
@@ -214,38 +214,4 @@ impl Hdf5Files {
         });
         Ok(file)
     }
-}
-
-/// Checks a selection against a dataset shape (PROTOCOL.md §5.3); failures are 404.
-fn check_selection(sel: &SliceSpec, shape: &[u64]) -> Result<(), RequestError> {
-    let bad = |m: String| not_found(format!("Failed to open dataset slice: {m}"));
-    let Some((&dim0, dims)) = shape.split_first() else {
-        if sel.runs.is_empty() && sel.rest.is_empty() {
-            return Ok(());
-        }
-        return Err(bad("the dataset is scalar".to_owned()));
-    };
-    if sel.runs.is_empty() || sel.rest.len() != dims.len() {
-        return Err(bad(format!("expected {} dimensions", shape.len())));
-    }
-    if sel.runs.len() > MAX_SLICES {
-        return Err(bad("too many slices".to_owned()));
-    }
-    let mut prev_end = 0u64;
-    for (i, run) in sel.runs.iter().enumerate() {
-        let end = run.start.checked_add(run.count).filter(|&e| e <= dim0);
-        let end = end.ok_or_else(|| bad(format!("slice {i} is out of bounds")))?;
-        if run.start < prev_end {
-            return Err(bad(
-                "slices must be in ascending order and must not overlap".to_owned(),
-            ));
-        }
-        prev_end = end;
-    }
-    for (k, (d, &n)) in sel.rest.iter().zip(dims).enumerate() {
-        if d.start.checked_add(d.count).is_none_or(|e| e > n) {
-            return Err(bad(format!("dimension {} is out of bounds", k + 1)));
-        }
-    }
-    Ok(())
 }

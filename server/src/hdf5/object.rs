@@ -16,7 +16,7 @@ use hdf5_sys::h5o::H5Oopen;
 use hdf5_sys::h5p::H5P_DEFAULT;
 use hdfstream_protocol::RequestError;
 
-use super::encode::{Sink, descriptor, kind};
+use super::encode::Sink;
 use super::ffi::{Id, c_string, locked, simple_space, space_shape};
 use super::not_found;
 use super::read::{
@@ -377,9 +377,9 @@ pub(crate) fn write_node(sink: &mut Sink<'_>, node: &Node) -> Result<(), StreamE
             sink.str("dataset");
             write_attrs(sink, &d.attrs)?;
             sink.str("type");
-            descriptor(sink, &d.mem.dtype);
+            sink.descriptor(&d.mem.dtype);
             sink.str("kind");
-            sink.str(kind(&d.mem.dtype));
+            sink.str(d.mem.dtype.kind());
             sink.str("shape");
             sink.shape(&d.shape);
             if d.inline {
