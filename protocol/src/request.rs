@@ -63,6 +63,17 @@ fn undecodable(detail: impl std::fmt::Display) -> RequestError {
     bad(format!("Unable to decode request: {detail}"))
 }
 
+/// A msgpack decoding failure of the body, described for a request.
+fn undecodable_msgpack(e: crate::DecodeError) -> RequestError {
+    use crate::DecodeError as E;
+    match e {
+        E::Truncated { .. } => undecodable("unexpected end of input"),
+        E::TrailingBytes { extra } => undecodable(format!("{extra} bytes after the request map")),
+        E::Malformed { what, detail } => undecodable(format!("{what}: {detail}")),
+        other => undecodable(other),
+    }
+}
+
 impl DimSelection {
     /// `start .. start + count`.
     pub fn new(start: u64, count: u64) -> Self {
@@ -325,22 +336,22 @@ impl ObjectRequest {
     /// §5.1), with its status codes and messages. Never allocates from declared lengths.
     pub fn decode_body(body: &[u8]) -> Result<ObjectRequest, RequestError> {
         let mut r = Reader::new(body);
-        let n = r.read_map_len("request").map_err(undecodable)?;
+        let n = r.read_map_len("request").map_err(undecodable_msgpack)?;
         if n > MAX_PARAMS {
             return Err(bad("Too many parameters in msgpack request"));
         }
         let mut req = ObjectRequest::default();
         let mut seen: Vec<&[u8]> = Vec::with_capacity(n);
         for _ in 0..n {
-            let key = r.read_str("parameter name").map_err(undecodable)?;
+            let key = r.read_str("parameter name").map_err(undecodable_msgpack)?;
             if seen.contains(&key) {
                 return Err(bad(format!("Duplicate parameter: {}", String::from_utf8_lossy(key))));
             }
             seen.push(key);
             match key {
-                b"object" => req.object = Some(r.read_string("object").map_err(undecodable)?),
+                b"object" => req.object = Some(r.read_string("object").map_err(undecodable_msgpack)?),
                 b"max_depth" => {
-                    let v = r.read_int("max_depth").map_err(undecodable)?;
+                    let v = r.read_int("max_depth").map_err(undecodable_msgpack)?;
                     let v = i32::try_from(v).map_err(|_| undecodable("max_depth out of range"))?;
                     if v < 0 {
                         return Err(bad("max_depth must not be negative"));
@@ -348,7 +359,7 @@ impl ObjectRequest {
                     req.max_depth = Some(v as u32);
                 }
                 b"data_size_limit" => {
-                    let v = r.read_int("data_size_limit").map_err(undecodable)?;
+                    let v = r.read_int("data_size_limit").map_err(undecodable_msgpack)?;
                     let v = i64::try_from(v).map_err(|_| undecodable("data_size_limit out of range"))?;
                     if v < 0 {
                         return Err(bad("data_size_limit must not be negative"));
@@ -356,9 +367,9 @@ impl ObjectRequest {
                     req.data_size_limit = Some(v as u64);
                 }
                 b"slice" => {
-                    req.slice = Some(match r.peek().map_err(undecodable)? {
+                    req.slice = Some(match r.peek().map_err(undecodable_msgpack)? {
                         0xa0..=0xbf | 0xd9..=0xdb => {
-                            let s = r.read_string("slice").map_err(undecodable)?;
+                            let s = r.read_string("slice").map_err(undecodable_msgpack)?;
                             SliceSpec::parse_str(&s)?
                         }
                         _ => read_slice(&mut r)?,
@@ -369,7 +380,7 @@ impl ObjectRequest {
                 }
             }
         }
-        r.finish().map_err(undecodable)?;
+        r.finish().map_err(undecodable_msgpack)?;
         req.validate()?;
         Ok(req)
     }
@@ -454,20 +465,20 @@ fn percent_decode(s: &str) -> String {
 /// An integer of a msgpack slice: 400 if not an integer, 404 if negative (as the reference
 /// C library rejects negatives after the Java decoder let them through).
 fn slice_int(r: &mut Reader<'_>, what: &str) -> Result<u64, RequestError> {
-    match r.peek().map_err(undecodable)? {
+    match r.peek().map_err(undecodable_msgpack)? {
         0x00..=0x7f | 0xe0..=0xff | 0xcc..=0xd3 => {}
         _ => return Err(bad(format!("Slice {what} must be an integer"))),
     }
-    let v = r.read_int("slice").map_err(undecodable)?;
+    let v = r.read_int("slice").map_err(undecodable_msgpack)?;
     let v = i64::try_from(v).map_err(|_| undecodable("slice index out of range"))?;
     u64::try_from(v).map_err(|_| not_found(format!("Negative {what} parameter in openDatasetSlice")))
 }
 
 /// `int` or `[int, ...]` of a slice dimension; at most `MAX_SLICES` entries.
 fn slice_ints(r: &mut Reader<'_>, what: &str) -> Result<Vec<u64>, RequestError> {
-    match r.peek().map_err(undecodable)? {
+    match r.peek().map_err(undecodable_msgpack)? {
         0x90..=0x9f | 0xdc | 0xdd => {
-            let n = r.read_array_len("slice").map_err(undecodable)?;
+            let n = r.read_array_len("slice").map_err(undecodable_msgpack)?;
             if n == 0 {
                 return Err(bad("Start and count arrays must not have zero length"));
             }
@@ -482,8 +493,8 @@ fn slice_ints(r: &mut Reader<'_>, what: &str) -> Result<Vec<u64>, RequestError> 
 
 /// The msgpack form of `slice` (PROTOCOL.md §5.1).
 fn read_slice(r: &mut Reader<'_>) -> Result<SliceSpec, RequestError> {
-    let rank = match r.peek().map_err(undecodable)? {
-        0x90..=0x9f | 0xdc | 0xdd => r.read_array_len("slice").map_err(undecodable)?,
+    let rank = match r.peek().map_err(undecodable_msgpack)? {
+        0x90..=0x9f | 0xdc | 0xdd => r.read_array_len("slice").map_err(undecodable_msgpack)?,
         _ => return Err(undecodable("slice must be an array or a string")),
     };
     if rank > MAX_SLICE_DIMS {
@@ -492,8 +503,8 @@ fn read_slice(r: &mut Reader<'_>) -> Result<SliceSpec, RequestError> {
     let mut runs = Vec::new();
     let mut rest = Vec::with_capacity(rank);
     for dim in 0..rank {
-        let two = match r.peek().map_err(undecodable)? {
-            0x90..=0x9f | 0xdc | 0xdd => r.read_array_len("slice").map_err(undecodable)?,
+        let two = match r.peek().map_err(undecodable_msgpack)? {
+            0x90..=0x9f | 0xdc | 0xdd => r.read_array_len("slice").map_err(undecodable_msgpack)?,
             _ => 0,
         };
         if two != 2 {

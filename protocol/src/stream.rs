@@ -197,6 +197,9 @@ impl<'d> Core<'d> {
     }
 
     fn feed(&mut self, chunk: &[u8]) -> Result<usize, DecodeError> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
         match self.feed_inner(chunk) {
             Ok(()) => Ok(chunk.len()),
             Err(e) => self.fail(e),

@@ -163,3 +163,22 @@ pub fn expected() -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("eagle_expected.json")).expect("read eagle_expected.json");
     Some(serde_json::from_str(&text).expect("parse eagle_expected.json"))
 }
+
+/// Bytes from a spec-style listing: hex bytes and "quoted text".
+pub fn b(spec: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = spec;
+    while let Some(c) = rest.chars().next() {
+        if c.is_whitespace() {
+            rest = &rest[1..];
+        } else if c == '"' {
+            let end = rest[1..].find('"').expect("closing quote") + 1;
+            out.extend_from_slice(&rest.as_bytes()[1..end]);
+            rest = &rest[end + 1..];
+        } else {
+            out.push(u8::from_str_radix(&rest[..2], 16).expect("hex byte"));
+            rest = &rest[2..];
+        }
+    }
+    out
+}
