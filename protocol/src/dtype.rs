@@ -224,8 +224,9 @@ impl Dtype {
             Some(o) => (Some(o), chars.as_str()),
             None => (None, s),
         };
-        let Some(code) = rest.chars().next() else { return Err(unsupported(s)) };
-        let digits = &rest[1..];
+        let mut rest_chars = rest.chars();
+        let Some(code) = rest_chars.next() else { return Err(unsupported(s)) };
+        let digits = rest_chars.as_str();
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
             return Err(unsupported(s));
         }

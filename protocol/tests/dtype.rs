@@ -37,7 +37,7 @@ fn atomic_descriptors_parse_and_print_back() {
 fn bad_atomic_descriptors_are_unsupported() {
     for s in [
         "", "<", "S", "S0", "<i3", "<f1", "<u16", "i4", "<S10", "x8", "<x8", "<i08", "str2", "<i 4",
-        "<i4 ", "<f99999999999999999999", "<b1", "O", "<c16", "<M8",
+        "<i4 ", "<f99999999999999999999", "<b1", "\u{fffd}f4", "<\u{e9}4", "S\u{e9}", "O", "<c16", "<M8",
     ] {
         assert!(
             matches!(Dtype::parse(s), Err(DecodeError::UnsupportedType { .. })),
