@@ -11,6 +11,7 @@
 
 mod builder;
 mod codec;
+mod requests;
 mod retry;
 mod transport;
 
@@ -88,13 +89,13 @@ impl Connection {
             what: "/",
         };
         let body = self.read_msgpack(&call, "Path: /")?;
-        if body.is_empty() {
-            return Err(Error::UnexpectedResponse {
+        match hdfstream_protocol::decode_path(&body).map_err(codec::decode_err(&call.url))? {
+            hdfstream_protocol::PathInfo::Directory(_) => Ok(()),
+            hdfstream_protocol::PathInfo::File(_) => Err(Error::UnexpectedResponse {
                 url: call.url,
-                reason: "empty body from the connection probe".into(),
-            });
+                reason: "the server root is a file, not a directory".into(),
+            }),
         }
-        Ok(())
     }
 
     /// Streams the raw bytes of a file (`GET /download/<vpath>`) into `out`; returns the
