@@ -91,7 +91,8 @@ pub enum Error {
         reason: String,
     },
 
-    /// Reading the response body or writing to the caller's sink failed. Not retried.
+    /// Reading the response body or writing to the caller's sink failed. Slice reads are
+    /// requested again within the retry budget; downloads are not retried.
     #[error("I/O error during {context}: {source}")]
     Io {
         /// What was being done (request URL or destination).
@@ -162,10 +163,11 @@ impl Error {
         }
     }
 
-    /// Whether the client's retry loop treats this error as transient.
+    /// Whether this error is transient: the client retries it (an [`Error::Io`] only for
+    /// slice reads, whose output can be rewritten).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::RateLimited { .. } | Error::Connection { .. } => true,
+            Error::RateLimited { .. } | Error::Connection { .. } | Error::Io { .. } => true,
             Error::Server { status, .. } | Error::Http { status, .. } => *status >= 500,
             _ => false,
         }

@@ -134,21 +134,31 @@ impl Drop for Progress {
 #[derive(Debug)]
 struct StderrTerm;
 
+impl StderrTerm {
+    /// `ESC [ n <dir>`; nothing for n = 0 (terminals read a 0 count as 1).
+    fn move_cursor(&self, n: usize, dir: char) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        indicatif::TermLike::write_str(self, &format!("\x1b[{n}{dir}"))
+    }
+}
+
 impl indicatif::TermLike for StderrTerm {
     fn width(&self) -> u16 {
         80
     }
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        self.write_str(&format!("\x1b[{n}A"))
+        self.move_cursor(n, 'A')
     }
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        self.write_str(&format!("\x1b[{n}B"))
+        self.move_cursor(n, 'B')
     }
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        self.write_str(&format!("\x1b[{n}C"))
+        self.move_cursor(n, 'C')
     }
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        self.write_str(&format!("\x1b[{n}D"))
+        self.move_cursor(n, 'D')
     }
     fn write_line(&self, s: &str) -> std::io::Result<()> {
         self.write_str(&format!("{s}\n"))

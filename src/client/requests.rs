@@ -49,17 +49,21 @@ impl Connection {
     }
 
     /// Reads a selection of a dataset. The body is decoded while it streams in: fixed-size
-    /// payloads go straight into the final buffer, never buffered whole.
+    /// payloads go straight into the final buffer, never buffered whole. A body cut off in
+    /// transit ([`Error::Io`]) is requested again within the retry budget.
     pub fn request_slice(&self, file: &str, object: &str, slice: &SliceSpec) -> Result<ArrayData> {
         let t0 = Instant::now();
         let what = format!("{file}:{object}");
         let call = slice_call(self, file, object, slice, &what);
-        let resp = self.inner.send(&call)?;
-        check_msgpack(&resp, &call.url)?;
-        let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
-        let mut dec = ArrayDecoder::new();
-        let bytes = codec::pump(resp, &mut dec, &mut progress, &call.url)?;
-        let data = dec.finish().map_err(decode_err(&call.url))?;
+        let (data, bytes) = self.inner.retry_body(&call.url, || {
+            let resp = self.inner.send(&call)?;
+            check_msgpack(&resp, &call.url)?;
+            let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
+            let mut dec = ArrayDecoder::new();
+            let bytes = codec::pump(resp, &mut dec, &mut progress, &call.url)?;
+            let data = dec.finish().map_err(decode_err(&call.url))?;
+            Ok((data, bytes))
+        })?;
         log_read(&call.url, object, bytes, t0);
         Ok(data)
     }
@@ -68,7 +72,8 @@ impl Connection {
     /// selected elements of `dtype` (fixed-size, native byte order, C order).
     ///
     /// The size and type are checked before the request ([`Error::InvalidSelection`],
-    /// [`Error::TypeMismatch`]) and again against the response header.
+    /// [`Error::TypeMismatch`]) and again against the response header. A body cut off in
+    /// transit is requested again (the buffer is rewritten from the start).
     pub fn request_slice_into(
         &self,
         file: &str,
@@ -99,15 +104,19 @@ impl Connection {
         }
         let what = format!("{file}:{object}");
         let call = slice_call(self, file, object, slice, &what);
-        let resp = self.inner.send(&call)?;
-        check_msgpack(&resp, &call.url)?;
-        let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
-        let mut dec = ArrayIntoDecoder::new(dtype, dest);
-        let bytes = codec::pump(resp, &mut dec, &mut progress, &call.url).map_err(|e| match e {
-            Error::Decode { url, source } => into_err(&url, dtype)(source),
-            other => other,
+        let bytes = self.inner.retry_body(&call.url, || {
+            let resp = self.inner.send(&call)?;
+            check_msgpack(&resp, &call.url)?;
+            let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
+            let mut dec = ArrayIntoDecoder::new(dtype, dest);
+            let bytes =
+                codec::pump(resp, &mut dec, &mut progress, &call.url).map_err(|e| match e {
+                    Error::Decode { url, source } => into_err(&url, dtype)(source),
+                    other => other,
+                })?;
+            dec.finish().map_err(into_err(&call.url, dtype))?;
+            Ok(bytes)
         })?;
-        dec.finish().map_err(into_err(&call.url, dtype))?;
         log_read(&call.url, object, bytes, t0);
         Ok(())
     }

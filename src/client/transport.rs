@@ -113,6 +113,32 @@ impl Inner {
         }
     }
 
+    /// Runs a whole request-and-read `attempt` again when reading its body failed
+    /// ([`Error::Io`], e.g. the connection dropped mid-body), within the retry budget.
+    /// Only for reads whose output is rewritten from scratch by each attempt.
+    pub(crate) fn retry_body<T>(
+        &self,
+        url: &str,
+        mut attempt: impl FnMut() -> Result<T>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let mut retry = 0usize;
+        loop {
+            match attempt() {
+                Err(err @ Error::Io { .. })
+                    if retry < self.retry.max_retries
+                        && start.elapsed() + self.retry.delay(retry) < self.retry.retry_timeout =>
+                {
+                    let delay = self.retry.delay(retry);
+                    retry += 1;
+                    tracing::warn!(url, retry, ?delay, error = %err, "response body failed; retrying request");
+                    std::thread::sleep(delay);
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn send_once(&self, call: &Call<'_>) -> Result<Response> {
         let mut req = self.http.request(call.method.clone(), &call.url);
         if let Some((user, password)) = &self.auth {

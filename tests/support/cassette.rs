@@ -336,5 +336,6 @@ fn respond(cassette: &Cassette, state: &Mutex<ReplayState>, req: &RecordedReques
         headers,
         body: it.response_body.clone(),
         framing: Framing::Chunked(piece),
+        pause: std::time::Duration::ZERO,
     }
 }

@@ -58,6 +58,8 @@ pub(crate) struct MockResponse {
     pub(crate) body: Vec<u8>,
     /// Framing.
     pub(crate) framing: Framing,
+    /// Sleep between two pieces of the body (simulates a slow server).
+    pub(crate) pause: Duration,
 }
 
 impl MockResponse {
@@ -68,12 +70,19 @@ impl MockResponse {
             headers: vec![("Content-Type".into(), content_type.into())],
             body,
             framing: Framing::Length(usize::MAX),
+            pause: Duration::ZERO,
         }
     }
 
     /// Adds a header.
     pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sleeps this long between body pieces.
+    pub(crate) fn pause(mut self, pause: Duration) -> Self {
+        self.pause = pause;
         self
     }
 
@@ -238,7 +247,10 @@ fn write_response(w: &mut TcpStream, resp: &MockResponse) -> std::io::Result<()>
     head.push_str("\r\n");
     w.write_all(head.as_bytes())?;
     w.flush()?;
-    for chunk in resp.body.chunks(piece.max(1)) {
+    for (i, chunk) in resp.body.chunks(piece.max(1)).enumerate() {
+        if i > 0 && !resp.pause.is_zero() {
+            std::thread::sleep(resp.pause);
+        }
         if let Framing::Chunked(_) = resp.framing {
             w.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
             w.write_all(chunk)?;
