@@ -3,6 +3,23 @@
 //! This crate does no I/O: it turns request values into msgpack bytes and bytes into
 //! response values. Both the `hdfstream` client and `hdfstream-server` use it, so the two
 //! sides agree on the wire format by construction.
+//!
+//! * Requests: [`ObjectRequest::encode_body`] (byte for byte what the Python client
+//!   sends), [`ObjectRequest::decode_body`] / [`ObjectRequest::from_query`] (the reference
+//!   server's validation, with its status codes and messages), [`SliceSpec`] in msgpack
+//!   and string form, [`SliceSpec::check_against`].
+//! * Responses: [`decode_path`], [`decode_object`], [`decode_array`], [`decode_error`]
+//!   and the matching encoders [`encode_path`], [`encode_member`], [`encode_array`],
+//!   [`encode_error`]; for servers that stream payloads, [`ndarray_header`],
+//!   [`bin_lengths`] and [`bin_header`].
+//! * Large arrays: [`ArrayDecoder`] / [`ArrayIntoDecoder`], push decoders that let the
+//!   I/O layer read payload bytes straight into the final buffer ([`PushDecoder`],
+//!   [`decode_array_from_reader`], [`decode_array_into_from_reader`]).
+//! * Types: [`Dtype`] for every descriptor of PROTOCOL.md §6.
+//!
+//! Decoders are strict (truncation, trailing bytes, inconsistent sizes are errors), accept
+//! every msgpack integer width, never allocate from a declared length before the bytes
+//! are there, and never panic on any input.
 
 mod codec;
 mod dtype;

@@ -272,7 +272,7 @@ impl<'d> Core<'d> {
 
     fn begin_bin(&mut self, len: u64) -> Result<(), DecodeError> {
         let nbytes = self.header.as_ref().map_or(0, |h| h.nbytes);
-        if self.written + len > nbytes {
+        if self.written.saturating_add(len) > nbytes {
             return Err(malformed("ndarray", format!("bins hold more than nbytes = {nbytes}")));
         }
         self.bins_left -= 1;
