@@ -90,6 +90,13 @@ fn main() {
         check(&black_box(dec.finish().unwrap()));
     });
     let reader = time(|| check(&black_box(decode_array_from_reader(Chunked(&body)).unwrap())));
+    let feed_huge = time(|| {
+        let mut dec = ArrayDecoder::new().with_fresh_buffer_hook(huge_pages);
+        for c in body.chunks(CHUNK) {
+            dec.feed(c).unwrap();
+        }
+        check(&black_box(dec.finish().unwrap()));
+    });
     let slice = time(|| check(&black_box(decode_array_from_reader(&body[..]).unwrap())));
     let dtype = Dtype::parse("<f8").unwrap();
     let feed_into = time(|| {
@@ -110,6 +117,7 @@ fn main() {
         ("ArrayDecoder::feed, 1 MiB chunks", feed),
         ("from_reader, 1 MiB reads        ", reader),
         ("from_reader, one slice          ", slice),
+        ("feed 1 MiB + MADV_HUGEPAGE hook ", feed_huge),
         ("into touched buffer, feed 1 MiB ", feed_into),
         ("into touched buffer, reader     ", reader_into),
     ] {
@@ -131,4 +139,20 @@ fn bytemuck_zeroed(n: usize) -> Vec<u8> {
         assert!(!p.is_null());
         Vec::from_raw_parts(p, n, n)
     }
+}
+
+/// Ask for transparent huge pages on the decoder's new buffer (Linux; a no-op elsewhere).
+fn huge_pages(buf: &mut [u8]) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: advice on memory this process owns; MADV_HUGEPAGE does not change contents.
+    unsafe {
+        let page = 4096usize;
+        let start = (buf.as_mut_ptr() as usize).div_ceil(page) * page;
+        let end = (buf.as_mut_ptr() as usize + buf.len()) / page * page;
+        if end > start {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
 }

@@ -35,7 +35,7 @@ fn unknown_key(what: &'static str, key: &[u8]) -> DecodeError {
     malformed(what, format!("unexpected key {:?}", String::from_utf8_lossy(key)))
 }
 
-fn read_shape(r: &mut Reader<'_>) -> Result<Vec<u64>, DecodeError> {
+pub(crate) fn read_shape(r: &mut Reader<'_>) -> Result<Vec<u64>, DecodeError> {
     let n = r.read_array_len("shape")?;
     (0..n).map(|_| r.read_u64("shape")).collect()
 }

@@ -384,7 +384,8 @@ impl Dtype {
             return;
         }
         let Some(item) = self.item_size() else { return };
-        if let Some(ByteOrder::Big | ByteOrder::Little | ByteOrder::Native) = self.byte_order() {
+        if self.byte_order().is_some() {
+            // A plain number: every element is one unit.
             for unit in bytes.chunks_exact_mut(item) {
                 unit.reverse();
             }

@@ -2,7 +2,7 @@
 
 use std::io::{ErrorKind, Read};
 
-use crate::codec::{alloc_error, check_nd_header, decode_array};
+use crate::codec::{alloc_error, check_nd_header, decode_array, read_shape};
 use crate::wire::{Reader, malformed};
 use crate::{ArrayData, DecodeError, Dtype, NdArray, ReadError, TypedBuffer};
 
@@ -77,15 +77,16 @@ enum State {
 }
 
 enum Dest<'d> {
-    Owned(Option<TypedBuffer>),
+    /// The buffer once allocated, and the hook to run on it then.
+    Owned(Option<TypedBuffer>, Option<fn(&mut [u8])>),
     Borrowed { expected: Dtype, buf: &'d mut [u8] },
 }
 
 impl Dest<'_> {
     fn bytes(&mut self) -> &mut [u8] {
         match self {
-            Dest::Owned(Some(b)) => b.as_bytes_mut(),
-            Dest::Owned(None) => &mut [],
+            Dest::Owned(Some(b), _) => b.as_bytes_mut(),
+            Dest::Owned(None, _) => &mut [],
             Dest::Borrowed { buf, .. } => buf,
         }
     }
@@ -122,10 +123,7 @@ fn parse_header(buf: &[u8]) -> Result<HeaderParse, DecodeError> {
             match r.read_str("ndarray key")? {
                 b"type" if ty.is_none() => ty = Some(r.read_value()?),
                 b"kind" if kind.is_none() => kind = Some(r.read_string("kind")?),
-                b"shape" if shape.is_none() => {
-                    let n = r.read_array_len("shape")?;
-                    shape = Some((0..n).map(|_| r.read_u64("shape")).collect::<Result<Vec<_>, _>>()?);
-                }
+                b"shape" if shape.is_none() => shape = Some(read_shape(&mut r)?),
                 b"nbytes" if nbytes.is_none() => nbytes = Some(r.read_u64("nbytes")?),
                 _ => return Ok(None),
             }
@@ -165,9 +163,12 @@ impl<'d> Core<'d> {
     fn start(&mut self, header: ArrayHeader, bins: u64) -> Result<(), DecodeError> {
         let count = check_nd_header(&header.dtype, &header.shape, header.nbytes)?;
         match &mut self.dest {
-            Dest::Owned(slot) => {
-                let buf = TypedBuffer::try_zeroed(&header.dtype, count)
+            Dest::Owned(slot, hook) => {
+                let mut buf = TypedBuffer::try_zeroed(&header.dtype, count)
                     .ok_or_else(|| alloc_error(&header.dtype, count))?;
+                if let Some(hook) = hook {
+                    hook(buf.as_bytes_mut());
+                }
                 *slot = Some(buf);
             }
             Dest::Borrowed { expected, buf } => {
@@ -422,7 +423,22 @@ impl Default for ArrayDecoder {
 impl ArrayDecoder {
     /// A decoder waiting for the first byte of the body.
     pub fn new() -> Self {
-        ArrayDecoder { core: Core::new(Dest::Owned(None)) }
+        ArrayDecoder { core: Core::new(Dest::Owned(None, None)) }
+    }
+
+    /// Run `hook` once on the freshly allocated (zeroed, not yet touched) element buffer,
+    /// before any payload is written into it.
+    ///
+    /// Meant for memory advice the crate cannot give without OS bindings: on Linux with
+    /// transparent huge pages in `madvise` mode, `madvise(ptr, len, MADV_HUGEPAGE)` here
+    /// makes large reads several times faster, because faulting in a new buffer 4 KiB at a
+    /// time costs more than copying into it (see `benches/decode.rs`). The hook must not
+    /// rely on the contents and should not write to them.
+    pub fn with_fresh_buffer_hook(mut self, hook: fn(&mut [u8])) -> Self {
+        if let Dest::Owned(_, h) = &mut self.core.dest {
+            *h = Some(hook);
+        }
+        self
     }
 
     /// Shorthand for [`PushDecoder::feed`].
@@ -435,7 +451,7 @@ impl ArrayDecoder {
         match self.core.finish()? {
             Finished::Buffered(v) => Ok(v),
             Finished::Streamed(h) => {
-                let Dest::Owned(Some(data)) = std::mem::replace(&mut self.core.dest, Dest::Owned(None)) else {
+                let Dest::Owned(Some(data), _) = std::mem::replace(&mut self.core.dest, Dest::Owned(None, None)) else {
                     return Err(malformed("ndarray", "no destination"));
                 };
                 Ok(ArrayData::Nd(NdArray { dtype: h.dtype, shape: h.shape, data }))

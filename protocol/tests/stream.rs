@@ -232,3 +232,23 @@ fn readers_with_short_reads_and_errors() {
     }
     assert!(matches!(decode_array_from_reader(Broken), Err(ReadError::Io(_))));
 }
+
+#[test]
+fn fresh_buffer_hook_runs_once_before_the_payload() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    static LEN: AtomicUsize = AtomicUsize::new(0);
+    fn hook(buf: &mut [u8]) {
+        assert!(buf.iter().all(|&b| b == 0), "called before any payload");
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        LEN.store(buf.len(), Ordering::SeqCst);
+    }
+    let a = f8(100);
+    let body = encode_array_with_max_bin(&a, 64);
+    let mut d = ArrayDecoder::new().with_fresh_buffer_hook(hook);
+    for c in body.chunks(10) {
+        d.feed(c).unwrap();
+    }
+    assert_eq!(d.finish().unwrap(), a);
+    assert_eq!((CALLS.load(Ordering::SeqCst), LEN.load(Ordering::SeqCst)), (1, 800));
+}
