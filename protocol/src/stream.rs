@@ -52,8 +52,10 @@ pub trait PushDecoder {
     /// If there is no payload slot or `n` exceeds its length (a caller bug).
     fn advance(&mut self, n: usize) -> Result<(), DecodeError>;
 
-    /// A good number of bytes to read next when there is no payload slot: never more than
-    /// the decoder can use before a payload slot opens, except on the buffered path.
+    /// A good number of bytes to read next when there is no payload slot: the exact rest
+    /// of a bin header, a small read (512 bytes) while the map header is parsed (payload
+    /// bytes that come with it are copied by `feed`), 64 KiB on the buffered path, and 1
+    /// after the end (any byte then is an error).
     fn wanted(&self) -> usize;
 
     /// The header, once parsed on the fast path.
