@@ -13,7 +13,8 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use hdfstream_protocol::{
-    ArrayData, ArrayDecoder, ArrayIntoDecoder, Dtype, decode_array_into_from_reader, bin_header, bin_lengths, decode_array_from_reader, ndarray_header,
+    ArrayData, ArrayDecoder, ArrayIntoDecoder, Dtype, bin_header, bin_lengths,
+    decode_array_from_reader, decode_array_into_from_reader, ndarray_header,
 };
 
 const SIZE: usize = 256 << 20;
@@ -89,7 +90,11 @@ fn main() {
         }
         check(&black_box(dec.finish().unwrap()));
     });
-    let reader = time(|| check(&black_box(decode_array_from_reader(Chunked(&body)).unwrap())));
+    let reader = time(|| {
+        check(&black_box(
+            decode_array_from_reader(Chunked(&body)).unwrap(),
+        ))
+    });
     let feed_huge = time(|| {
         let mut dec = ArrayDecoder::new().with_fresh_buffer_hook(huge_pages);
         for c in body.chunks(CHUNK) {
@@ -111,8 +116,14 @@ fn main() {
     });
 
     println!("payload {} MiB <f8, median of {ROUNDS} runs", SIZE >> 20);
-    println!("memcpy into fresh zeroed buffer : {:6.2} GB/s", gbps(memcpy_fresh));
-    println!("memcpy into touched buffer      : {:6.2} GB/s", gbps(memcpy_warm));
+    println!(
+        "memcpy into fresh zeroed buffer : {:6.2} GB/s",
+        gbps(memcpy_fresh)
+    );
+    println!(
+        "memcpy into touched buffer      : {:6.2} GB/s",
+        gbps(memcpy_warm)
+    );
     for (name, d) in [
         ("ArrayDecoder::feed, 1 MiB chunks", feed),
         ("from_reader, 1 MiB reads        ", reader),

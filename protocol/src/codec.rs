@@ -20,7 +20,12 @@ use crate::{
 pub const MAX_BIN_LEN: u64 = u32::MAX as u64;
 
 /// Store `v` in `slot`, failing if the key was already seen.
-fn set_once<T>(slot: &mut Option<T>, v: T, what: &'static str, key: &str) -> Result<(), DecodeError> {
+fn set_once<T>(
+    slot: &mut Option<T>,
+    v: T,
+    what: &'static str,
+    key: &str,
+) -> Result<(), DecodeError> {
     if slot.replace(v).is_some() {
         return Err(malformed(what, format!("repeated key {key:?}")));
     }
@@ -32,7 +37,10 @@ fn required<T>(v: Option<T>, what: &'static str, key: &str) -> Result<T, DecodeE
 }
 
 fn unknown_key(what: &'static str, key: &[u8]) -> DecodeError {
-    malformed(what, format!("unexpected key {:?}", String::from_utf8_lossy(key)))
+    malformed(
+        what,
+        format!("unexpected key {:?}", String::from_utf8_lossy(key)),
+    )
 }
 
 pub(crate) fn read_shape(r: &mut Reader<'_>) -> Result<Vec<u64>, DecodeError> {
@@ -103,14 +111,21 @@ pub(crate) fn read_array(r: &mut Reader<'_>) -> Result<ArrayData, DecodeError> {
                 }
                 read_vlen_elements(&mut data, shape).map(ArrayData::Vlen)
             }
-            _ => Err(malformed(W, "expected exactly one of \"nd\": true or \"vlen\": true")),
+            _ => Err(malformed(
+                W,
+                "expected exactly one of \"nd\": true or \"vlen\": true",
+            )),
         }
     })
 }
 
 /// Check an ndarray header: fixed-size type and `nbytes == product(shape) * item_size`.
 /// Returns the element count.
-pub(crate) fn check_nd_header(dtype: &Dtype, shape: &[u64], nbytes: u64) -> Result<usize, DecodeError> {
+pub(crate) fn check_nd_header(
+    dtype: &Dtype,
+    shape: &[u64],
+    nbytes: u64,
+) -> Result<usize, DecodeError> {
     let item = dtype
         .item_size()
         .ok_or_else(|| malformed("ndarray", format!("type {dtype} is not fixed-size")))?;
@@ -128,16 +143,28 @@ pub(crate) fn check_nd_header(dtype: &Dtype, shape: &[u64], nbytes: u64) -> Resu
 }
 
 pub(crate) fn alloc_error(dtype: &Dtype, count: usize) -> DecodeError {
-    malformed("ndarray", format!("cannot allocate {count} elements of {dtype}"))
+    malformed(
+        "ndarray",
+        format!("cannot allocate {count} elements of {dtype}"),
+    )
 }
 
-fn nd_from_bins(dtype: Dtype, shape: Vec<u64>, nbytes: u64, bins: &[&[u8]]) -> Result<NdArray, DecodeError> {
+fn nd_from_bins(
+    dtype: Dtype,
+    shape: Vec<u64>,
+    nbytes: u64,
+    bins: &[&[u8]],
+) -> Result<NdArray, DecodeError> {
     let count = check_nd_header(&dtype, &shape, nbytes)?;
     let total: u64 = bins.iter().map(|b| b.len() as u64).sum();
     if total != nbytes {
-        return Err(malformed("ndarray", format!("bins hold {total} bytes, nbytes is {nbytes}")));
+        return Err(malformed(
+            "ndarray",
+            format!("bins hold {total} bytes, nbytes is {nbytes}"),
+        ));
     }
-    let mut data = TypedBuffer::try_zeroed(&dtype, count).ok_or_else(|| alloc_error(&dtype, count))?;
+    let mut data =
+        TypedBuffer::try_zeroed(&dtype, count).ok_or_else(|| alloc_error(&dtype, count))?;
     let out = data.as_bytes_mut();
     let mut at = 0;
     for b in bins {
@@ -151,7 +178,10 @@ fn nd_from_bins(dtype: Dtype, shape: Vec<u64>, nbytes: u64, bins: &[&[u8]]) -> R
 fn read_vlen_elements(r: &mut Reader<'_>, shape: Vec<u64>) -> Result<VlenArray, DecodeError> {
     let n = r.read_array_len("vlen data")?;
     if element_count(&shape) != Some(n as u64) {
-        return Err(malformed("vlen array", format!("{n} entries for shape {shape:?}")));
+        return Err(malformed(
+            "vlen array",
+            format!("{n} entries for shape {shape:?}"),
+        ));
     }
     let elements = r.nested(|r| {
         let mut v = Vec::with_capacity(n.min(1 << 16));
@@ -204,7 +234,12 @@ pub fn ndarray_header(dtype: &Dtype, shape: &[u64], nbytes: u64) -> Vec<u8> {
 
 /// [`ndarray_header`] with bins of at most `max_bin` bytes (for tests; the protocol uses
 /// [`MAX_BIN_LEN`]).
-pub fn ndarray_header_with_max_bin(dtype: &Dtype, shape: &[u64], nbytes: u64, max_bin: u64) -> Vec<u8> {
+pub fn ndarray_header_with_max_bin(
+    dtype: &Dtype,
+    shape: &[u64],
+    nbytes: u64,
+    max_bin: u64,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     put_nd_header(&mut out, dtype, shape, nbytes, max_bin);
     out
@@ -327,15 +362,26 @@ fn read_path(r: &mut Reader<'_>) -> Result<PathInfo, DecodeError> {
             match key {
                 b"type" => set_once(&mut ty, r.read_string("type")?, W, "type")?,
                 b"size" => set_once(&mut size, r.read_u64("size")?, W, "size")?,
-                b"last_modified" => {
-                    set_once(&mut modified, r.read_i64("last_modified")?, W, "last_modified")?
-                }
+                b"last_modified" => set_once(
+                    &mut modified,
+                    r.read_i64("last_modified")?,
+                    W,
+                    "last_modified",
+                )?,
                 b"description" => {
-                    let d = if r.try_nil()? { None } else { Some(r.read_string("description")?) };
+                    let d = if r.try_nil()? {
+                        None
+                    } else {
+                        Some(r.read_string("description")?)
+                    };
                     set_once(&mut desc, d, W, "description")?
                 }
                 b"labels" => {
-                    let l = if r.try_nil()? { None } else { Some(read_labels(r)?) };
+                    let l = if r.try_nil()? {
+                        None
+                    } else {
+                        Some(read_labels(r)?)
+                    };
                     set_once(&mut labels, l, W, "labels")?
                 }
                 b"files" => set_once(&mut files, read_files(r)?, W, "files")?,
@@ -371,7 +417,9 @@ fn read_path(r: &mut Reader<'_>) -> Result<PathInfo, DecodeError> {
 
 fn read_labels(r: &mut Reader<'_>) -> Result<Vec<(String, String)>, DecodeError> {
     let n = r.read_map_len("labels")?;
-    (0..n).map(|_| Ok((r.read_string("labels")?, r.read_string("labels")?))).collect()
+    (0..n)
+        .map(|_| Ok((r.read_string("labels")?, r.read_string("labels")?)))
+        .collect()
 }
 
 fn read_files(r: &mut Reader<'_>) -> Result<Vec<(String, FileInfo)>, DecodeError> {
@@ -506,14 +554,20 @@ fn read_member(r: &mut Reader<'_>) -> Result<Member, DecodeError> {
         let class = required(class, W, "hdf5_object")?;
         let no = |present: bool, key: &str| {
             if present {
-                Err(malformed("object", format!("unexpected key {key:?} for a {class}")))
+                Err(malformed(
+                    "object",
+                    format!("unexpected key {key:?} for a {class}"),
+                ))
             } else {
                 Ok(())
             }
         };
         match class.as_str() {
             "group" => {
-                no(ty.is_some() || kind.is_some() || shape.is_some(), "type/kind/shape")?;
+                no(
+                    ty.is_some() || kind.is_some() || shape.is_some(),
+                    "type/kind/shape",
+                )?;
                 no(data.is_some(), "data")?;
                 no(target.is_some(), "target")?;
                 Ok(Member::Group(GroupInfo {
@@ -535,8 +589,13 @@ fn read_member(r: &mut Reader<'_>) -> Result<Member, DecodeError> {
             }
             "soft_link" => {
                 no(attrs.is_some() || members.is_some(), "attributes/members")?;
-                no(ty.is_some() || kind.is_some() || shape.is_some() || data.is_some(), "type")?;
-                Ok(Member::SoftLink { target: required(target, "soft_link", "target")? })
+                no(
+                    ty.is_some() || kind.is_some() || shape.is_some() || data.is_some(),
+                    "type",
+                )?;
+                Ok(Member::SoftLink {
+                    target: required(target, "soft_link", "target")?,
+                })
             }
             // "unknown", and any class a newer server may add.
             _ => Ok(Member::Unknown),
@@ -562,7 +621,11 @@ fn read_members(r: &mut Reader<'_>) -> Result<Vec<(String, Option<Member>)>, Dec
         let mut v = Vec::with_capacity(n.min(1 << 12));
         for _ in 0..n {
             let name = r.read_string("members")?;
-            let m = if r.try_nil()? { None } else { Some(read_member(r)?) };
+            let m = if r.try_nil()? {
+                None
+            } else {
+                Some(read_member(r)?)
+            };
             v.push((name, m));
         }
         Ok(v)

@@ -109,7 +109,9 @@ impl ByteOrder {
 }
 
 fn unsupported(descriptor: impl fmt::Display) -> DecodeError {
-    DecodeError::UnsupportedType { descriptor: descriptor.to_string() }
+    DecodeError::UnsupportedType {
+        descriptor: descriptor.to_string(),
+    }
 }
 
 fn value_text(v: &Value) -> String {
@@ -139,7 +141,10 @@ impl Dtype {
     /// reference server emits without their name) are rejected as unsupported.
     pub fn from_wire(type_value: &Value, kind: &str) -> Result<Dtype, DecodeError> {
         match (kind, type_value) {
-            ("", Value::String(s)) => Dtype::parse(s.as_str().ok_or_else(|| unsupported(value_text(type_value)))?),
+            ("", Value::String(s)) => Dtype::parse(
+                s.as_str()
+                    .ok_or_else(|| unsupported(value_text(type_value)))?,
+            ),
             ("V", Value::String(_)) => match Dtype::from_wire(type_value, "")? {
                 Dtype::VlenString => Ok(Dtype::VlenString),
                 t => Ok(Dtype::Vlen(Box::new(t))),
@@ -156,9 +161,7 @@ impl Dtype {
     /// Parse a descriptor value (string or array) without a kind.
     fn from_descriptor(v: &Value) -> Result<Dtype, DecodeError> {
         match v {
-            Value::String(s) => {
-                Dtype::parse(s.as_str().ok_or_else(|| unsupported(value_text(v)))?)
-            }
+            Value::String(s) => Dtype::parse(s.as_str().ok_or_else(|| unsupported(value_text(v)))?),
             Value::Array(items) => {
                 // ARRAY: [T, [dims]] where dims are integers (a compound field is never
                 // an array of integers, so this cannot be a two-field compound).
@@ -173,7 +176,9 @@ impl Dtype {
                 }
                 let mut fields = Vec::with_capacity(items.len());
                 for f in items {
-                    fields.push(Dtype::compound_field(f).ok_or_else(|| unsupported(value_text(v)))??);
+                    fields.push(
+                        Dtype::compound_field(f).ok_or_else(|| unsupported(value_text(v)))??,
+                    );
                 }
                 let t = Dtype::Compound(fields);
                 t.item_size().ok_or_else(|| unsupported(value_text(v)))?;
@@ -199,7 +204,9 @@ impl Dtype {
                 }
                 Some(
                     Dtype::from_descriptor(&inner[1])
-                        .and_then(|t| Dtype::array(t, dims).ok_or_else(|| unsupported(value_text(f))))
+                        .and_then(|t| {
+                            Dtype::array(t, dims).ok_or_else(|| unsupported(value_text(f)))
+                        })
                         .map(|t| (name, t)),
                 )
             }
@@ -209,7 +216,10 @@ impl Dtype {
 
     /// An ARRAY type; `None` if the block size overflows or the base is variable length.
     fn array(base: Dtype, dims: Vec<u64>) -> Option<Dtype> {
-        let t = Dtype::Array { base: Box::new(base), dims };
+        let t = Dtype::Array {
+            base: Box::new(base),
+            dims,
+        };
         t.item_size().map(|_| t)
     }
 
@@ -225,9 +235,14 @@ impl Dtype {
             None => (None, s),
         };
         let mut rest_chars = rest.chars();
-        let Some(code) = rest_chars.next() else { return Err(unsupported(s)) };
+        let Some(code) = rest_chars.next() else {
+            return Err(unsupported(s));
+        };
         let digits = rest_chars.as_str();
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
             return Err(unsupported(s));
         }
         let n: usize = digits.parse().map_err(|_| unsupported(s))?;
@@ -297,7 +312,9 @@ impl Dtype {
                 if fields.is_empty() {
                     return None;
                 }
-                fields.iter().try_fold(0usize, |acc, (_, t)| acc.checked_add(t.item_size()?))
+                fields
+                    .iter()
+                    .try_fold(0usize, |acc, (_, t)| acc.checked_add(t.item_size()?))
             }
         }
     }
@@ -312,16 +329,29 @@ impl Dtype {
     /// in-memory layout after decoding.
     pub fn native(&self) -> Dtype {
         match self {
-            Dtype::Int { size, .. } => Dtype::Int { size: *size, order: ByteOrder::Little },
-            Dtype::UInt { size, .. } => Dtype::UInt { size: *size, order: ByteOrder::Little },
-            Dtype::Float { size, .. } => Dtype::Float { size: *size, order: ByteOrder::Little },
+            Dtype::Int { size, .. } => Dtype::Int {
+                size: *size,
+                order: ByteOrder::Little,
+            },
+            Dtype::UInt { size, .. } => Dtype::UInt {
+                size: *size,
+                order: ByteOrder::Little,
+            },
+            Dtype::Float { size, .. } => Dtype::Float {
+                size: *size,
+                order: ByteOrder::Little,
+            },
             Dtype::Vlen(t) => Dtype::Vlen(Box::new(t.native())),
-            Dtype::Array { base, dims } => {
-                Dtype::Array { base: Box::new(base.native()), dims: dims.clone() }
-            }
-            Dtype::Compound(fields) => {
-                Dtype::Compound(fields.iter().map(|(n, t)| (n.clone(), t.native())).collect())
-            }
+            Dtype::Array { base, dims } => Dtype::Array {
+                base: Box::new(base.native()),
+                dims: dims.clone(),
+            },
+            Dtype::Compound(fields) => Dtype::Compound(
+                fields
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.native()))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -339,9 +369,9 @@ impl Dtype {
     /// Whether any part of an element must be byte-swapped to become native.
     pub fn needs_swap(&self) -> bool {
         match self {
-            Dtype::Int { size, order } | Dtype::UInt { size, order } | Dtype::Float { size, order } => {
-                *size > 1 && order.needs_swap()
-            }
+            Dtype::Int { size, order }
+            | Dtype::UInt { size, order }
+            | Dtype::Float { size, order } => *size > 1 && order.needs_swap(),
             Dtype::Array { base, .. } => base.needs_swap(),
             Dtype::Compound(fields) => fields.iter().any(|(_, t)| t.needs_swap()),
             _ => false,
@@ -352,7 +382,9 @@ impl Dtype {
     /// reversed to become native, appended to `out`.
     fn swap_units(&self, offset: usize, out: &mut Vec<(usize, usize)>) {
         match self {
-            Dtype::Int { size, order } | Dtype::UInt { size, order } | Dtype::Float { size, order }
+            Dtype::Int { size, order }
+            | Dtype::UInt { size, order }
+            | Dtype::Float { size, order }
                 if *size > 1 && order.needs_swap() =>
             {
                 out.push((offset, usize::from(*size)));

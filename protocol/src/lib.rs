@@ -48,6 +48,6 @@ pub use message::{
 };
 pub use ndarray::{ArrayData, NdArray, TypedBuffer, VlenArray, VlenElement};
 pub use request::{
-    DimSelection, MAX_OBJECT_NAME_LEN, MAX_PARAMS, MAX_SLICE_DIMS, MAX_SLICE_STRING_LEN, MAX_SLICES,
-    ObjectRequest, RequestParams, SliceSpec, validate_object_name,
+    DimSelection, MAX_OBJECT_NAME_LEN, MAX_PARAMS, MAX_SLICE_DIMS, MAX_SLICE_STRING_LEN,
+    MAX_SLICES, ObjectRequest, RequestParams, SliceSpec, validate_object_name,
 };

@@ -95,7 +95,10 @@ impl TypedBuffer {
             Float { size: 8, .. } => TypedBuffer::F64(z(n)?),
             other => {
                 let item_size = other.item_size()?;
-                TypedBuffer::Bytes { item_size, data: z(n.checked_mul(item_size)?)? }
+                TypedBuffer::Bytes {
+                    item_size,
+                    data: z(n.checked_mul(item_size)?)?,
+                }
             }
         })
     }

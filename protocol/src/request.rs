@@ -52,11 +52,17 @@ pub const MAX_SLICE_STRING_LEN: usize = 8 << 20;
 pub const MAX_PARAMS: usize = 4;
 
 fn bad(message: impl Into<String>) -> RequestError {
-    RequestError { status: 400, message: message.into() }
+    RequestError {
+        status: 400,
+        message: message.into(),
+    }
 }
 
 fn not_found(message: impl Into<String>) -> RequestError {
-    RequestError { status: 404, message: message.into() }
+    RequestError {
+        status: 404,
+        message: message.into(),
+    }
 }
 
 fn undecodable(detail: impl std::fmt::Display) -> RequestError {
@@ -94,20 +100,30 @@ impl SliceSpec {
 
     /// The rank-0 selection of a scalar dataset.
     pub fn scalar() -> Self {
-        SliceSpec { runs: Vec::new(), rest: Vec::new() }
+        SliceSpec {
+            runs: Vec::new(),
+            rest: Vec::new(),
+        }
     }
 
     /// A single hyperslab: one range per dimension (empty for a scalar).
     pub fn hyperslab(ranges: &[DimSelection]) -> Self {
         match ranges.split_first() {
-            Some((first, rest)) => SliceSpec { runs: vec![*first], rest: rest.to_vec() },
+            Some((first, rest)) => SliceSpec {
+                runs: vec![*first],
+                rest: rest.to_vec(),
+            },
             None => SliceSpec::scalar(),
         }
     }
 
     /// Number of dimensions (0 for a scalar selection).
     pub fn rank(&self) -> usize {
-        if self.runs.is_empty() { 0 } else { 1 + self.rest.len() }
+        if self.runs.is_empty() {
+            0
+        } else {
+            1 + self.rest.len()
+        }
     }
 
     /// Shape of the response: `[Σ run counts, count_1, ...]`, `[]` for a scalar.
@@ -115,13 +131,20 @@ impl SliceSpec {
         if self.runs.is_empty() {
             return Vec::new();
         }
-        let first = self.runs.iter().fold(0u64, |a, r| a.saturating_add(r.count));
-        std::iter::once(first).chain(self.rest.iter().map(|r| r.count)).collect()
+        let first = self
+            .runs
+            .iter()
+            .fold(0u64, |a, r| a.saturating_add(r.count));
+        std::iter::once(first)
+            .chain(self.rest.iter().map(|r| r.count))
+            .collect()
     }
 
     /// Number of selected elements (saturating; 1 for a scalar).
     pub fn element_count(&self) -> u64 {
-        self.result_shape().iter().fold(1u64, |a, &d| a.saturating_mul(d))
+        self.result_shape()
+            .iter()
+            .fold(1u64, |a, &d| a.saturating_mul(d))
     }
 
     /// The msgpack `slice` value the Python client sends (PROTOCOL.md §5.1): one run gives
@@ -210,7 +233,10 @@ impl SliceSpec {
             }
             runs.push(*first);
         }
-        Ok(SliceSpec { runs, rest: rest.unwrap_or_default() })
+        Ok(SliceSpec {
+            runs,
+            rest: rest.unwrap_or_default(),
+        })
     }
 
     /// Check the selection against a dataset shape as the reference C library does
@@ -221,7 +247,9 @@ impl SliceSpec {
         if self.rank() != shape.len() || (self.runs.is_empty() && !self.rest.is_empty()) {
             return Err(fail());
         }
-        let Some((&dim0, dims)) = shape.split_first() else { return Ok(()) };
+        let Some((&dim0, dims)) = shape.split_first() else {
+            return Ok(());
+        };
         for (r, &d) in self.rest.iter().zip(dims) {
             if r.end().is_none_or(|e| e > d) {
                 return Err(fail());
@@ -252,7 +280,10 @@ fn parse_dim(dim: &str) -> Result<DimSelection, RequestError> {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(format!("Unable to parse {which} index as integer")));
         }
-        digits.parse::<i64>().map(|v| v as u64).map_err(|_| bad(format!("Unable to parse {which} index as integer")))
+        digits
+            .parse::<i64>()
+            .map(|v| v as u64)
+            .map_err(|_| bad(format!("Unable to parse {which} index as integer")))
     }
     match dim.split_once(':') {
         Some((a, b)) => {
@@ -261,7 +292,10 @@ fn parse_dim(dim: &str) -> Result<DimSelection, RequestError> {
             if stop < start {
                 return Err(bad("Slice stop index must not be less than start index"));
             }
-            Ok(DimSelection { start, count: stop - start })
+            Ok(DimSelection {
+                start,
+                count: stop - start,
+            })
         }
         None => {
             let i = index(dim, "start")?;
@@ -276,7 +310,9 @@ pub fn validate_object_name(name: &str) -> Result<(), RequestError> {
         return Err(bad("Object name is too long"));
     }
     if !name.encode_utf16().all(|u| (32..=127).contains(&u)) {
-        return Err(bad("Object names must contain printable ascii characters only"));
+        return Err(bad(
+            "Object names must contain printable ascii characters only",
+        ));
     }
     Ok(())
 }
@@ -299,7 +335,12 @@ impl ObjectRequest {
 
     /// A slice request.
     pub fn slice(name: impl Into<String>, slice: SliceSpec) -> Self {
-        ObjectRequest { object: Some(name.into()), max_depth: None, data_size_limit: None, slice: Some(slice) }
+        ObjectRequest {
+            object: Some(name.into()),
+            max_depth: None,
+            data_size_limit: None,
+            slice: Some(slice),
+        }
     }
 
     /// The POST body, byte for byte as the Python client writes it (PROTOCOL.md §2.4):
@@ -345,11 +386,16 @@ impl ObjectRequest {
         for _ in 0..n {
             let key = r.read_str("parameter name").map_err(undecodable_msgpack)?;
             if seen.contains(&key) {
-                return Err(bad(format!("Duplicate parameter: {}", String::from_utf8_lossy(key))));
+                return Err(bad(format!(
+                    "Duplicate parameter: {}",
+                    String::from_utf8_lossy(key)
+                )));
             }
             seen.push(key);
             match key {
-                b"object" => req.object = Some(r.read_string("object").map_err(undecodable_msgpack)?),
+                b"object" => {
+                    req.object = Some(r.read_string("object").map_err(undecodable_msgpack)?)
+                }
                 b"max_depth" => {
                     let v = r.read_int("max_depth").map_err(undecodable_msgpack)?;
                     let v = i32::try_from(v).map_err(|_| undecodable("max_depth out of range"))?;
@@ -360,7 +406,8 @@ impl ObjectRequest {
                 }
                 b"data_size_limit" => {
                     let v = r.read_int("data_size_limit").map_err(undecodable_msgpack)?;
-                    let v = i64::try_from(v).map_err(|_| undecodable("data_size_limit out of range"))?;
+                    let v = i64::try_from(v)
+                        .map_err(|_| undecodable("data_size_limit out of range"))?;
                     if v < 0 {
                         return Err(bad("data_size_limit must not be negative"));
                     }
@@ -376,7 +423,10 @@ impl ObjectRequest {
                     })
                 }
                 other => {
-                    return Err(bad(format!("Unrecognized parameter: {}", String::from_utf8_lossy(other))));
+                    return Err(bad(format!(
+                        "Unrecognized parameter: {}",
+                        String::from_utf8_lossy(other)
+                    )));
                 }
             }
         }
@@ -396,10 +446,16 @@ impl ObjectRequest {
                 params.push((k, percent_decode(v)));
             }
         }
-        let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         let int = |name: &str| -> Result<Option<u32>, RequestError> {
             let Some(v) = get(name) else { return Ok(None) };
-            let n = java_parse_int(v).ok_or_else(|| bad(format!("Unable to interpret {name} parameter as integer")))?;
+            let n = java_parse_int(v)
+                .ok_or_else(|| bad(format!("Unable to interpret {name} parameter as integer")))?;
             if n < 0 {
                 return Err(bad(format!("{name} must not be negative")));
             }
@@ -445,7 +501,9 @@ fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 3 <= b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(v) => {
                         out.push(v);
@@ -471,7 +529,8 @@ fn slice_int(r: &mut Reader<'_>, what: &str) -> Result<u64, RequestError> {
     }
     let v = r.read_int("slice").map_err(undecodable_msgpack)?;
     let v = i64::try_from(v).map_err(|_| undecodable("slice index out of range"))?;
-    u64::try_from(v).map_err(|_| not_found(format!("Negative {what} parameter in openDatasetSlice")))
+    u64::try_from(v)
+        .map_err(|_| not_found(format!("Negative {what} parameter in openDatasetSlice")))
 }
 
 /// `int` or `[int, ...]` of a slice dimension; at most `MAX_SLICES` entries.
@@ -519,13 +578,19 @@ fn read_slice(r: &mut Reader<'_>) -> Result<SliceSpec, RequestError> {
             runs = starts
                 .iter()
                 .enumerate()
-                .map(|(i, &start)| DimSelection { start, count: counts[if counts.len() > 1 { i } else { 0 }] })
+                .map(|(i, &start)| DimSelection {
+                    start,
+                    count: counts[if counts.len() > 1 { i } else { 0 }],
+                })
                 .collect();
         } else {
             if starts.len() > 1 || counts.len() > 1 {
                 return Err(bad("Slices may only differ in the first dimension"));
             }
-            rest.push(DimSelection { start: starts[0], count: counts[0] });
+            rest.push(DimSelection {
+                start: starts[0],
+                count: counts[0],
+            });
         }
     }
     Ok(SliceSpec { runs, rest })

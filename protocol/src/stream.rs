@@ -81,7 +81,10 @@ enum State {
 enum Dest<'d> {
     /// The buffer once allocated, and the hook to run on it then.
     Owned(Option<TypedBuffer>, Option<fn(&mut [u8])>),
-    Borrowed { expected: Dtype, buf: &'d mut [u8] },
+    Borrowed {
+        expected: Dtype,
+        buf: &'d mut [u8],
+    },
 }
 
 impl Dest<'_> {
@@ -106,7 +109,11 @@ struct Core<'d> {
 enum HeaderParse {
     Incomplete,
     NotFastPath,
-    Done { header: ArrayHeader, bins: u64, consumed: usize },
+    Done {
+        header: ArrayHeader,
+        bins: u64,
+        consumed: usize,
+    },
 }
 
 /// Parse the fast-path header at the start of `buf`.
@@ -142,7 +149,11 @@ fn parse_header(buf: &[u8]) -> Result<HeaderParse, DecodeError> {
         Ok(Some((Some(ty), Some(kind), Some(shape), Some(nbytes), bins))) => {
             let dtype = Dtype::from_wire(&ty, &kind)?;
             Ok(HeaderParse::Done {
-                header: ArrayHeader { dtype, shape, nbytes },
+                header: ArrayHeader {
+                    dtype,
+                    shape,
+                    nbytes,
+                },
                 bins,
                 consumed: NDARRAY_PREFIX.len() + r.pos(),
             })
@@ -153,7 +164,14 @@ fn parse_header(buf: &[u8]) -> Result<HeaderParse, DecodeError> {
 
 impl<'d> Core<'d> {
     fn new(dest: Dest<'d>) -> Self {
-        Core { state: State::Header, head: Vec::new(), header: None, dest, written: 0, bins_left: 0 }
+        Core {
+            state: State::Header,
+            head: Vec::new(),
+            header: None,
+            dest,
+            written: 0,
+            bins_left: 0,
+        }
     }
 
     fn fail<T>(&mut self, e: DecodeError) -> Result<T, DecodeError> {
@@ -185,7 +203,11 @@ impl<'d> Core<'d> {
     /// Called when a bin is complete (or before the first): next bin header or done.
     fn after_bin(&mut self) -> Result<(), DecodeError> {
         if self.bins_left > 0 {
-            self.state = State::BinHeader { buf: [0; 5], have: 0, need: 0 };
+            self.state = State::BinHeader {
+                buf: [0; 5],
+                have: 0,
+                need: 0,
+            };
             return Ok(());
         }
         let nbytes = self.header.as_ref().map_or(0, |h| h.nbytes);
@@ -219,13 +241,21 @@ impl<'d> Core<'d> {
                     self.head.extend_from_slice(rest);
                     i = chunk.len();
                 }
-                State::Done => return Err(DecodeError::TrailingBytes { extra: rest.len() as u64 }),
+                State::Done => {
+                    return Err(DecodeError::TrailingBytes {
+                        extra: rest.len() as u64,
+                    });
+                }
                 State::Header => {
                     let old = self.head.len();
                     let take = rest.len().min(HEADER_LIMIT - old);
                     self.head.extend_from_slice(&rest[..take]);
                     match parse_header(&self.head)? {
-                        HeaderParse::Done { header, bins, consumed } => {
+                        HeaderParse::Done {
+                            header,
+                            bins,
+                            consumed,
+                        } => {
                             i += consumed - old;
                             self.head = Vec::new();
                             self.start(header, bins)?;
@@ -252,12 +282,17 @@ impl<'d> Core<'d> {
                             0xc5 => 3,
                             0xc6 => 5,
                             m => {
-                                return Err(malformed("ndarray data", format!("expected a bin, found marker 0x{m:02x}")));
+                                return Err(malformed(
+                                    "ndarray data",
+                                    format!("expected a bin, found marker 0x{m:02x}"),
+                                ));
                             }
                         };
                     }
                     if have == need {
-                        let len = buf[1..usize::from(*need)].iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+                        let len = buf[1..usize::from(*need)]
+                            .iter()
+                            .fold(0u64, |a, &b| (a << 8) | u64::from(b));
                         self.begin_bin(len)?;
                     }
                 }
@@ -276,7 +311,10 @@ impl<'d> Core<'d> {
     fn begin_bin(&mut self, len: u64) -> Result<(), DecodeError> {
         let nbytes = self.header.as_ref().map_or(0, |h| h.nbytes);
         if self.written.saturating_add(len) > nbytes {
-            return Err(malformed("ndarray", format!("bins hold more than nbytes = {nbytes}")));
+            return Err(malformed(
+                "ndarray",
+                format!("bins hold more than nbytes = {nbytes}"),
+            ));
         }
         self.bins_left -= 1;
         if len == 0 {
@@ -298,7 +336,9 @@ impl<'d> Core<'d> {
     }
 
     fn payload_slot(&mut self) -> Option<&mut [u8]> {
-        let State::Payload { left } = self.state else { return None };
+        let State::Payload { left } = self.state else {
+            return None;
+        };
         let n = usize::try_from(left).unwrap_or(usize::MAX);
         let at = self.written as usize;
         let bytes = self.dest.bytes();
@@ -334,9 +374,14 @@ impl<'d> Core<'d> {
             State::BinHeader { have, need, .. } => Err(DecodeError::Truncated {
                 expected: u64::from(need.saturating_sub(have).max(1)) + self.missing_payload(),
             }),
-            State::Payload { .. } => Err(DecodeError::Truncated { expected: self.missing_payload() }),
+            State::Payload { .. } => Err(DecodeError::Truncated {
+                expected: self.missing_payload(),
+            }),
             State::Done => {
-                let header = self.header.take().ok_or_else(|| malformed("ndarray", "no header"))?;
+                let header = self
+                    .header
+                    .take()
+                    .ok_or_else(|| malformed("ndarray", "no header"))?;
                 header.dtype.swap_in_place(self.dest.bytes());
                 Ok(Finished::Streamed(header))
             }
@@ -353,7 +398,12 @@ enum Finished {
     Buffered(ArrayData),
 }
 
-fn check_destination(expected: &Dtype, len: usize, dtype: &Dtype, nbytes: u64) -> Result<(), DecodeError> {
+fn check_destination(
+    expected: &Dtype,
+    len: usize,
+    dtype: &Dtype,
+    nbytes: u64,
+) -> Result<(), DecodeError> {
     if expected.native() != dtype.native() {
         return Err(DecodeError::DestinationMismatch {
             detail: format!("response has type {dtype}, destination holds {expected}"),
@@ -425,7 +475,9 @@ impl Default for ArrayDecoder {
 impl ArrayDecoder {
     /// A decoder waiting for the first byte of the body.
     pub fn new() -> Self {
-        ArrayDecoder { core: Core::new(Dest::Owned(None, None)) }
+        ArrayDecoder {
+            core: Core::new(Dest::Owned(None, None)),
+        }
     }
 
     /// Run `hook` once on the freshly allocated (zeroed, not yet touched) element buffer,
@@ -453,10 +505,16 @@ impl ArrayDecoder {
         match self.core.finish()? {
             Finished::Buffered(v) => Ok(v),
             Finished::Streamed(h) => {
-                let Dest::Owned(Some(data), _) = std::mem::replace(&mut self.core.dest, Dest::Owned(None, None)) else {
+                let Dest::Owned(Some(data), _) =
+                    std::mem::replace(&mut self.core.dest, Dest::Owned(None, None))
+                else {
                     return Err(malformed("ndarray", "no destination"));
                 };
-                Ok(ArrayData::Nd(NdArray { dtype: h.dtype, shape: h.shape, data }))
+                Ok(ArrayData::Nd(NdArray {
+                    dtype: h.dtype,
+                    shape: h.shape,
+                    data,
+                }))
             }
         }
     }
@@ -472,7 +530,12 @@ impl<'d> ArrayIntoDecoder<'d> {
     /// Decode into `dest`, which holds elements of `dtype` (compared up to byte order with
     /// the response's type; `dest.len()` must equal the response's `nbytes`).
     pub fn new(dtype: &Dtype, dest: &'d mut [u8]) -> Self {
-        ArrayIntoDecoder { core: Core::new(Dest::Borrowed { expected: dtype.clone(), buf: dest }) }
+        ArrayIntoDecoder {
+            core: Core::new(Dest::Borrowed {
+                expected: dtype.clone(),
+                buf: dest,
+            }),
+        }
     }
 
     /// Shorthand for [`PushDecoder::feed`].
@@ -493,7 +556,11 @@ impl<'d> ArrayIntoDecoder<'d> {
                 let src = a.data.as_bytes();
                 check_destination(expected, buf.len(), &a.dtype, src.len() as u64)?;
                 buf.copy_from_slice(src);
-                Ok(ArrayHeader { dtype: a.dtype, shape: a.shape, nbytes: src.len() as u64 })
+                Ok(ArrayHeader {
+                    dtype: a.dtype,
+                    shape: a.shape,
+                    nbytes: src.len() as u64,
+                })
             }
             Finished::Buffered(ArrayData::Vlen(_)) => Err(DecodeError::DestinationMismatch {
                 detail: "a variable-length array cannot be decoded into a buffer".into(),

@@ -19,7 +19,10 @@ pub(crate) struct Reader<'a> {
 }
 
 pub(crate) fn malformed(what: &'static str, detail: impl Into<String>) -> DecodeError {
-    DecodeError::Malformed { what, detail: detail.into() }
+    DecodeError::Malformed {
+        what,
+        detail: detail.into(),
+    }
 }
 
 fn marker_name(m: u8) -> &'static str {
@@ -39,7 +42,11 @@ fn marker_name(m: u8) -> &'static str {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0, depth: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     /// Bytes consumed so far.
@@ -56,13 +63,17 @@ impl<'a> Reader<'a> {
     pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         match self.remaining() {
             0 => Ok(()),
-            extra => Err(DecodeError::TrailingBytes { extra: extra as u64 }),
+            extra => Err(DecodeError::TrailingBytes {
+                extra: extra as u64,
+            }),
         }
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
-            return Err(DecodeError::Truncated { expected: (n - self.remaining()) as u64 });
+            return Err(DecodeError::Truncated {
+                expected: (n - self.remaining()) as u64,
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -70,11 +81,17 @@ impl<'a> Reader<'a> {
     }
 
     fn take_be(&mut self, n: usize) -> Result<u64, DecodeError> {
-        Ok(self.take(n)?.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     }
 
     pub(crate) fn peek(&self) -> Result<u8, DecodeError> {
-        self.buf.get(self.pos).copied().ok_or(DecodeError::Truncated { expected: 1 })
+        self.buf
+            .get(self.pos)
+            .copied()
+            .ok_or(DecodeError::Truncated { expected: 1 })
     }
 
     fn byte(&mut self) -> Result<u8, DecodeError> {
@@ -84,7 +101,10 @@ impl<'a> Reader<'a> {
     }
 
     fn wrong(&self, what: &'static str, expected: &str, m: u8) -> DecodeError {
-        malformed(what, format!("expected {expected}, found {}", marker_name(m)))
+        malformed(
+            what,
+            format!("expected {expected}, found {}", marker_name(m)),
+        )
     }
 
     /// A length that promises at least `min_each` bytes per item: reject it early when the
@@ -93,7 +113,9 @@ impl<'a> Reader<'a> {
         let need = len.saturating_mul(min_each);
         let rem = self.remaining() as u64;
         if need > rem {
-            return Err(DecodeError::Truncated { expected: need - rem });
+            return Err(DecodeError::Truncated {
+                expected: need - rem,
+            });
         }
         Ok(len as usize)
     }

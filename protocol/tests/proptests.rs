@@ -14,20 +14,31 @@ use hdfstream_protocol::{
 use proptest::prelude::*;
 
 fn order() -> impl Strategy<Value = ByteOrder> {
-    prop_oneof![Just(ByteOrder::Little), Just(ByteOrder::Big), Just(ByteOrder::Native), Just(ByteOrder::NotApplicable)]
+    prop_oneof![
+        Just(ByteOrder::Little),
+        Just(ByteOrder::Big),
+        Just(ByteOrder::Native),
+        Just(ByteOrder::NotApplicable)
+    ]
 }
 
 fn atomic() -> impl Strategy<Value = Dtype> {
     prop_oneof![
-        (prop::sample::select(vec![1u8, 2, 4, 8]), order()).prop_map(|(size, order)| Dtype::Int { size, order }),
-        (prop::sample::select(vec![1u8, 2, 4, 8]), order()).prop_map(|(size, order)| Dtype::UInt { size, order }),
-        (prop::sample::select(vec![2u8, 4, 8, 16]), order()).prop_map(|(size, order)| Dtype::Float { size, order }),
+        (prop::sample::select(vec![1u8, 2, 4, 8]), order())
+            .prop_map(|(size, order)| Dtype::Int { size, order }),
+        (prop::sample::select(vec![1u8, 2, 4, 8]), order())
+            .prop_map(|(size, order)| Dtype::UInt { size, order }),
+        (prop::sample::select(vec![2u8, 4, 8, 16]), order())
+            .prop_map(|(size, order)| Dtype::Float { size, order }),
         (1usize..12).prop_map(|len| Dtype::FixedString { len }),
     ]
 }
 
 fn array_of(base: impl Strategy<Value = Dtype>) -> impl Strategy<Value = Dtype> {
-    (base, prop::collection::vec(1u64..4, 1..3)).prop_map(|(b, dims)| Dtype::Array { base: Box::new(b), dims })
+    (base, prop::collection::vec(1u64..4, 1..3)).prop_map(|(b, dims)| Dtype::Array {
+        base: Box::new(b),
+        dims,
+    })
 }
 
 /// Every fixed-size dtype the codec handles: atomic, arrays, compounds with array members.
@@ -60,7 +71,11 @@ fn same(a: &ArrayData, b: &NdArray) -> bool {
 }
 
 /// Feed `body` in chunks whose sizes cycle through `sizes`.
-fn feed_chunked<D: PushDecoder>(dec: &mut D, body: &[u8], sizes: &[usize]) -> Result<(), hdfstream_protocol::DecodeError> {
+fn feed_chunked<D: PushDecoder>(
+    dec: &mut D,
+    body: &[u8],
+    sizes: &[usize],
+) -> Result<(), hdfstream_protocol::DecodeError> {
     let mut pos = 0;
     for &s in sizes.iter().cycle() {
         if pos >= body.len() {
@@ -74,7 +89,11 @@ fn feed_chunked<D: PushDecoder>(dec: &mut D, body: &[u8], sizes: &[usize]) -> Re
 }
 
 /// Drive `dec` like a reader whose `read` returns sizes cycling through `sizes`.
-fn read_chunked<D: PushDecoder>(dec: &mut D, body: &[u8], sizes: &[usize]) -> Result<(), hdfstream_protocol::DecodeError> {
+fn read_chunked<D: PushDecoder>(
+    dec: &mut D,
+    body: &[u8],
+    sizes: &[usize],
+) -> Result<(), hdfstream_protocol::DecodeError> {
     let mut pos = 0;
     let mut k = 0;
     while pos < body.len() {

@@ -28,7 +28,11 @@ fn every_split_of_a_multi_bin_body() {
     for max_bin in [1, 2, 7, 9, 104, 1000] {
         let body = encode_array_with_max_bin(&a, max_bin);
         for chunk in 1..40 {
-            assert_eq!(feed_all(&body, chunk).unwrap(), a, "bin {max_bin} chunk {chunk}");
+            assert_eq!(
+                feed_all(&body, chunk).unwrap(),
+                a,
+                "bin {max_bin} chunk {chunk}"
+            );
         }
         // Two pieces, split at every position (header, bin headers, payload).
         for cut in 0..=body.len() {
@@ -84,11 +88,22 @@ fn wanted_never_overshoots_a_bin_header() {
 
 #[test]
 fn empty_and_scalar_arrays() {
-    let empty = ArrayData::Nd(NdArray { dtype: Dtype::parse("<i2").unwrap(), shape: vec![0, 3], data: TypedBuffer::I16(vec![]) });
+    let empty = ArrayData::Nd(NdArray {
+        dtype: Dtype::parse("<i2").unwrap(),
+        shape: vec![0, 3],
+        data: TypedBuffer::I16(vec![]),
+    });
     let body = encode_array(&empty);
     assert!(body.ends_with(&[0x90]));
     assert_eq!(feed_all(&body, 1).unwrap(), empty);
-    let scalar = ArrayData::Nd(NdArray { dtype: Dtype::parse("S3").unwrap(), shape: vec![], data: TypedBuffer::Bytes { item_size: 3, data: b"ab\0".to_vec() } });
+    let scalar = ArrayData::Nd(NdArray {
+        dtype: Dtype::parse("S3").unwrap(),
+        shape: vec![],
+        data: TypedBuffer::Bytes {
+            item_size: 3,
+            data: b"ab\0".to_vec(),
+        },
+    });
     assert_eq!(feed_all(&encode_array(&scalar), 2).unwrap(), scalar);
 }
 
@@ -97,7 +112,10 @@ fn truncation_and_trailing_bytes() {
     let body = encode_array_with_max_bin(&f8(5), 16);
     for cut in 0..body.len() {
         let r = feed_all(&body[..cut], 3);
-        assert!(matches!(r, Err(DecodeError::Truncated { .. })), "cut {cut}: {r:?}");
+        assert!(
+            matches!(r, Err(DecodeError::Truncated { .. })),
+            "cut {cut}: {r:?}"
+        );
     }
     let mut d = ArrayDecoder::new();
     d.feed(&body).unwrap();
@@ -105,9 +123,18 @@ fn truncation_and_trailing_bytes() {
     // The error sticks.
     assert_eq!(d.feed(&[]), Err(DecodeError::TrailingBytes { extra: 1 }));
     assert!(d.finish().is_err());
-    assert!(matches!(decode_array_from_reader(&[body.clone(), vec![1, 2]].concat()[..]), Err(ReadError::Decode(DecodeError::TrailingBytes { .. }))));
-    assert!(matches!(decode_array_from_reader(&body[..body.len() - 1]), Err(ReadError::Decode(DecodeError::Truncated { .. }))));
-    assert!(matches!(ArrayDecoder::new().finish(), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(
+        decode_array_from_reader(&[body.clone(), vec![1, 2]].concat()[..]),
+        Err(ReadError::Decode(DecodeError::TrailingBytes { .. }))
+    ));
+    assert!(matches!(
+        decode_array_from_reader(&body[..body.len() - 1]),
+        Err(ReadError::Decode(DecodeError::Truncated { .. }))
+    ));
+    assert!(matches!(
+        ArrayDecoder::new().finish(),
+        Err(DecodeError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -119,17 +146,26 @@ fn bins_must_add_up() {
     body.extend([0; 8]);
     body.extend([0xc4, 16]);
     body.extend([0; 16]);
-    assert!(matches!(feed_all(&body, 5), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        feed_all(&body, 5),
+        Err(DecodeError::Malformed { .. })
+    ));
     // nbytes 16 but one 8-byte bin.
     let mut body = hdfstream_protocol::ndarray_header(&Dtype::parse("<f8").unwrap(), &[2], 16);
     body.extend([0xc4, 8]);
     body.extend([0; 8]);
-    assert!(matches!(feed_all(&body, 4), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        feed_all(&body, 4),
+        Err(DecodeError::Malformed { .. })
+    ));
     // A str instead of a bin.
     let mut body = hdfstream_protocol::ndarray_header(&Dtype::parse("<f8").unwrap(), &[1], 8);
     body.push(0xa8);
     body.extend([0; 8]);
-    assert!(matches!(feed_all(&body, 4), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        feed_all(&body, 4),
+        Err(DecodeError::Malformed { .. })
+    ));
     // nbytes inconsistent with the shape is refused before any payload arrives.
     let body = hdfstream_protocol::ndarray_header(&Dtype::parse("<f8").unwrap(), &[3], 16);
     let mut d = ArrayDecoder::new();
@@ -138,7 +174,13 @@ fn bins_must_add_up() {
 
 #[test]
 fn non_fast_path_bodies_are_buffered_and_decoded() {
-    let v = ArrayData::Vlen(VlenArray { shape: vec![2], elements: vec![VlenElement::String(b"a".to_vec()), VlenElement::String(b"bc".to_vec())] });
+    let v = ArrayData::Vlen(VlenArray {
+        shape: vec![2],
+        elements: vec![
+            VlenElement::String(b"a".to_vec()),
+            VlenElement::String(b"bc".to_vec()),
+        ],
+    });
     let body = encode_array(&v);
     for chunk in [1, 2, 100] {
         assert_eq!(feed_all(&body, chunk).unwrap(), v);
@@ -152,10 +194,15 @@ fn non_fast_path_bodies_are_buffered_and_decoded() {
 
     // An ndarray with "data" not last is decoded on the buffered path, also into buffers.
     let reordered = b"\x86\xa2nd\xc3\xa4data\x91\xc4\x08\x00\x00\x00\x00\x00\x00\xf0\x3f\xa4type\xa3<f8\xa4kind\xa0\xa5shape\x91\x01\xa6nbytes\x08";
-    let want = ArrayData::Nd(NdArray { dtype: Dtype::parse("<f8").unwrap(), shape: vec![1], data: TypedBuffer::F64(vec![1.0]) });
+    let want = ArrayData::Nd(NdArray {
+        dtype: Dtype::parse("<f8").unwrap(),
+        shape: vec![1],
+        data: TypedBuffer::F64(vec![1.0]),
+    });
     assert_eq!(feed_all(reordered, 3).unwrap(), want);
     let mut dest = [0u8; 8];
-    let h = decode_array_into_from_reader(&reordered[..], &Dtype::parse("<f8").unwrap(), &mut dest).unwrap();
+    let h = decode_array_into_from_reader(&reordered[..], &Dtype::parse("<f8").unwrap(), &mut dest)
+        .unwrap();
     assert_eq!((h.shape, f64::from_le_bytes(dest)), (vec![1], 1.0));
     // Error maps and garbage fail.
     assert!(feed_all(&hdfstream_protocol::encode_error("x"), 1).is_err());
@@ -176,7 +223,9 @@ fn big_endian_is_swapped_after_copy() {
 }
 
 fn bytemuck_f64(b: &[u8]) -> Vec<f64> {
-    b.chunks(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect()
+    b.chunks(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -193,7 +242,10 @@ fn into_decoder_checks_type_and_size_up_front() {
     for (dtype, len) in [("<f4", 32), ("<i8", 32), ("<f8", 24), ("<f8", 40)] {
         let mut dest = vec![0u8; len];
         let mut d = ArrayIntoDecoder::new(&Dtype::parse(dtype).unwrap(), &mut dest);
-        assert!(matches!(d.feed(&body), Err(DecodeError::DestinationMismatch { .. })), "{dtype} {len}");
+        assert!(
+            matches!(d.feed(&body), Err(DecodeError::DestinationMismatch { .. })),
+            "{dtype} {len}"
+        );
     }
 }
 
@@ -222,7 +274,15 @@ fn readers_with_short_reads_and_errors() {
     let a = f8(300);
     let body = encode_array_with_max_bin(&a, 77);
     for step in [1, 2, 5, 64, 4096] {
-        assert_eq!(decode_array_from_reader(Dribble { data: &body, step, calls: 0 }).unwrap(), a);
+        assert_eq!(
+            decode_array_from_reader(Dribble {
+                data: &body,
+                step,
+                calls: 0
+            })
+            .unwrap(),
+            a
+        );
     }
     struct Broken;
     impl std::io::Read for Broken {
@@ -230,7 +290,10 @@ fn readers_with_short_reads_and_errors() {
             Err(std::io::Error::other("boom"))
         }
     }
-    assert!(matches!(decode_array_from_reader(Broken), Err(ReadError::Io(_))));
+    assert!(matches!(
+        decode_array_from_reader(Broken),
+        Err(ReadError::Io(_))
+    ));
 }
 
 #[test]
@@ -250,5 +313,8 @@ fn fresh_buffer_hook_runs_once_before_the_payload() {
         d.feed(c).unwrap();
     }
     assert_eq!(d.finish().unwrap(), a);
-    assert_eq!((CALLS.load(Ordering::SeqCst), LEN.load(Ordering::SeqCst)), (1, 800));
+    assert_eq!(
+        (CALLS.load(Ordering::SeqCst), LEN.load(Ordering::SeqCst)),
+        (1, 800)
+    );
 }

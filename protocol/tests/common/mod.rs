@@ -9,9 +9,9 @@ use rmpv::Value;
 /// The fixtures directory: `$HDFSTREAM_FIXTURES`, else `../shared/fixtures` beside the
 /// workspace root. `None` (and a message) when absent.
 pub fn fixtures_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("HDFSTREAM_FIXTURES").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
-    });
+    let dir = std::env::var_os("HDFSTREAM_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"));
     if dir.join("cassettes").is_dir() {
         Some(dir)
     } else {
@@ -53,7 +53,10 @@ impl Interaction {
     /// What the request asked for.
     pub fn kind(&self) -> RequestKind {
         let v = self.request_value();
-        let has = |k: &str| v.as_map().is_some_and(|m| m.iter().any(|(key, _)| key.as_str() == Some(k)));
+        let has = |k: &str| {
+            v.as_map()
+                .is_some_and(|m| m.iter().any(|(key, _)| key.as_str() == Some(k)))
+        };
         if has("slice") {
             RequestKind::Slice
         } else if has("object") {
@@ -66,7 +69,10 @@ impl Interaction {
     /// The `object` of the request, if any.
     pub fn object(&self) -> Option<String> {
         let v = self.request_value();
-        v.as_map()?.iter().find(|(k, _)| k.as_str() == Some("object")).and_then(|(_, v)| v.as_str().map(str::to_owned))
+        v.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some("object"))
+            .and_then(|(_, v)| v.as_str().map(str::to_owned))
     }
 }
 
@@ -125,11 +131,19 @@ pub fn cassette_files(dir: &Path) -> Vec<PathBuf> {
 pub fn load_cassette(path: &Path) -> Vec<Interaction> {
     let raw = std::fs::read(path).expect("read cassette");
     let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut bytes).expect("gunzip cassette");
+    flate2::read::GzDecoder::new(&raw[..])
+        .read_to_end(&mut bytes)
+        .expect("gunzip cassette");
     let mut rd = &bytes[..];
     let v = rmpv::decode::read_value(&mut rd).expect("cassette is msgpack");
-    assert!(rd.is_empty(), "trailing bytes in cassette {}", path.display());
-    let name = path.strip_prefix(path.parent().and_then(Path::parent).unwrap_or(path)).unwrap_or(path);
+    assert!(
+        rd.is_empty(),
+        "trailing bytes in cassette {}",
+        path.display()
+    );
+    let name = path
+        .strip_prefix(path.parent().and_then(Path::parent).unwrap_or(path))
+        .unwrap_or(path);
     get(&v, "interactions")
         .as_array()
         .expect("interactions array")
@@ -154,13 +168,19 @@ pub fn load_cassette(path: &Path) -> Vec<Interaction> {
 /// All interactions of all cassettes, or `None` when the fixtures are absent.
 pub fn all_interactions() -> Option<Vec<Interaction>> {
     let dir = fixtures_dir()?;
-    Some(cassette_files(&dir).iter().flat_map(|p| load_cassette(p)).collect())
+    Some(
+        cassette_files(&dir)
+            .iter()
+            .flat_map(|p| load_cassette(p))
+            .collect(),
+    )
 }
 
 /// `eagle_expected.json`.
 pub fn expected() -> Option<serde_json::Value> {
     let dir = fixtures_dir()?;
-    let text = std::fs::read_to_string(dir.join("eagle_expected.json")).expect("read eagle_expected.json");
+    let text =
+        std::fs::read_to_string(dir.join("eagle_expected.json")).expect("read eagle_expected.json");
     Some(serde_json::from_str(&text).expect("parse eagle_expected.json"))
 }
 
