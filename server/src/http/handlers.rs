@@ -1,6 +1,10 @@
 //! The `/msgpack` and `/download` endpoints (PROTOCOL.md §1–5, §7).
+//!
+//! `/msgpack` failures are msgpack `{"error": ...}` maps, except 401/403 which are HTML pages
+//! like the reference deployment's container security; `/download` failures are HTML pages.
 
 use std::fs::File;
+use std::io;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -8,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use hdfstream_protocol::{HDF5_MEDIA_TYPE, ObjectRequest, PathInfo, RequestError};
+use hdfstream_protocol::{HDF5_MEDIA_TYPE, ObjectRequest, PathInfo, RequestError, encode_path};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use super::gate::RequestInfo;
@@ -45,6 +49,10 @@ fn shown(raw: &str) -> String {
     percent_decode_str(trimmed).decode_utf8_lossy().into_owned()
 }
 
+fn invalid_path(raw: &str) -> RequestError {
+    err(404, format!("Invalid path specified: {}", shown(raw)))
+}
+
 /// Parse the URL path; errors in the reference's statuses and texts.
 fn segments(raw: &str) -> Result<Vec<String>, RequestError> {
     parse_vpath(raw).map_err(|e| match e {
@@ -52,11 +60,30 @@ fn segments(raw: &str) -> Result<Vec<String>, RequestError> {
             400,
             format!("Path is too long: longer than {MAX_PATH_LEN} bytes"),
         ),
-        PathError::Invalid => err(404, format!("Invalid path specified: {}", shown(raw))),
+        PathError::Invalid => invalid_path(raw),
     })
 }
 
-/// Resolve on the blocking pool.
+fn html(error: &RequestError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    html_error(status, &error.message)
+}
+
+/// Run blocking file-system work off the async runtime; failures become 500s.
+async fn blocking<T, F>(what: &'static str, work: F) -> Result<T, RequestError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(err(500, format!("{what}: {e}"))),
+        Err(e) => Err(err(500, format!("{what}: {e}"))),
+    }
+}
+
+/// Resolve on the blocking pool. `NotFound` is left to the caller (msgpack or HTML 404);
+/// 401/403 are HTML pages on both endpoints.
 async fn resolve(
     shared: &Arc<Shared>,
     segs: Vec<String>,
@@ -73,10 +100,7 @@ async fn resolve(
 
 fn refusal_page(refusal: Refusal, raw: &str) -> Response {
     match refusal {
-        Refusal::NotFound => html_error(
-            StatusCode::NOT_FOUND,
-            &format!("Invalid path specified: {}", shown(raw)),
-        ),
+        Refusal::NotFound => html(&invalid_path(raw)),
         Refusal::Unauthenticated => html_error(StatusCode::UNAUTHORIZED, "Authentication required"),
         Refusal::Forbidden => {
             html_error(StatusCode::FORBIDDEN, "Access to this path is not allowed")
@@ -119,60 +143,59 @@ pub(crate) async fn msgpack(
         vpath: Some(shown(raw)),
         ..RequestInfo::default()
     };
-    let request =
-        match segments(raw).and_then(|segs| Ok((segs, params(&method, &headers, &uri, &body)?))) {
-            Ok(ok) => ok,
-            Err(e) => return with_info(request_error(&e), info),
-        };
-    let (segs, req) = request;
+    let parsed = params(&method, &headers, &uri, &body);
+    let resp = match answer_msgpack(&state.shared, who, raw, parsed, &mut info).await {
+        Ok(resp) | Err(resp) => resp,
+    };
+    with_info(resp, info)
+}
+
+async fn answer_msgpack(
+    shared: &Arc<Shared>,
+    who: Identity,
+    raw: &str,
+    parsed: Result<ObjectRequest, RequestError>,
+    info: &mut RequestInfo,
+) -> Result<Response, Response> {
+    let segs = segments(raw).map_err(|e| request_error(&e))?;
+    let req = parsed.map_err(|e| request_error(&e))?;
     info.object.clone_from(&req.object);
     info.slice_runs = req.slice.as_ref().map(|s| s.runs.len());
-    let shared = &state.shared;
-    let (node, segs, who) = match resolve(shared, segs, who).await {
-        Ok(found) => found,
-        Err(Refusal::NotFound) => {
-            let e = err(404, format!("Invalid path specified: {}", shown(raw)));
-            return with_info(request_error(&e), info);
-        }
-        Err(refusal) => return with_info(refusal_page(refusal, raw), info),
-    };
-    let resp = match node {
+    let (node, segs, who) = resolve(shared, segs, who)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::NotFound => request_error(&invalid_path(raw)),
+            other => refusal_page(other, raw),
+        })?;
+    let encoded = match node {
         Node::Directory(dir) => {
             let depth = req
                 .max_depth
                 .unwrap_or(0)
                 .min(shared.limits.max_listing_depth);
-            let shared = Arc::clone(shared);
-            let listing =
-                tokio::task::spawn_blocking(move || shared.vfs.listing(&dir, &segs, &who, depth))
-                    .await;
-            match listing {
-                Ok(Ok(dir)) => msgpack_ok(Body::from(hdfstream_protocol::encode_path(
-                    &PathInfo::Directory(dir),
-                ))),
-                Ok(Err(e)) => request_error(&err(500, format!("Unable to list directory: {e}"))),
-                Err(e) => request_error(&err(500, format!("Unable to list directory: {e}"))),
-            }
+            let walker = Arc::clone(shared);
+            let listing = blocking("Unable to list directory", move || {
+                walker.vfs.listing(&dir, &segs, &who, depth)
+            })
+            .await
+            .map_err(|e| request_error(&e))?;
+            encode_path(&PathInfo::Directory(listing))
         }
-        Node::File(_, file) if req.object.is_none() => msgpack_ok(Body::from(
-            hdfstream_protocol::encode_path(&PathInfo::File(file)),
-        )),
+        Node::File(_, file) if req.object.is_none() => encode_path(&PathInfo::File(file)),
         Node::File(_, file) if file.media_type != HDF5_MEDIA_TYPE => {
-            request_error(&err(404, "Failed to open object"))
+            return Err(request_error(&err(404, "Failed to open object")));
         }
         Node::File(path, _) => {
-            let shared = Arc::clone(shared);
-            let produced = stream_blocking(shared.limits.chunk_bytes, move |out| {
-                shared.hdf5.write_response(&path, &req, out)
+            let reader = Arc::clone(shared);
+            let body = stream_blocking(shared.limits.chunk_bytes, move |out| {
+                reader.hdf5.write_response(&path, &req, out)
             })
-            .await;
-            match produced {
-                Ok(body) => msgpack_ok(body),
-                Err(e) => request_error(&e),
-            }
+            .await
+            .map_err(|e| request_error(&e))?;
+            return Ok(msgpack_ok(body));
         }
     };
-    with_info(resp, info)
+    Ok(msgpack_ok(Body::from(encoded)))
 }
 
 fn attachment(name: &str) -> HeaderValue {
@@ -193,29 +216,34 @@ pub(crate) async fn download(
         vpath: Some(shown(raw)),
         ..RequestInfo::default()
     };
-    let segs = match segments(raw) {
-        Ok(segs) if segs.is_empty() => {
-            let resp = html_error(StatusCode::BAD_REQUEST, "No path specified for download");
-            return with_info(resp, info);
-        }
-        Ok(segs) => segs,
-        Err(e) => {
-            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-            return with_info(html_error(status, &e.message), info);
-        }
+    let resp = match answer_download(&state.shared, who, raw, method == Method::HEAD).await {
+        Ok(resp) | Err(resp) => resp,
     };
-    let shared = &state.shared;
-    let (node, segs, who) = match resolve(shared, segs, who).await {
-        Ok(found) => found,
-        Err(refusal) => return with_info(refusal_page(refusal, raw), info),
-    };
+    with_info(resp, info)
+}
+
+async fn answer_download(
+    shared: &Arc<Shared>,
+    who: Identity,
+    raw: &str,
+    head: bool,
+) -> Result<Response, Response> {
+    let segs = segments(raw).map_err(|e| html(&e))?;
+    if segs.is_empty() {
+        return Err(html_error(
+            StatusCode::BAD_REQUEST,
+            "No path specified for download",
+        ));
+    }
+    let (node, segs, who) = resolve(shared, segs, who)
+        .await
+        .map_err(|refusal| refusal_page(refusal, raw))?;
     let chunk_bytes = shared.limits.chunk_bytes;
-    let head = method == Method::HEAD;
     let (media_type, filename, len, body) = match node {
         Node::File(path, file) => {
             let size = file.size;
             let body = if head {
-                Ok(Body::empty())
+                Body::empty()
             } else {
                 stream_blocking(chunk_bytes, move |out| {
                     let mut reader = File::open(&path)
@@ -224,49 +252,30 @@ pub(crate) async fn download(
                         .map_err(|e| err(500, format!("Unable to read file: {e}")))
                 })
                 .await
+                .map_err(|e| html(&e))?
             };
             let name = segs.last().cloned().unwrap_or_default();
             (file.media_type, name, size, body)
         }
         Node::Directory(dir) => {
-            let listing_shared = Arc::clone(shared);
+            let walker = Arc::clone(shared);
             let walk_segs = segs.clone();
-            let files = tokio::task::spawn_blocking(move || {
-                listing_shared.vfs.tree_files(&dir, &walk_segs, &who)
+            let files = blocking("Unable to list directory", move || {
+                walker.vfs.tree_files(&dir, &walk_segs, &who)
             })
-            .await;
-            let files = match files {
-                Ok(Ok(files)) => files,
-                Ok(Err(e)) => {
-                    return with_info(
-                        html_error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            &format!("Unable to list directory: {e}"),
-                        ),
-                        info,
-                    );
-                }
-                Err(e) => {
-                    return with_info(
-                        html_error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            &format!("Unable to list directory: {e}"),
-                        ),
-                        info,
-                    );
-                }
-            };
-            let prefix = segs.join("/");
-            let plan = TarPlan::new(&prefix, files);
+            .await
+            .map_err(|e| html(&e))?;
+            let plan = TarPlan::new(&segs.join("/"), files);
             let len = plan.len();
             let body = if head {
-                Ok(Body::empty())
+                Body::empty()
             } else {
                 stream_blocking(chunk_bytes, move |out| {
                     plan.write(out)
                         .map_err(|e| err(500, format!("Unable to write archive: {e}")))
                 })
                 .await
+                .map_err(|e| html(&e))?
             };
             (
                 "application/x-tar".to_owned(),
@@ -276,23 +285,13 @@ pub(crate) async fn download(
             )
         }
     };
-    let body = match body {
-        Ok(body) => body,
-        Err(e) => {
-            let status =
-                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return with_info(html_error(status, &e.message), info);
-        }
-    };
     let mut resp = Response::new(body);
     let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&media_type)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    );
+    let content_type = HeaderValue::from_str(&media_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     headers.insert(header::CONTENT_DISPOSITION, attachment(&filename));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
-    with_info(resp, info)
+    Ok(resp)
 }
