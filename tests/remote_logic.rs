@@ -379,3 +379,29 @@ fn directory_root_and_download() {
     assert_eq!(f.download(&mut out).unwrap(), 3);
     assert!(matches!(f.get("A"), Ok(Object::Group(_))));
 }
+
+#[test]
+fn objects_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<hdfstream::Directory>();
+    check::<hdfstream::File>();
+    check::<hdfstream::Group>();
+    check::<hdfstream::Dataset>();
+    check::<Object>();
+    // And usable from several threads at once: concurrent lookups give one object.
+    let m = mock();
+    let f = open_file(&m);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let f = f.clone();
+            std::thread::spawn(move || f.dataset("A/x").unwrap())
+        })
+        .collect();
+    let ds: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(ds.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
+    assert_eq!(
+        m.log().iter().filter(|l| *l == "object /A").count(),
+        1,
+        "loaded once"
+    );
+}

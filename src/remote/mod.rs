@@ -5,6 +5,7 @@
 //! [`File`]/[`Directory`] so nothing is requested twice.
 
 mod attrs;
+mod connection;
 mod dataset;
 mod directory;
 mod element;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use hdfstream_protocol::{ArrayData, Dtype, Member, PathInfo, SliceSpec};
 
 pub use attrs::{AttrValue, Attrs, HasAttrs};
+pub use connection::open;
 pub use dataset::Dataset;
 pub use directory::Directory;
 pub use element::{Element, ElementKind};
