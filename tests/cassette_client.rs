@@ -373,6 +373,18 @@ fn dataset_slices_equal_h5py_values() {
         assert_eq!(got, &expected[lo..lo + count as usize * 3]);
     }
     assert_eq!(replay.slice_body_mismatches(), Vec::<String>::new());
+    assert_eq!(replay.object_mismatches(), Vec::<String>::new());
+    // Recorded with max_depth 0 and data_size_limit 0, like the requests above: every body
+    // (path, object and slice requests) is byte-identical to what Python sent.
+    for (req, idx) in replay.log() {
+        let Some(i) = idx else { continue };
+        let recorded = &replay.cassette().interactions[i].request_body;
+        assert_eq!(
+            recorded.as_deref().unwrap_or_default(),
+            req.body.as_slice(),
+            "interaction {i}"
+        );
+    }
     assert_all_played(&replay);
 }
 

@@ -291,6 +291,31 @@ impl Replay {
     }
 }
 
+impl Replay {
+    /// Looser check for every played request with a recorded body: the `object` value sent
+    /// must equal the recorded one (bodies may otherwise differ, e.g. in `max_depth`).
+    /// Returns a description of each mismatch.
+    pub(crate) fn object_mismatches(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (req, idx) in self.log() {
+            let Some(i) = idx else { continue };
+            let Some(recorded) = self.cassette.interactions[i].request_value() else {
+                continue;
+            };
+            let mut b = req.body.as_slice();
+            let sent = rmpv::decode::read_value(&mut b).ok();
+            let want = get(&recorded, "object");
+            let got = sent.as_ref().and_then(|v| get(v, "object"));
+            if want != got {
+                out.push(format!(
+                    "interaction {i}: recorded object {want:?}, sent {got:?}"
+                ));
+            }
+        }
+        out
+    }
+}
+
 fn is_probe(req: &RecordedRequest) -> bool {
     req.method == "GET" && req.target == format!("{CONTEXT}/msgpack/")
 }
@@ -334,7 +359,7 @@ fn respond(cassette: &Cassette, state: &Mutex<ReplayState>, req: &RecordedReques
     MockResponse {
         status: it.status,
         headers,
-        body: it.response_body.clone(),
+        body: it.response_body.clone().into(),
         framing: Framing::Chunked(piece),
         pause: std::time::Duration::ZERO,
     }

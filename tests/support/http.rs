@@ -54,8 +54,8 @@ pub(crate) struct MockResponse {
     pub(crate) status: u16,
     /// Extra headers (framing headers are added by the server).
     pub(crate) headers: Vec<(String, String)>,
-    /// Body bytes.
-    pub(crate) body: Vec<u8>,
+    /// Body bytes (shared, so large bodies are not copied per request).
+    pub(crate) body: Arc<[u8]>,
     /// Framing.
     pub(crate) framing: Framing,
     /// Sleep between two pieces of the body (simulates a slow server).
@@ -64,11 +64,11 @@ pub(crate) struct MockResponse {
 
 impl MockResponse {
     /// A response with one `Content-Type` header and a `Content-Length` body.
-    pub(crate) fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+    pub(crate) fn new(status: u16, content_type: &str, body: impl Into<Arc<[u8]>>) -> Self {
         MockResponse {
             status,
             headers: vec![("Content-Type".into(), content_type.into())],
-            body,
+            body: body.into(),
             framing: Framing::Length(usize::MAX),
             pause: Duration::ZERO,
         }
