@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -99,6 +99,7 @@ type Handler = dyn Fn(&RecordedRequest) -> MockResponse + Send + Sync;
 pub(crate) struct MockServer {
     addr: std::net::SocketAddr,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
 }
@@ -113,13 +114,15 @@ impl MockServer {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
-        let (reqs, stop2) = (requests.clone(), stop.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (reqs, stop2, conns) = (requests.clone(), stop.clone(), connections.clone());
         let accept = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
+                conns.fetch_add(1, Ordering::SeqCst);
                 let (h, r) = (handler.clone(), reqs.clone());
                 std::thread::spawn(move || serve_connection(stream, &*h, &r));
             }
@@ -127,6 +130,7 @@ impl MockServer {
         MockServer {
             addr,
             requests,
+            connections,
             stop,
             accept: Some(accept),
         }
@@ -135,6 +139,11 @@ impl MockServer {
     /// `http://127.0.0.1:<port>`.
     pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Number of TCP connections accepted so far.
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// All requests received so far, in arrival order.

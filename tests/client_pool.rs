@@ -1,0 +1,87 @@
+//! Connection sharing: keep-alive reuse, concurrent use through clones, timeouts.
+
+#[allow(dead_code)] // each test crate uses a subset of the helpers
+mod support;
+
+use std::time::{Duration, Instant};
+
+use hdfstream::{ClientBuilder, Error, RetryConfig};
+use hdfstream_protocol::PathInfo;
+use support::cassette::synthetic_root_listing;
+use support::http::{MockResponse, MockServer};
+
+fn listing_server() -> MockServer {
+    MockServer::start(|_| MockResponse::new(200, "application/x-msgpack", synthetic_root_listing()))
+}
+
+#[test]
+fn sequential_requests_reuse_one_tcp_connection() {
+    let server = listing_server();
+    let c = support::connect(&format!("{}/hdfstream", server.url()));
+    for _ in 0..10 {
+        assert!(matches!(
+            c.request_path("/").expect("listing"),
+            PathInfo::Directory(_)
+        ));
+    }
+    assert_eq!(server.requests().len(), 11, "probe + 10 path requests");
+    assert_eq!(server.connections(), 1, "keep-alive reuses the socket");
+}
+
+#[test]
+fn clones_share_the_pool_and_work_across_threads() {
+    let server = listing_server();
+    let c = support::connect(&format!("{}/hdfstream", server.url()));
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for j in 0..5 {
+                    c.request_path(&format!("t{i}/r{j}")).expect("listing");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread");
+    }
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 21);
+    for i in 0..4 {
+        for j in 0..5 {
+            let t = format!("/hdfstream/msgpack/t{i}/r{j}");
+            assert_eq!(reqs.iter().filter(|r| r.target == t).count(), 1, "{t}");
+        }
+    }
+    assert!(
+        server.connections() <= 5,
+        "{} connections",
+        server.connections()
+    );
+}
+
+#[test]
+fn slow_server_times_out_and_is_retried() {
+    let server = MockServer::start(|_| {
+        std::thread::sleep(Duration::from_millis(400));
+        MockResponse::new(200, "application/x-msgpack", synthetic_root_listing())
+    });
+    let c = ClientBuilder::new()
+        .with_url(format!("{}/hdfstream", server.url()))
+        .with_timeout(Duration::from_millis(100))
+        .with_retry(RetryConfig {
+            max_retries: 1,
+            ..RetryConfig::default()
+        })
+        .with_probe(false)
+        .build()
+        .expect("build");
+    let t0 = Instant::now();
+    let err = c.request_path("x").expect_err("timeout");
+    assert!(matches!(err, Error::Connection { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // Both attempts reached the server before timing out.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.requests().len(), 2);
+}
