@@ -33,6 +33,8 @@ const TYPE_NAMES: [&str; 7] = [
     "BH",
     "Neutrino",
 ];
+/// zlib level of the compressed datasets (1: fast; shuffled floats barely gain from more).
+const DEFLATE_LEVEL: u8 = 1;
 /// Rows per chunk of the compressed datasets.
 const CHUNK_ROWS: usize = 32_768;
 /// Redshift of the snapshot.
@@ -321,7 +323,7 @@ fn dataset<T: H5Type>(
     if width == 0 {
         let b = g.new_dataset_builder().with_data(data);
         if gzip {
-            b.chunk(chunk).shuffle().deflate(4).create(name)
+            b.chunk(chunk).shuffle().deflate(DEFLATE_LEVEL).create(name)
         } else {
             b.create(name)
         }
@@ -330,7 +332,10 @@ fn dataset<T: H5Type>(
             .map_err(|e| hdf5_metno::Error::from(e.to_string().as_str()))?;
         let b = g.new_dataset_builder().with_data(view);
         if gzip {
-            b.chunk((chunk, width)).shuffle().deflate(4).create(name)
+            b.chunk((chunk, width))
+                .shuffle()
+                .deflate(DEFLATE_LEVEL)
+                .create(name)
         } else {
             b.create(name)
         }
@@ -407,7 +412,7 @@ fn write_particles(
         &units("Unique IDs of the particles", 0.0, 0.0, 0.0, 0.0, 0.0),
     )?;
     let hid: Vec<i64> = fs.rows.iter().map(|&j| p.halo[j as usize]).collect();
-    let ds = dataset(g, "HaloID", &hid, 0, true)?;
+    let ds = dataset(g, "HaloID", &hid, 0, p.ptype == 0)?;
     write_unit_attrs(
         &ds,
         &units(
@@ -542,7 +547,7 @@ fn write_gas(g: &Group, fs: &FileSlice<'_>, s: u64, n: usize) -> hdf5_metno::Res
         frac.push(he);
         frac.extend(metals);
     }
-    let ds = dataset(g, "ElementMassFractions", &frac, 9, true)?;
+    let ds = dataset(g, "ElementMassFractions", &frac, 9, false)?;
     write_unit_attrs(
         &ds,
         &units(

@@ -469,3 +469,31 @@ fn protocol_decoders_accept_answers() {
     assert_eq!(nd.shape, vec![12]);
     assert_eq!(nd.data, TypedBuffer::U64(want));
 }
+
+/// A dense group (latest file format, more links than compact storage holds) lists its
+/// members in native link-iteration order (libhdf5's name index in native order, as
+/// hdf5-metno's `member_names` walks it), which is the name-hash order, not sorted.
+#[test]
+fn dense_group_members_in_native_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dense.hdf5");
+    let mut names: Vec<String> = (0..40).map(|i| format!("Group{i:02}")).collect();
+    {
+        let f = File::with_options()
+            .with_fapl(|p| p.libver_latest())
+            .create(&path)
+            .unwrap();
+        for n in &names {
+            f.create_group(n).unwrap();
+        }
+    }
+    let files = Hdf5Files::default();
+    let root = ask(&files, &path, &object("/", 0, 0)).unwrap();
+    let got = keys(get(&root, "members").unwrap());
+    assert_eq!(got, File::open(&path).unwrap().member_names().unwrap());
+    names.sort();
+    assert_ne!(got, names, "native order of a dense group is not the sorted order");
+    // The order is stable between requests.
+    let again = ask(&files, &path, &object("/", 0, 0)).unwrap();
+    assert_eq!(keys(get(&again, "members").unwrap()), got);
+}

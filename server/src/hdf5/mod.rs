@@ -6,6 +6,19 @@
 //! object or slice request into `out` in bounded pieces and returns `Err(RequestError)`
 //! (status + message, PROTOCOL.md §7.1) for anything the reference answers with an error.
 //! It is blocking and is called from `spawn_blocking`; it takes the libhdf5 lock per chunk.
+//!
+//! How an answer is produced:
+//! - object maps are planned first under the lock (links in native iteration order,
+//!   attributes read and encoded, every type mapped), so a missing object or an unsupported
+//!   type is an error before any byte; then the plan is written, inline dataset contents
+//!   streamed like slices;
+//! - a selection is read in pieces of about 4 MiB, each one hyperslab block and one
+//!   `H5Dread` (lock held only for that call): runs along dimension 0 are walked in order,
+//!   runs closer than 64 KiB are read together and the gap dropped, rows larger than a piece
+//!   are split inside the row. Memory per request is bounded by the piece size whatever the
+//!   dataset or selection size, and the cost is O(number of runs + bytes);
+//! - payloads are cut into bins of at most 2^32-1 bytes (configurable for tests);
+//! - a null dataspace (no elements at all) is reported with shape `[0]`.
 
 mod encode;
 mod ffi;
