@@ -189,17 +189,33 @@ def compare_group(chk, rgroup, hgroup, where, rng):
             compare_dataset(chk, robj, hobj, path, rng)
 
 
+def file_has_unsupported(hfile):
+    """True when any group of the file holds a type the Python client cannot describe."""
+    found = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Group) and has_unsupported_member(obj):
+            found.append(name)
+
+    hfile.visititems(visit)
+    return bool(found) or has_unsupported_member(hfile)
+
+
 def compare_file(chk, server, vpath, local_path, rng):
     with h5py.File(local_path, "r") as hfile:
         if has_unsupported_member(hfile):
             chk.skip(f"{vpath}: root holds compound/array datasets the Python client cannot open")
             return
-        # Once with everything fetched by slice requests, once with small datasets inlined.
-        for limit in (0, 1 << 20):
-            rfile = hdfstream.open(server, vpath, max_depth=5, data_size_limit=limit)
-            chk.ok(rfile.is_hdf5(), f"{vpath}: not reported as HDF5")
-            chk.ok(rfile.size == os.path.getsize(local_path), f"{vpath}: size {rfile.size}")
-            compare_group(chk, rfile["/"], hfile["/"], f"{vpath}:/", rng)
+        # The Python client unpacks every dataset of a deep expansion eagerly, so files with
+        # compound/array datasets are read group by group (max_depth 0) and those groups skipped.
+        depths = (0,) if file_has_unsupported(hfile) else (0, 5)
+        # Everything fetched by slice requests (limit 0), and small datasets inlined (1 MiB).
+        for depth in depths:
+            for limit in (0, 1 << 20):
+                rfile = hdfstream.open(server, vpath, max_depth=depth, data_size_limit=limit)
+                chk.ok(rfile.is_hdf5(), f"{vpath}: not reported as HDF5")
+                chk.ok(rfile.size == os.path.getsize(local_path), f"{vpath}: size {rfile.size}")
+                compare_group(chk, rfile["/"], hfile["/"], f"{vpath}:/", rng)
 
 
 def compare_tree(chk, server, root, skip):
