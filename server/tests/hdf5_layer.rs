@@ -492,8 +492,76 @@ fn dense_group_members_in_native_order() {
     let got = keys(get(&root, "members").unwrap());
     assert_eq!(got, File::open(&path).unwrap().member_names().unwrap());
     names.sort();
-    assert_ne!(got, names, "native order of a dense group is not the sorted order");
+    assert_ne!(
+        got, names,
+        "native order of a dense group is not the sorted order"
+    );
     // The order is stable between requests.
     let again = ask(&files, &path, &object("/", 0, 0)).unwrap();
     assert_eq!(keys(get(&again, "members").unwrap()), got);
+}
+
+/// At most `capacity` files stay open, and a file replaced on disk is reopened.
+#[test]
+fn file_cache_is_bounded_and_sees_replaced_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, vals: &[i32]| {
+        let tmp = dir.path().join(format!("{name}.tmp"));
+        {
+            let f = File::create(&tmp).unwrap();
+            f.new_dataset_builder().with_data(vals).create("x").unwrap();
+        }
+        std::fs::rename(&tmp, dir.path().join(name)).unwrap();
+    };
+    let files = Hdf5Files::new(2);
+    let read = |name: &str| {
+        let v = ask(&files, &dir.path().join(name), &slice("x", &[(0, 2)], &[])).unwrap();
+        decode_array(&v).elems
+    };
+    let le = |x: i32| Elem::Bytes(x.to_le_bytes().to_vec());
+    for (i, name) in ["a.h5", "b.h5", "c.h5"].iter().enumerate() {
+        write(name, &[i as i32, 10]);
+        assert_eq!(read(name), vec![le(i as i32), le(10)]);
+        assert!(files.open_files() <= 2);
+    }
+    assert_eq!(files.open_files(), 2);
+    write("c.h5", &[42, 43, 44, 45]);
+    assert_eq!(read("c.h5"), vec![le(42), le(43)]);
+    assert_eq!(read("a.h5"), vec![le(0), le(10)]);
+}
+
+/// Requests from several threads at once (the libhdf5 lock is taken per piece) all get
+/// exactly libhdf5's values.
+#[test]
+fn parallel_requests_interleave_correctly() {
+    let path = snap();
+    let files = Hdf5Files::default();
+    let h5 = File::open(&path).unwrap();
+    let names = [
+        "/PartType0/Coordinates",
+        "/PartType1/Coordinates",
+        "/PartType0/ElementMassFractions",
+        "/PartType0/Densities",
+    ];
+    let truths: Vec<(Vec<Elem>, Vec<u64>)> = names
+        .iter()
+        .map(|n| {
+            let ds = h5.dataset(n).unwrap();
+            (truth(&ds), ds.shape().iter().map(|&d| d as u64).collect())
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (name, (all, shape)) in names.iter().zip(&truths) {
+            let (files, path) = (&files, &path);
+            s.spawn(move || {
+                for k in 0..20u64 {
+                    let rest: Vec<(u64, u64)> = shape[1..].iter().map(|&d| (0, d)).collect();
+                    let runs = [(k, 100), (200 + k, 50 * k), (2900, 100)];
+                    let req = slice(name, &runs, &rest);
+                    let got = decode_array(&ask(files, path, &req).unwrap());
+                    assert_eq!(got.elems, select(all, shape, selection(&req)), "{name} {k}");
+                }
+            });
+        }
+    });
 }

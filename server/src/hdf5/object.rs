@@ -104,7 +104,10 @@ impl Planner {
         // SAFETY: valid identifier.
         match unsafe { H5Iget_type(obj.raw()) } {
             H5I_type_t::H5I_GROUP => self.group(obj, path, depth).map(Some),
-            H5I_type_t::H5I_DATASET => self.dataset(obj, path, depth).map(Some),
+            H5I_type_t::H5I_DATASET => {
+                let plan = dataset_plan(obj, path, Some(self.opts.data_size_limit))?;
+                Ok(Some(Node::Dataset(Box::new(plan))))
+            }
             _ => Ok(None),
         }
     }
@@ -155,11 +158,6 @@ impl Planner {
             members.push((link.name, node));
         }
         Ok(Node::Group { attrs, members })
-    }
-
-    fn dataset(&mut self, obj: Id, path: &str, _depth: u32) -> Result<Node, RequestError> {
-        let plan = dataset_plan(obj, path, Some(self.opts.data_size_limit))?;
-        Ok(Node::Dataset(Box::new(plan)))
     }
 }
 
@@ -318,8 +316,9 @@ fn attribute(obj: &Id, name: &str) -> Result<Vec<u8>, String> {
     let ftype = Id::new(unsafe { H5Aget_type(attr.raw()) }).ok_or("unable to read type")?;
     let space = Id::new(unsafe { H5Aget_space(attr.raw()) }).ok_or("unable to read shape")?;
     let mem = mem_type(ftype.raw())?;
-    let null = space_shape(space.raw()).is_none();
-    let shape = space_shape(space.raw()).unwrap_or_else(|| vec![0]);
+    let extent = space_shape(space.raw());
+    let null = extent.is_none();
+    let shape = extent.unwrap_or_else(|| vec![0]);
     let n = element_count(&shape).ok_or("too many elements")?;
     let bytes = usize::try_from(n.saturating_mul(mem.size as u64)).map_err(|_| "too large")?;
     let mut buf = Buffer::new(bytes);
