@@ -204,6 +204,12 @@ impl ClientBuilder {
                 "user names must be non-empty and must not contain ':'",
             ));
         }
+        if auth.is_some() && resolved.url.starts_with("http://") {
+            tracing::warn!(
+                url = %resolved.url,
+                "credentials will be sent unencrypted over plain HTTP"
+            );
+        }
         let retry = self.retry.clone().unwrap_or_default();
         retry.validate().map_err(Error::config)?;
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);

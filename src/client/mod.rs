@@ -1,5 +1,24 @@
 //! HTTP connection to an hdfstream server: auth, configuration, retries, progress.
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use hdfstream::{ClientBuilder, RetryConfig};
+//! use hdfstream_protocol::{DimSelection, PathInfo, SliceSpec};
+//!
+//! let conn = ClientBuilder::new()
+//!     .with_url("cosma") // an alias from ~/.config/hdfstream/config.yml, or a URL
+//!     .with_timeout(Duration::from_secs(120))
+//!     .with_retry(RetryConfig { max_retries: 3, ..RetryConfig::default() })
+//!     .build()?; // sends the `GET <base>/msgpack/` probe
+//! if let PathInfo::Directory(d) = conn.request_path("EAGLE")? {
+//!     println!("{} subdirectories", d.directories.len());
+//! }
+//! let rows = SliceSpec::new(vec![DimSelection::new(0, 1000)], vec![DimSelection::new(0, 3)]);
+//! let coords = conn.request_slice("EAGLE/snap.hdf5", "/PartType1/Coordinates", &rows)?;
+//! println!("{:?}", coords.shape());
+//! # Ok::<(), hdfstream::Error>(())
+//! ```
+//!
 //! Contract used by `crate::remote` (kept stable while layers are built in parallel):
 //! ```text
 //! Connection::request_path(&self, vpath: &str) -> Result<PathInfo>
