@@ -2,7 +2,7 @@
 
 use std::io::{ErrorKind, Read};
 
-use hdfstream_protocol::{DecodeError, Dtype, PushDecoder};
+use hdfstream_protocol::{ArrayHeader, DecodeError, Dtype, PushDecoder};
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -41,8 +41,8 @@ pub(crate) fn into_err(url: &str, dtype: &Dtype) -> impl FnOnce(DecodeError) -> 
 }
 
 /// Pushes the whole body of `r` into `dec`, reading payload bytes straight into the
-/// decoder's final buffer, and reporting progress (total = `nbytes` once the header is
-/// known). Returns the number of body bytes read.
+/// decoder's final buffer, and reporting progress (total = expected body length once the
+/// header is known). Returns the number of body bytes read.
 pub(crate) fn pump<D: PushDecoder + ?Sized>(
     mut r: impl Read,
     dec: &mut D,
@@ -74,12 +74,22 @@ pub(crate) fn pump<D: PushDecoder + ?Sized>(
         };
         total += n as u64;
         if !have_total && let Some(h) = dec.header() {
-            progress.set_total(h.nbytes);
+            progress.set_total(expected_body_len(h));
             have_total = true;
         }
         progress.inc(n as u64);
     }
     Ok(total)
+}
+
+/// Body length of a compactly encoded ndarray with this header (map header, bin headers
+/// and payload), as the reference server writes it.
+fn expected_body_len(h: &ArrayHeader) -> u64 {
+    let head = hdfstream_protocol::ndarray_header(&h.dtype, &h.shape, h.nbytes).len() as u64;
+    let bins: u64 = hdfstream_protocol::bin_lengths(h.nbytes)
+        .map(|l| hdfstream_protocol::bin_header(l).len() as u64)
+        .sum();
+    head.saturating_add(bins).saturating_add(h.nbytes)
 }
 
 fn read_some(r: &mut impl Read, buf: &mut [u8], url: &str) -> Result<usize> {
