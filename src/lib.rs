@@ -1,8 +1,12 @@
 //! Client for hdfstream servers.
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod client;
 pub mod config;
 pub mod error;
+#[cfg(feature = "parquet")]
+pub mod export;
 pub mod progress;
 pub mod remote;
 pub mod selection;

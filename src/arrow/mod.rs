@@ -1,0 +1,553 @@
+//! Arrow record batches from a remote HDF5 group (feature `arrow`).
+//!
+//! [`GroupReaderBuilder`] works like the `parquet` crate's record-batch reader builder: pick
+//! the group (or the same group in every file a glob names), then a projection
+//! ([`with_columns`](GroupReaderBuilder::with_columns)), a row selection
+//! ([`with_row_ranges`](GroupReaderBuilder::with_row_ranges)) and a batch size, and
+//! [`build`](GroupReaderBuilder::build) a [`GroupRecordBatchReader`], which implements
+//! [`RecordBatchReader`](::arrow::record_batch::RecordBatchReader).
+//!
+//! Every dataset of the group whose first dimension is the table's row count becomes a
+//! column (type mapping in the [`types`](self#type-mapping) table below). The table's row
+//! count is the most common first dimension among the group's datasets (ties: the first
+//! seen); with an explicit projection every named dataset must have it.
+//!
+//! # Type mapping
+//!
+//! `(N,)` numbers → the matching Arrow primitive type; `(N, k, …)` numbers and HDF5 ARRAY
+//! element types → nested `FixedSizeList`; fixed and variable-length strings → `Utf8` with
+//! the NUL padding stripped; 1-byte integers listed in
+//! [`with_boolean_columns`](GroupReaderBuilder::with_boolean_columns) → `Boolean`. h5py
+//! writes booleans as an HDF5 enum over `i1`, but the wire format carries only the base
+//! integer type (PROTOCOL.md §6), so the caller names the boolean columns, as with the Polars
+//! connector. Numeric values are streamed from the response straight into the vector that
+//! becomes the Arrow value buffer (no copy).
+//!
+//! # Metadata
+//!
+//! Each dataset's HDF5 attributes are in its field's metadata, the group's attributes in the
+//! schema metadata under their own names, the attributes of the file's `/Header` group (first
+//! file) under `Header/<name>`, plus `hdfstream:group` (the group path) and `hdfstream:files`
+//! (a JSON array of the virtual file paths). See [`attr_text`] for the text form.
+//!
+//! # Memory
+//!
+//! A background thread fetches the next batch while the caller works on the current one;
+//! at most `prefetch + 2` batches exist at any time, whatever the table size.
+
+mod metadata;
+mod source;
+mod types;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use ::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use ::arrow::datatypes::{Field, Schema, SchemaRef};
+use ::arrow::error::ArrowError;
+use ::arrow::record_batch::RecordBatchReader;
+
+pub use metadata::attr_text;
+
+use crate::remote::{Backend, Dataset, Group, HasAttrs, Object, OpenOptions};
+use crate::selection::RowRanges;
+use crate::{Connection, Error, Result};
+use types::{ColumnType, column_type, read_column};
+
+/// Default rows per batch.
+pub const DEFAULT_BATCH_SIZE: usize = 1 << 17;
+/// Default number of batches fetched ahead of the caller.
+pub const DEFAULT_PREFETCH: usize = 1;
+/// Default number of column requests in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Most row runs fetched in one batch (keeps request bodies small).
+const MAX_RUNS_PER_BATCH: usize = 4096;
+/// Schema metadata key of the group path.
+pub const GROUP_KEY: &str = "hdfstream:group";
+/// Schema metadata key of the file list (JSON array of virtual paths).
+pub const FILES_KEY: &str = "hdfstream:files";
+/// Prefix of the schema metadata keys holding the file header's attributes.
+pub const HEADER_PREFIX: &str = "Header/";
+
+/// One column: its name, type and the dataset in every file.
+#[derive(Debug)]
+struct Column {
+    ty: ColumnType,
+    datasets: Vec<Arc<Dataset>>,
+}
+
+/// The resolved table: schema, columns and the row count of every file.
+#[derive(Debug)]
+struct Table {
+    schema: SchemaRef,
+    columns: Vec<Column>,
+    file_rows: Vec<u64>,
+}
+
+/// The rows of one batch: file-local ranges of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BatchPlan {
+    part: usize,
+    ranges: Vec<Range<u64>>,
+    rows: usize,
+}
+
+/// Builds a [`GroupRecordBatchReader`]; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct GroupReaderBuilder {
+    groups: Vec<Arc<Group>>,
+    columns: Option<Vec<String>>,
+    rows: Option<RowRanges>,
+    batch_size: usize,
+    boolean_columns: Vec<String>,
+    prefetch: usize,
+    concurrency: usize,
+}
+
+fn column_error(name: &str, reason: impl std::fmt::Display) -> Error {
+    Error::TypeMismatch {
+        expected: "a dataset that can be a column".to_string(),
+        found: format!("{name}: {reason}"),
+    }
+}
+
+impl GroupReaderBuilder {
+    /// A reader over one group.
+    pub fn new(group: Arc<Group>) -> Self {
+        Self {
+            groups: vec![group],
+            columns: None,
+            rows: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            boolean_columns: Vec::new(),
+            prefetch: DEFAULT_PREFETCH,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+
+    /// A reader over the same group in several files, concatenated in the given order.
+    pub fn from_groups(groups: Vec<Arc<Group>>) -> Result<Self> {
+        let mut it = groups.into_iter();
+        let first = it.next().ok_or_else(|| Error::InvalidPath {
+            path: String::new(),
+            reason: "no group to read".to_string(),
+        })?;
+        let mut b = Self::new(first);
+        b.groups.extend(it);
+        Ok(b)
+    }
+
+    /// Connects to `url_or_alias` and opens `group` in the file `file_or_glob` names, or in
+    /// every file its glob (`*`, `?` in the file name) matches, in natural order.
+    pub fn open(url_or_alias: &str, file_or_glob: &str, group: &str) -> Result<Self> {
+        let backend: Arc<dyn Backend> = Arc::new(Connection::open(url_or_alias)?);
+        Self::open_with(backend, file_or_glob, group, OpenOptions::default())
+    }
+
+    /// Like [`GroupReaderBuilder::open`] over an existing connection or backend.
+    pub fn open_with(
+        backend: Arc<dyn Backend>,
+        file_or_glob: &str,
+        group: &str,
+        options: OpenOptions,
+    ) -> Result<Self> {
+        Self::from_groups(source::open_groups(&backend, file_or_glob, group, options)?)
+    }
+
+    /// Reads only these datasets, as columns in this order. Default: every dataset that fits.
+    pub fn with_columns<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.columns = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Reads only these rows (global row numbers over all files). Default: all rows.
+    pub fn with_row_ranges(mut self, rows: RowRanges) -> Self {
+        self.rows = Some(rows);
+        self
+    }
+
+    /// Reads only the rows `start..end` (global over all files). Default: all rows.
+    pub fn with_rows(self, rows: Range<u64>) -> Self {
+        self.with_row_ranges(RowRanges::from_ranges(std::iter::once(rows)))
+    }
+
+    /// Rows per batch (0 is taken as 1). Default [`DEFAULT_BATCH_SIZE`].
+    pub fn with_batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = rows.max(1);
+        self
+    }
+
+    /// 1-byte integer datasets to read as `Boolean` (non-zero = true). Default: none.
+    pub fn with_boolean_columns<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.boolean_columns = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Batches fetched ahead of the caller. Default [`DEFAULT_PREFETCH`].
+    pub fn with_prefetch(mut self, batches: usize) -> Self {
+        self.prefetch = batches;
+        self
+    }
+
+    /// Column requests in flight at once (0 is taken as 1). Default [`DEFAULT_CONCURRENCY`].
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The groups read, one per file, in order.
+    pub fn groups(&self) -> &[Arc<Group>] {
+        &self.groups
+    }
+
+    /// Rows per batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The schema the reader will produce (resolves the columns; no data request).
+    pub fn schema(&self) -> Result<SchemaRef> {
+        Ok(self.plan()?.schema)
+    }
+
+    /// Resolves the columns of the first group.
+    fn first_columns(&self, g0: &Group) -> Result<Vec<(String, Arc<Dataset>, ColumnType)>> {
+        let explicit = self.columns.is_some();
+        let names = match &self.columns {
+            Some(c) => c.clone(),
+            None => g0.keys(),
+        };
+        let mut cols = Vec::with_capacity(names.len());
+        for name in names {
+            let ds = match g0.get(&name) {
+                Ok(Object::Dataset(ds)) => ds,
+                Ok(Object::Group(_)) if !explicit => continue,
+                Ok(Object::Group(_)) => return Err(column_error(&name, "it is a group")),
+                Err(e) => return Err(e),
+            };
+            let boolean = self.boolean_columns.contains(&name);
+            match column_type(ds.dtype(), ds.shape(), boolean) {
+                Ok(ty) => cols.push((name, ds, ty)),
+                Err(reason) if explicit || boolean => return Err(column_error(&name, reason)),
+                Err(reason) => {
+                    tracing::warn!(dataset = ds.path(), reason, "dataset left out of the table")
+                }
+            }
+        }
+        if let Some(b) = self
+            .boolean_columns
+            .iter()
+            .find(|b| !cols.iter().any(|c| &c.0 == *b))
+        {
+            if explicit {
+                return Err(column_error(b, "named as boolean but not projected"));
+            }
+        }
+        Ok(cols)
+    }
+
+    fn plan(&self) -> Result<Table> {
+        let g0 = self.groups.first().ok_or_else(|| Error::InvalidPath {
+            path: String::new(),
+            reason: "no group to read".to_string(),
+        })?;
+        let mut cols = self.first_columns(g0)?;
+        // The row count of the first file: the most common first dimension (ties: first seen).
+        let mut counts: Vec<(u64, usize)> = Vec::new();
+        for (_, ds, _) in &cols {
+            let n = ds.shape().first().copied().unwrap_or(0);
+            match counts.iter_mut().find(|(v, _)| *v == n) {
+                Some(c) => c.1 += 1,
+                None => counts.push((n, 1)),
+            }
+        }
+        let best = counts.iter().map(|c| c.1).max().unwrap_or(0);
+        let n0 = counts.iter().find(|c| c.1 == best).map_or(0, |c| c.0);
+        let explicit = self.columns.is_some();
+        let mut kept = Vec::with_capacity(cols.len());
+        for (name, ds, ty) in cols.drain(..) {
+            let n = ds.shape().first().copied().unwrap_or(0);
+            if n == n0 {
+                kept.push((name, ds, ty));
+            } else if explicit {
+                return Err(column_error(
+                    &name,
+                    format!("it has {n} rows where the other columns have {n0}"),
+                ));
+            } else {
+                tracing::warn!(
+                    dataset = ds.path(),
+                    rows = n,
+                    table_rows = n0,
+                    "dataset left out: other row count"
+                );
+            }
+        }
+        let mut columns: Vec<Column> = Vec::with_capacity(kept.len());
+        let mut fields = Vec::with_capacity(kept.len());
+        for (name, ds, ty) in kept {
+            let mut md = HashMap::new();
+            metadata::add_attrs(&mut md, ds.attrs(), "");
+            fields.push(Field::new(&name, ty.data_type.clone(), false).with_metadata(md));
+            columns.push(Column {
+                ty,
+                datasets: vec![ds],
+            });
+        }
+        let mut file_rows = vec![n0];
+        for g in self.groups.iter().skip(1) {
+            let mut rows: Option<u64> = None;
+            for (col, field) in columns.iter_mut().zip(&fields) {
+                let name = field.name();
+                let ds = g.dataset(name)?;
+                let boolean = self.boolean_columns.contains(name);
+                let ty = column_type(ds.dtype(), ds.shape(), boolean)
+                    .map_err(|r| column_error(&format!("{}:{}", g.file_path(), ds.path()), r))?;
+                if ty.data_type != col.ty.data_type {
+                    return Err(column_error(
+                        &format!("{}:{}", g.file_path(), ds.path()),
+                        format!("type {} differs from {}", ty.data_type, col.ty.data_type),
+                    ));
+                }
+                let n = ds.shape().first().copied().unwrap_or(0);
+                match rows {
+                    Some(r) if r != n => {
+                        return Err(column_error(
+                            &format!("{}:{}", g.file_path(), ds.path()),
+                            format!("it has {n} rows where the other columns have {r}"),
+                        ));
+                    }
+                    _ => rows = Some(n),
+                }
+                col.datasets.push(ds);
+            }
+            file_rows.push(rows.unwrap_or(0));
+        }
+        let schema = Schema::new(fields).with_metadata(self.schema_metadata(g0)?);
+        Ok(Table {
+            schema: Arc::new(schema),
+            columns,
+            file_rows,
+        })
+    }
+
+    fn schema_metadata(&self, g0: &Group) -> Result<HashMap<String, String>> {
+        let mut md = HashMap::new();
+        metadata::add_attrs(&mut md, g0.attrs(), "");
+        if g0.path() != "/Header" && g0.contains("/Header")? {
+            if let Ok(h) = g0.group("/Header") {
+                metadata::add_attrs(&mut md, h.attrs(), HEADER_PREFIX);
+            }
+        }
+        md.insert(GROUP_KEY.to_string(), g0.path().to_string());
+        let files: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| g.file_path().to_string())
+            .collect();
+        md.insert(FILES_KEY.to_string(), metadata::json_strings(&files));
+        Ok(md)
+    }
+
+    /// Resolves the table and starts the background fetcher.
+    pub fn build(self) -> Result<GroupRecordBatchReader> {
+        let table = self.plan()?;
+        let plans = plan_batches(&table.file_rows, self.rows.as_ref(), self.batch_size);
+        let num_rows = plans.iter().map(|p| p.rows as u64).sum();
+        let schema = Arc::clone(&table.schema);
+        let (tx, rx) = sync_channel(self.prefetch);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let concurrency = self.concurrency;
+        let worker = std::thread::Builder::new()
+            .name("hdfstream-arrow".to_string())
+            .spawn(move || produce(&table, plans, concurrency, &tx, &stop2))
+            .map_err(|e| Error::Io {
+                context: "starting the batch fetcher thread".to_string(),
+                source: e,
+            })?;
+        Ok(GroupRecordBatchReader {
+            schema,
+            rx: Some(rx),
+            stop,
+            worker: Some(worker),
+            num_rows,
+        })
+    }
+}
+
+/// Cuts the selected rows of every file into batches of at most `batch_size` rows.
+fn plan_batches(file_rows: &[u64], sel: Option<&RowRanges>, batch_size: usize) -> Vec<BatchPlan> {
+    let mut plans = Vec::new();
+    let mut offset = 0u64;
+    for (part, &n) in file_rows.iter().enumerate() {
+        let local: Vec<Range<u64>> = match sel {
+            None => std::iter::once(0..n).collect(),
+            Some(s) => s
+                .intersection(&RowRanges::from_ranges(std::iter::once(
+                    offset..offset.saturating_add(n),
+                )))
+                .iter()
+                .map(|r| r.start - offset..r.end - offset)
+                .collect(),
+        };
+        offset = offset.saturating_add(n);
+        let mut cur = BatchPlan {
+            part,
+            ranges: Vec::new(),
+            rows: 0,
+        };
+        for r in local {
+            let mut start = r.start;
+            while start < r.end {
+                let room = (batch_size - cur.rows) as u64;
+                let end = r.end.min(start.saturating_add(room));
+                cur.ranges.push(start..end);
+                cur.rows += (end - start) as usize;
+                start = end;
+                if cur.rows == batch_size || cur.ranges.len() == MAX_RUNS_PER_BATCH {
+                    plans.push(std::mem::replace(
+                        &mut cur,
+                        BatchPlan {
+                            part,
+                            ranges: Vec::new(),
+                            rows: 0,
+                        },
+                    ));
+                }
+            }
+        }
+        if cur.rows > 0 {
+            plans.push(cur);
+        }
+    }
+    plans
+}
+
+fn to_arrow(e: Error) -> ArrowError {
+    ArrowError::ExternalError(Box::new(e))
+}
+
+/// Fetches every column of one batch, up to `concurrency` at once.
+fn fetch_batch(table: &Table, plan: &BatchPlan, concurrency: usize) -> Result<RecordBatch> {
+    let n = table.columns.len();
+    let results: Vec<Mutex<Option<Result<ArrayRef>>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let (Some(col), Some(slot)) = (table.columns.get(i), results.get(i)) else {
+                break;
+            };
+            let r = match col.datasets.get(plan.part) {
+                Some(ds) => read_column(ds, &col.ty, &plan.ranges, plan.rows),
+                None => Err(Error::InvalidSelection {
+                    reason: format!("no file {} in the table", plan.part),
+                }),
+            };
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        }
+    };
+    let workers = concurrency.min(n);
+    if workers <= 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(work);
+            }
+        });
+    }
+    let mut arrays = Vec::with_capacity(n);
+    for slot in results {
+        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(r) => arrays.push(r?),
+            None => {
+                return Err(Error::InvalidSelection {
+                    reason: "a column fetch did not run".to_string(),
+                });
+            }
+        }
+    }
+    let opts = RecordBatchOptions::new().with_row_count(Some(plan.rows));
+    RecordBatch::try_new_with_options(Arc::clone(&table.schema), arrays, &opts).map_err(|e| {
+        Error::TypeMismatch {
+            expected: "arrays matching the schema".to_string(),
+            found: e.to_string(),
+        }
+    })
+}
+
+/// The background fetcher: one batch after another into the bounded channel.
+fn produce(
+    table: &Table,
+    plans: Vec<BatchPlan>,
+    concurrency: usize,
+    tx: &SyncSender<std::result::Result<RecordBatch, ArrowError>>,
+    stop: &AtomicBool,
+) {
+    for plan in plans {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let r = fetch_batch(table, &plan, concurrency).map_err(to_arrow);
+        let failed = r.is_err();
+        if tx.send(r).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Record batches of a remote group; built by [`GroupReaderBuilder`].
+#[derive(Debug)]
+pub struct GroupRecordBatchReader {
+    schema: SchemaRef,
+    rx: Option<Receiver<std::result::Result<RecordBatch, ArrowError>>>,
+    stop: Arc<AtomicBool>,
+    worker: Option<JoinHandle<()>>,
+    num_rows: u64,
+}
+
+impl GroupRecordBatchReader {
+    /// Total rows the reader yields (after the row selection).
+    pub fn num_rows(&self) -> u64 {
+        self.num_rows
+    }
+}
+
+impl Iterator for GroupRecordBatchReader {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.as_ref()?.recv().ok()
+    }
+}
+
+impl RecordBatchReader for GroupRecordBatchReader {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
+
+impl Drop for GroupRecordBatchReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Dropping the receiver makes a blocked `send` fail, so the fetcher ends promptly.
+        self.rx.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}

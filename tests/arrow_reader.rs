@@ -1,0 +1,332 @@
+//! The Arrow reader against the embedded server: every value, type, row selection and
+//! metadata entry is compared with libhdf5 (hdf5-metno) reading the same generated files.
+#![cfg(feature = "arrow")]
+
+#[allow(dead_code)]
+mod arrow_common;
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float32Type, Int16Type, UInt64Type};
+use arrow::record_batch::RecordBatchReader;
+use hdf5_metno::types::{FixedAscii, VarLenUnicode};
+use hdfstream::RowRanges;
+use hdfstream::arrow::{FILES_KEY, GROUP_KEY, GroupReaderBuilder};
+
+use arrow_common::{Sample, assert_column_matches, collect, h5_attr_f64, leaf};
+
+#[test]
+fn glob_over_files_reads_every_column_like_libhdf5() {
+    let s = Sample::new(20_000, 3);
+    let reader = s
+        .builder("snap_0000.*.hdf5", "PartType0")
+        .with_boolean_columns(["IsStarForming"])
+        .with_batch_size(7_000)
+        .build()
+        .unwrap();
+    assert_eq!(reader.num_rows(), s.summary.num_part_total[0]);
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.num_rows() <= 7_000 && b.num_rows() > 0)
+    );
+    let table = collect(&schema, &batches);
+    assert_eq!(table.num_rows() as u64, s.summary.num_part_total[0]);
+    // Every dataset of the group with the row count is a column, in member order.
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    for want in [
+        "Coordinates",
+        "Velocities",
+        "Masses",
+        "ParticleIDs",
+        "IsStarForming",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    assert_eq!(
+        schema.field_with_name("Coordinates").unwrap().data_type(),
+        &DataType::FixedSizeList(
+            Arc::new(arrow::datatypes::Field::new(
+                "item",
+                DataType::Float64,
+                false
+            )),
+            3
+        )
+    );
+    assert_eq!(
+        schema.field_with_name("IsStarForming").unwrap().data_type(),
+        &DataType::Boolean
+    );
+    for (i, f) in schema.fields().iter().enumerate() {
+        assert_column_matches(&s.files(), "PartType0", f.name(), table.column(i), None);
+    }
+}
+
+#[test]
+fn row_ranges_cross_file_boundaries() {
+    let s = Sample::new(12_000, 3);
+    let per_file: Vec<u64> = s.rows_per_file("PartType0");
+    let total: u64 = per_file.iter().sum();
+    let b0 = per_file[0];
+    let sel = RowRanges::from_ranges([5..10, b0 - 3..b0 + 4, 2000..2001, total - 2..total]);
+    let reader = s
+        .builder("snap_0000.*.hdf5", "PartType0")
+        .with_columns(["ParticleIDs", "Coordinates", "Masses"])
+        .with_row_ranges(sel.clone())
+        .with_batch_size(4)
+        .build()
+        .unwrap();
+    assert_eq!(reader.num_rows(), sel.row_count());
+    let schema = reader.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["ParticleIDs", "Coordinates", "Masses"]);
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let table = collect(&schema, &batches);
+    assert_eq!(table.num_rows() as u64, sel.row_count());
+    for (i, f) in schema.fields().iter().enumerate() {
+        assert_column_matches(
+            &s.files(),
+            "PartType0",
+            f.name(),
+            table.column(i),
+            Some(&sel),
+        );
+    }
+    // `with_rows` is the single-range form.
+    let reader = s
+        .builder("snap_0000.*.hdf5", "PartType0")
+        .with_columns(["ParticleIDs"])
+        .with_rows(b0 - 1..b0 + 1)
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    assert_eq!(batches.len(), 2, "one batch per file part");
+    let sel = RowRanges::from_ranges(std::iter::once(b0 - 1..b0 + 1));
+    let table = collect(&batches[0].schema(), &batches);
+    assert_column_matches(
+        &s.files(),
+        "PartType0",
+        "ParticleIDs",
+        table.column(0),
+        Some(&sel),
+    );
+}
+
+#[test]
+fn strings_arrays_and_nested_dimensions() {
+    let s = Sample::new(2_000, 1);
+    // Fixed-length strings (S<n>, NUL padded) → Utf8.
+    let reader = s.builder("snap_0000.hdf5", "Header").build().unwrap();
+    let schema = reader.schema();
+    assert_eq!(
+        schema.field_with_name("PartTypeNames").unwrap().data_type(),
+        &DataType::Utf8
+    );
+    let t = collect(&schema, &reader.map(|b| b.unwrap()).collect::<Vec<_>>());
+    let f = hdf5_metno::File::open(&s.files()[0]).unwrap();
+    let want: Vec<String> = read_fixed_strings(&f.dataset("Header/PartTypeNames").unwrap());
+    let got: Vec<&str> = t
+        .column(0)
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect();
+    assert_eq!(got, want);
+    assert!(got.iter().all(|g| !g.contains('\0')));
+    // Variable-length strings.
+    let reader = s
+        .builder("snap_0000.hdf5", "Extra")
+        .with_columns(["TypeDescriptions"])
+        .build()
+        .unwrap();
+    let t = collect(
+        &reader.schema(),
+        &reader.map(|b| b.unwrap()).collect::<Vec<_>>(),
+    );
+    let want: Vec<VarLenUnicode> = f
+        .dataset("Extra/TypeDescriptions")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    let got: Vec<&str> = t
+        .column(0)
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect();
+    let want: Vec<&str> = want.iter().map(|v| v.as_str()).collect();
+    assert_eq!(got, want);
+    // HDF5 ARRAY element type [f32; 3] → FixedSizeList(3).
+    let reader = s
+        .builder("snap_0000.hdf5", "Extra")
+        .with_columns(["ArrayTriplets"])
+        .build()
+        .unwrap();
+    let t = collect(
+        &reader.schema(),
+        &reader.map(|b| b.unwrap()).collect::<Vec<_>>(),
+    );
+    let col = t.column(0).as_fixed_size_list();
+    assert_eq!(col.value_length(), 3);
+    assert_eq!(col.len(), 11);
+    let want: Vec<[f32; 3]> = f
+        .dataset("Extra/ArrayTriplets")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    let want: Vec<f32> = want.into_iter().flatten().collect();
+    assert_eq!(
+        leaf(t.column(0))
+            .as_primitive::<Float32Type>()
+            .values()
+            .to_vec(),
+        want
+    );
+    // (3, 4, 5) i16 → FixedSizeList(FixedSizeList(i16, 5), 4), three rows.
+    let reader = s
+        .builder("snap_0000.hdf5", "Extra")
+        .with_columns(["Matrix3D"])
+        .with_rows(1..3)
+        .build()
+        .unwrap();
+    let t = collect(
+        &reader.schema(),
+        &reader.map(|b| b.unwrap()).collect::<Vec<_>>(),
+    );
+    let outer = t.column(0).as_fixed_size_list();
+    assert_eq!((outer.len(), outer.value_length()), (2, 4));
+    assert_eq!(outer.values().as_fixed_size_list().value_length(), 5);
+    let want: Vec<i16> = f.dataset("Extra/Matrix3D").unwrap().read_raw().unwrap();
+    assert_eq!(
+        leaf(t.column(0))
+            .as_primitive::<Int16Type>()
+            .values()
+            .to_vec(),
+        want[20..60].to_vec()
+    );
+}
+
+fn read_fixed_strings(ds: &hdf5_metno::Dataset) -> Vec<String> {
+    // The sample writes PartTypeNames as fixed ASCII strings; read through the widest width.
+    let n = ds.dtype().unwrap().size();
+    macro_rules! read_as {
+        ($($w:literal),*) => {
+            match n {
+                $($w => ds.read_raw::<FixedAscii<$w>>().unwrap().iter().map(|s| s.as_str().to_string()).collect(),)*
+                other => panic!("unexpected string width {other}"),
+            }
+        };
+    }
+    read_as!(8, 16, 20, 32, 64, 128)
+}
+
+#[test]
+fn attributes_become_field_and_schema_metadata() {
+    let s = Sample::new(3_000, 2);
+    let builder = s
+        .builder("snap_0000.*.hdf5", "PartType0")
+        .with_columns(["Coordinates", "Masses"]);
+    let schema = builder.schema().unwrap();
+    let f = hdf5_metno::File::open(&s.files()[0]).unwrap();
+    for name in ["Coordinates", "Masses"] {
+        let md = schema.field_with_name(name).unwrap().metadata();
+        let ds = f.dataset(&format!("PartType0/{name}")).unwrap();
+        let cgs: f64 = md["CGSConversionFactor"].parse().unwrap();
+        assert_eq!(cgs, h5_attr_f64(&ds, "CGSConversionFactor"));
+        let a: f64 = md["a-scale exponent"].parse().unwrap();
+        assert_eq!(a, h5_attr_f64(&ds, "a-scale exponent"));
+        let vd: FixedAscii<200> = ds.attr("VarDescription").unwrap().read_scalar().unwrap();
+        assert_eq!(md["VarDescription"], vd.as_str());
+        let d: VarLenUnicode = ds.attr("Description").unwrap().read_scalar().unwrap();
+        assert_eq!(md["Description"], d.as_str());
+    }
+    let md = schema.metadata();
+    let hdr = f.group("Header").unwrap();
+    let box_size: Vec<f64> = serde_json::from_str(&md["Header/BoxSize"]).unwrap();
+    assert_eq!(
+        box_size,
+        hdr.attr("BoxSize").unwrap().read_raw::<f64>().unwrap()
+    );
+    let z: f64 = md["Header/Redshift"].parse().unwrap();
+    assert_eq!(
+        z,
+        hdr.attr("Redshift").unwrap().read_raw::<f64>().unwrap()[0]
+    );
+    let run: FixedAscii<26> = hdr.attr("RunName").unwrap().read_scalar().unwrap();
+    assert_eq!(md["Header/RunName"], run.as_str());
+    assert_eq!(md[GROUP_KEY], "/PartType0");
+    let files: Vec<String> = serde_json::from_str(&md[FILES_KEY]).unwrap();
+    assert_eq!(files, ["snap_0000.0.hdf5", "snap_0000.1.hdf5"]);
+}
+
+#[test]
+fn natural_order_and_projection_errors() {
+    let s = Sample::new(1_000, 12);
+    let b = s.builder_inline("snap_0000.*.hdf5", "PartType1");
+    let files: Vec<&str> = b.groups().iter().map(|g| g.file_path()).collect();
+    let want: Vec<String> = (0..12).map(|i| format!("snap_0000.{i}.hdf5")).collect();
+    assert_eq!(files, want, "natural order, not lexicographic");
+    let reader = b
+        .clone()
+        .with_columns(["ParticleIDs"])
+        .with_batch_size(100_000)
+        .build()
+        .unwrap();
+    let t = collect(
+        &reader.schema(),
+        &reader.map(|b| b.unwrap()).collect::<Vec<_>>(),
+    );
+    assert_column_matches(&s.files(), "PartType1", "ParticleIDs", t.column(0), None);
+    // A dataset that is not there, a boolean that is not 1-byte, a glob matching nothing.
+    let e = b.clone().with_columns(["NoSuchThing"]).build().unwrap_err();
+    assert!(matches!(e, hdfstream::Error::NotFound { .. }), "{e}");
+    let e = b
+        .clone()
+        .with_columns(["Masses"])
+        .with_boolean_columns(["Masses"])
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("Masses"), "{e}");
+    let e =
+        GroupReaderBuilder::open_with(s.backend(), "snap_9*.hdf5", "PartType1", Default::default())
+            .unwrap_err();
+    assert!(matches!(e, hdfstream::Error::NotFound { .. }), "{e}");
+}
+
+#[test]
+fn dropping_a_reader_early_stops_the_fetcher() {
+    let s = Sample::new(20_000, 1);
+    let mut reader = s
+        .builder("snap_0000.hdf5", "PartType0")
+        .with_columns(["ParticleIDs", "Coordinates"])
+        .with_batch_size(1_000)
+        .build()
+        .unwrap();
+    let first = reader.next().unwrap().unwrap();
+    assert_eq!(first.num_rows(), 1_000);
+    let ids = first.column(0).as_primitive::<UInt64Type>();
+    let f = hdf5_metno::File::open(&s.files()[0]).unwrap();
+    let want: Vec<u64> = f
+        .dataset("PartType0/ParticleIDs")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    assert_eq!(ids.values().to_vec(), want[..1_000].to_vec());
+    drop(reader);
+    // With one batch in flight and one queued, at most a few of the 20 batches were fetched.
+    let slices = s
+        .server
+        .request_log()
+        .iter()
+        .filter(|r| r.slice_runs.is_some())
+        .count();
+    assert!(slices >= 2, "the first batch needs one slice per column");
+    assert!(
+        slices <= 8,
+        "{slices} slice requests after reading one batch of 20 (2 columns)"
+    );
+}
