@@ -49,32 +49,22 @@ impl ChunkWriter {
         Ok(())
     }
 
-    /// Copy exactly `len` bytes from `reader`, reading straight into the outgoing pieces.
+    /// Copy exactly `len` bytes from `reader`, reading straight into the outgoing pieces
+    /// (no intermediate buffer, no zero-filling).
     pub(crate) fn copy_exact(&mut self, reader: &mut dyn Read, mut len: u64) -> io::Result<()> {
         while len > 0 {
             if self.buf.len() >= self.chunk_bytes {
                 self.send_buffer()?;
             }
-            let room = self.chunk_bytes.saturating_sub(self.buf.len()).max(1);
-            let want = usize::try_from(len).map_or(room, |l| l.min(room));
-            let start = self.buf.len();
-            self.buf.resize(start + want, 0);
-            let got = match reader.read(&mut self.buf[start..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Err(e);
-                }
-            };
-            self.buf.truncate(start + got);
-            if got == 0 && want > 0 {
+            let room = (self.chunk_bytes - self.buf.len()) as u64;
+            let got = reader.take(len.min(room)).read_to_end(&mut self.buf)? as u64;
+            if got == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "file shrank while it was being sent",
                 ));
             }
-            len -= got as u64;
+            len -= got;
         }
         Ok(())
     }
