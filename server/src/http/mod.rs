@@ -32,6 +32,9 @@ use crate::error::ServerError;
 use crate::hdf5::Hdf5Files;
 use crate::vfs::Vfs;
 
+/// How long a shutdown waits for responses still streaming.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Everything the handlers share.
 pub(crate) struct Shared {
     pub(crate) vfs: Vfs,
@@ -172,7 +175,7 @@ pub async fn serve_state(
             let stopper = handle.clone();
             tokio::spawn(async move {
                 shutdown.await;
-                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+                stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
             });
             axum_server::from_tcp_rustls(std_listener, rustls)
                 .map_err(net)?
@@ -225,16 +228,22 @@ impl RunningServer {
         Arc::clone(&self.log)
     }
 
-    /// Stop accepting, finish requests in flight, and wait for the server to end.
+    /// Stop accepting, finish requests in flight (at most [`SHUTDOWN_GRACE`], then drop
+    /// the remaining connections), and wait for the server to end.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match (&mut self.task).await {
-            Ok(result) => result,
-            Err(join) => Err(ServerError::Runtime {
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(ServerError::Runtime {
                 source: std::io::Error::other(join.to_string()),
             }),
+            Err(_) => {
+                tracing::warn!("requests still in flight after the grace period; dropping them");
+                self.task.abort();
+                Ok(())
+            }
         }
     }
 }
