@@ -104,7 +104,7 @@ pub enum Error {
 
     /// The request could not be sent or no response arrived (DNS, refused connection,
     /// TLS failure, timeout). Retried until the retry budget is spent.
-    #[error("connection to {url} failed: {source}")]
+    #[error("connection to {url} failed: {}", chain(source.as_ref()))]
     Connection {
         /// Request URL.
         url: String,
@@ -179,4 +179,19 @@ impl Error {
             path: None,
         }
     }
+}
+
+/// `error: cause: cause ...`, skipping causes whose text is already included.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = e.source();
+    }
+    out
 }
