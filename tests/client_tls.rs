@@ -31,7 +31,10 @@ fn self_signed_certificate_is_rejected_unless_allowed() {
         .expect_err("untrusted certificate");
     assert!(matches!(err, Error::Connection { .. }), "{err:?}");
     // The message carries the TLS cause, not just "error sending request".
-    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
 
     let conn = ClientBuilder::new()
         .with_url(server.base_url())
