@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p hdfstream --bench client_throughput` serves one ndarray body of
 //! `MIB` MiB (`<f8`, one bin) from the test mock server (`Content-Length`, 1 MiB writes)
-//! and times, best of `ROUNDS`:
+//! and times, best of `ROUNDS` interleaved rounds:
 //!
 //! * baseline `raw`: a hand-written HTTP/1.1 GET on a `TcpStream` reading the body into a
 //!   preallocated buffer (what loopback + the mock server can deliver);
@@ -28,15 +28,10 @@ use http::{Framing, MockResponse, MockServer};
 const MIB: usize = 128;
 const ROUNDS: usize = 5;
 
-fn best(mut f: impl FnMut()) -> Duration {
-    (0..ROUNDS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
+fn time(f: impl FnOnce()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
 }
 
 /// A `<f8` ndarray body of `n` elements, shape `[n]`, written by hand (PROTOCOL.md §4).
@@ -114,23 +109,28 @@ fn main() {
     };
 
     let mut buf = vec![0u8; len];
-    let raw = best(|| assert_eq!(raw_get(&addr, &mut buf), len));
-    let download = best(|| {
-        let got = conn.download("f", &mut std::io::sink()).expect("download");
-        assert_eq!(got as usize, len);
-    });
     let mut dest = vec![0u8; n * 8];
-    let into = best(|| {
-        conn.request_slice_into("f", "/d", &spec, &f8, &mut dest)
-            .expect("slice into");
-    });
+    // Rounds interleave the variants so load changes on a shared machine hit all alike.
+    let (mut raw, mut download, mut into, mut alloc) =
+        (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..ROUNDS {
+        raw = raw.min(time(|| assert_eq!(raw_get(&addr, &mut buf), len)));
+        download = download.min(time(|| {
+            let got = conn.download("f", &mut std::io::sink()).expect("download");
+            assert_eq!(got as usize, len);
+        }));
+        into = into.min(time(|| {
+            conn.request_slice_into("f", "/d", &spec, &f8, &mut dest)
+                .expect("slice into");
+        }));
+        alloc = alloc.min(time(|| {
+            black_box(conn.request_slice("f", "/d", &spec).expect("slice"));
+        }));
+    }
     assert!(
         dest[8..16] == 1f64.to_le_bytes()
             && dest[dest.len() - 8..] == ((n - 1) as f64).to_le_bytes()
     );
-    let alloc = best(|| {
-        black_box(conn.request_slice("f", "/d", &spec).expect("slice"));
-    });
 
     let mibps = |d: Duration| len as f64 / d.as_secs_f64() / (1 << 20) as f64;
     println!("client_throughput: {MIB} MiB <f8 body over loopback, best of {ROUNDS}");
