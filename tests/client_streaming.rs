@@ -328,3 +328,19 @@ fn vlen_body_cannot_go_into_a_buffer() {
         .expect_err("vlen into buffer");
     assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
 }
+
+#[test]
+fn gzip_encoded_download_is_decompressed_and_length_checked_after_decoding() {
+    let text = b"hello hdfstream ".repeat(1000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).expect("gzip");
+    let compressed = gz.finish().expect("gzip");
+    let server = MockServer::start(move |_| {
+        MockResponse::new(200, "text/plain", compressed.clone()).header("Content-Encoding", "gzip")
+    });
+    let c = conn(&server, 0);
+    let mut out = Vec::new();
+    let n = c.download("a.txt", &mut out).expect("download");
+    assert_eq!(n as usize, text.len());
+    assert_eq!(out, text);
+}
