@@ -40,6 +40,10 @@ use crate::{Error, Result};
 pub const DEFAULT_ROW_GROUP_SIZE: usize = 1 << 20;
 /// Default upper bound of the encoded size of one row group held in memory (128 MiB).
 pub const DEFAULT_ROW_GROUP_BYTES: usize = 128 << 20;
+/// Default size of the upload buffer; larger files go up as multipart uploads of this size.
+pub const DEFAULT_UPLOAD_BUFFER: usize = 10 << 20;
+/// Smallest upload buffer accepted (S3's minimum multipart part size).
+pub const MIN_UPLOAD_BUFFER: usize = 5 << 20;
 
 /// Column compression of the written file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,6 +91,7 @@ pub struct ExportOptions {
     row_group_bytes: usize,
     batch_size: Option<usize>,
     progress: Option<bool>,
+    upload_buffer: usize,
 }
 
 impl Default for ExportOptions {
@@ -97,6 +102,7 @@ impl Default for ExportOptions {
             row_group_bytes: DEFAULT_ROW_GROUP_BYTES,
             batch_size: None,
             progress: None,
+            upload_buffer: DEFAULT_UPLOAD_BUFFER,
         }
     }
 }
@@ -132,6 +138,14 @@ impl ExportOptions {
     /// terminal only (unless [`crate::set_progress`] says otherwise).
     pub fn with_progress(mut self, on: Option<bool>) -> Self {
         self.progress = on;
+        self
+    }
+
+    /// Bytes buffered before the object store upload starts; bigger objects are sent as
+    /// multipart uploads with parts of this size. Raised to at least [`MIN_UPLOAD_BUFFER`].
+    /// Default [`DEFAULT_UPLOAD_BUFFER`].
+    pub fn with_upload_buffer(mut self, bytes: usize) -> Self {
+        self.upload_buffer = bytes.max(MIN_UPLOAD_BUFFER);
         self
     }
 
@@ -240,12 +254,24 @@ pub fn destination(dest: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
     }
 }
 
+/// The export blocks on its own runtime, which tokio forbids inside another runtime.
+fn refuse_async() -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::config(
+            "the Parquet export runs its own runtime; call it outside async code \
+             (e.g. in tokio::task::spawn_blocking)",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads `builder`'s table and writes it as one Parquet file to `dest`.
 pub fn to_parquet(
     builder: GroupReaderBuilder,
     dest: &str,
     options: &ExportOptions,
 ) -> Result<ExportSummary> {
+    refuse_async()?;
     let (store, path) = destination(dest)?;
     let builder = match options.batch_size {
         Some(n) => builder.with_batch_size(n),
@@ -309,12 +335,7 @@ fn write<R: RecordBatchReader>(
     options: &ExportOptions,
     total: Option<u64>,
 ) -> Result<ExportSummary> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::config(
-            "the Parquet export runs its own runtime; call it outside async code \
-             (e.g. in tokio::task::spawn_blocking)",
-        ));
-    }
+    refuse_async()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("hdfstream-export")
@@ -335,7 +356,8 @@ fn write<R: RecordBatchReader>(
     // The future runs on this thread (not a runtime worker), so the blocking `next()` of the
     // reader does not stall the upload tasks running on the workers.
     let summary = runtime.block_on(async {
-        let object = BufWriter::new(Arc::clone(&store), path.clone());
+        let object =
+            BufWriter::with_capacity(Arc::clone(&store), path.clone(), options.upload_buffer);
         let mut writer = AsyncArrowWriter::try_new(object, Arc::clone(&schema), Some(props))
             .map_err(|e| write_error(dest, e))?;
         let mut rows = 0u64;
