@@ -85,3 +85,33 @@ fn slow_server_times_out_and_is_retried() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(server.requests().len(), 2);
 }
+
+#[test]
+fn open_caches_connections_per_server() {
+    let a = listing_server();
+    let b = listing_server();
+    let url_a = format!("{}/hdfstream", a.url());
+    let c1 = hdfstream::Connection::open(&url_a).expect("first open probes");
+    let c2 = hdfstream::Connection::open(&url_a).expect("second open is cached");
+    assert_eq!(a.requests().len(), 1, "one probe for two opens");
+    c1.request_path("x").expect("listing");
+    c2.request_path("y").expect("listing");
+    assert_eq!(a.connections(), 1, "both handles share one pool");
+    hdfstream::Connection::open(&format!("{}/hdfstream", b.url())).expect("other server");
+    assert_eq!(b.requests().len(), 1);
+    // A failed open is not cached: the next attempt probes again.
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n2 = n.clone();
+    let flaky = MockServer::start(move |_| {
+        if n2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            MockResponse::new(401, "text/html", b"no".to_vec())
+        } else {
+            MockResponse::new(200, "application/x-msgpack", synthetic_root_listing())
+        }
+    });
+    let url = format!("{}/hdfstream", flaky.url());
+    let err = hdfstream::Connection::open(&url).expect_err("401 first");
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
+    hdfstream::Connection::open(&url).expect("second probe succeeds");
+    assert_eq!(flaky.requests().len(), 2);
+}

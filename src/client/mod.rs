@@ -34,8 +34,9 @@ mod requests;
 mod retry;
 mod transport;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use reqwest::Method;
@@ -48,6 +49,9 @@ pub use retry::{BackoffConfig, RetryConfig};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use transport::Call;
+
+/// Key of the [`Connection::open`] cache: the server argument and the user.
+type CacheKey = (String, Option<String>);
 
 /// Size of the reads used to stream response bodies.
 const READ_CHUNK: usize = 1 << 20;
@@ -83,9 +87,26 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Shorthand for `ClientBuilder::new().with_url(url_or_alias).build()`.
+    /// A shared connection to a server given by URL or alias, with default options and
+    /// credentials from `HDFSTREAM_USER` / `HDFSTREAM_PASSWORD` if set.
+    ///
+    /// Like the Python client, connections are cached per process: the first call builds
+    /// one (probing the server), later calls with the same argument and user return a
+    /// clone of it. A failed build is not cached.
     pub fn open(url_or_alias: &str) -> Result<Connection> {
-        ClientBuilder::new().with_url(url_or_alias).build()
+        static CACHE: OnceLock<Mutex<HashMap<CacheKey, Connection>>> = OnceLock::new();
+        let builder = ClientBuilder::from_env().with_url(url_or_alias);
+        let user = std::env::var(ENV_USER).ok().filter(|u| !u.is_empty());
+        let key = (url_or_alias.to_string(), user);
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        if let Some(c) = cache.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(c);
+        }
+        let conn = builder.build()?;
+        if let Ok(mut m) = cache.lock() {
+            m.entry(key).or_insert_with(|| conn.clone());
+        }
+        Ok(conn)
     }
 
     /// Server base URL (alias resolved, no trailing slash).
