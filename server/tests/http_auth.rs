@@ -22,6 +22,20 @@ fn write(path: &Path, bytes: &[u8]) {
     fs::write(path, bytes).expect("write");
 }
 
+/// The users file, hashed once per test binary (Argon2 is slow in debug builds).
+fn users_file() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "# test users\n{}:{}:restricted-access,other\n{}:{}:unrelated\n",
+            ALICE.0,
+            hash_password(ALICE.1).expect("hash"),
+            BOB.0,
+            hash_password(BOB.1).expect("hash"),
+        )
+    })
+}
+
 /// `top/public/{a.txt, link -> ../restricted}`, `top/restricted/{data.txt, inner/deep.txt}`;
 /// alice holds `restricted-access`, bob holds an unrelated role.
 fn site() -> Site {
@@ -33,14 +47,7 @@ fn site() -> Site {
     std::os::unix::fs::symlink(root.join("top/restricted"), root.join("top/public/link"))
         .expect("symlink");
     let users = tmp.path().join("users");
-    let text = format!(
-        "# test users\n{}:{}:restricted-access,other\n{}:{}:unrelated\n",
-        ALICE.0,
-        hash_password(ALICE.1).expect("hash"),
-        BOB.0,
-        hash_password(BOB.1).expect("hash"),
-    );
-    fs::write(&users, text).expect("users");
+    fs::write(&users, users_file()).expect("users");
     let access = tmp.path().join("access");
     fs::write(&access, "top/restricted restricted-access\n").expect("access");
     let mut config = ServeConfig::new(&root);

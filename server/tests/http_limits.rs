@@ -67,6 +67,12 @@ fn client_over_its_concurrency_limit_gets_429_until_a_slot_frees() {
         !big_record.complete,
         "the abandoned download is not complete"
     );
-    assert!(big_record.body_bytes < 512 << 20);
+    // Back-pressure: the server stopped producing once the socket and its few in-flight
+    // chunks were full, instead of buffering the whole file.
+    assert!(
+        big_record.body_bytes < 64 << 20,
+        "{} bytes",
+        big_record.body_bytes
+    );
     assert!(log.iter().filter(|r| r.status == 429).count() >= 2);
 }
