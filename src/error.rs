@@ -30,7 +30,7 @@ pub enum Error {
     /// Retried (honouring `Retry-After`) until the retry budget is spent.
     #[error("Request rate limit exceeded ({url})")]
     RateLimited {
-        /// Delay the server asked for, from the `Retry-After` header (seconds form).
+        /// Delay the server asked for, from the `Retry-After` header (seconds or HTTP-date).
         retry_after: Option<Duration>,
         /// Request URL.
         url: String,

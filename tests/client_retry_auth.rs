@@ -337,3 +337,38 @@ fn invalid_builder_options_are_rejected() {
         .expect_err("zero timeout");
     assert!(matches!(zero, Error::Config { .. }));
 }
+
+#[test]
+fn retry_after_http_date_forms() {
+    // A date in the past means "now"; a malformed value is ignored.
+    for (value, expected) in [
+        ("Sun, 06 Nov 1994 08:49:37 GMT", Some(Duration::ZERO)),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", None), // far future: checked below
+        ("soon", None),
+        ("Sun, 06 Nov 1994 08:49:37 CET", None),
+    ] {
+        let v = value.to_string();
+        let server = MockServer::start(move |_| {
+            MockResponse::new(429, "text/plain", Vec::new()).header("Retry-After", &v)
+        });
+        let c = conn(&server, RetryConfig::none());
+        let Error::RateLimited { retry_after, .. } =
+            c.download("f", &mut Vec::new()).expect_err("429")
+        else {
+            panic!("expected RateLimited");
+        };
+        if value.starts_with("Fri, 31 Dec 9999") {
+            // 9999-12-31T23:59:59Z is 253402300799 s after the epoch.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs();
+            let got = retry_after.expect("parsed").as_secs();
+            // The clock may tick between the response and this line.
+            let want = 253_402_300_799 - now;
+            assert!((want..=want + 2).contains(&got), "{got} vs {want}");
+        } else {
+            assert_eq!(retry_after, expected, "{value}");
+        }
+    }
+}
