@@ -36,19 +36,26 @@ impl From<io::Error> for StreamError {
     }
 }
 
-/// A zeroed buffer aligned for pointers and `hvl_t`.
+/// A byte buffer aligned for pointers and `hvl_t`, reusable between reads.
 pub(crate) struct Buffer {
     words: Vec<u64>,
     len: usize,
 }
 
 impl Buffer {
-    /// A buffer of `len` bytes.
+    /// A zeroed buffer of `len` bytes.
     pub(crate) fn new(len: usize) -> Self {
-        Self {
-            words: vec![0u64; len.div_ceil(8)],
-            len,
+        Self::reuse(Vec::new(), len)
+    }
+
+    /// A buffer of `len` bytes in `words`' storage (grown and zeroed only where needed; a
+    /// read overwrites the bytes it is given anyway).
+    fn reuse(mut words: Vec<u64>, len: usize) -> Self {
+        let need = len.div_ceil(8);
+        if words.len() < need {
+            words.resize(need, 0);
         }
+        Self { words, len }
     }
 
     /// Pointer for libhdf5 to write into.
@@ -78,14 +85,28 @@ pub(crate) struct Reclaim<'a> {
     pub(crate) buf: Buffer,
 }
 
-impl Drop for Reclaim<'_> {
-    fn drop(&mut self) {
-        if self.mem.layout != Layout::Fixed {
+impl Reclaim<'_> {
+    /// Frees the vlen memory now (once) and hands the storage back for reuse.
+    fn into_words(mut self) -> Vec<u64> {
+        self.reclaim();
+        std::mem::take(&mut self.buf.words)
+    }
+
+    fn reclaim(&mut self) {
+        if self.mem.layout != Layout::Fixed && !self.buf.words.is_empty() {
             let (t, s) = (self.mem.id.raw(), self.space.raw());
             let p = self.buf.as_mut_ptr();
             // SAFETY: the buffer was filled by a read with this type and space.
             locked(|| unsafe { H5Dvlen_reclaim(t, s, H5P_DEFAULT, p) });
+            // Pointers are dangling now: never reclaim twice.
+            self.buf.words.iter_mut().for_each(|w| *w = 0);
         }
+    }
+}
+
+impl Drop for Reclaim<'_> {
+    fn drop(&mut self) {
+        self.reclaim();
     }
 }
 
@@ -204,214 +225,222 @@ pub(crate) fn stream_selection(
         }
     }
     if n > 0 {
+        let mut reader = Reader {
+            ds,
+            file_space,
+            mem,
+            scratch: Vec::new(),
+        };
         if sel.runs.is_empty() {
-            read_piece(sink, ds, file_space, mem, &[], &[], &[])?;
+            reader.piece(sink, &[], &[], &[])?;
         } else {
-            stream_rows(sink, ds, file_space, mem, sel)?;
+            reader.rows(sink, sel)?;
         }
     }
     sink.flush()?;
     Ok(())
 }
 
-/// Reads one block (`start`/`count` in file coordinates) and emits the element ranges
-/// `keep` (element offsets within the block, in order).
-fn read_piece(
-    sink: &mut Sink<'_>,
-    ds: &Id,
-    file_space: &Id,
-    mem: &MemType,
-    start: &[u64],
-    count: &[u64],
-    keep: &[(u64, u64)],
-) -> Result<(), StreamError> {
-    let n = element_count(count).unwrap_or(0);
-    let bytes = usize::try_from(n.saturating_mul(mem.size as u64))
-        .map_err(|_| StreamError::Read("piece too large".into()))?;
-    let mut buf = Buffer::new(bytes);
-    let space = locked(|| -> Result<Id, StreamError> {
-        let space = if count.is_empty() {
-            // A scalar dataspace: one element, all selected.
-            simple_space(&[1])
-        } else {
-            simple_space(count)
-        }
-        .ok_or_else(|| StreamError::Read("unable to create a memory dataspace".into()))?;
-        let fs: hid_t = if count.is_empty() {
-            hdf5_sys::h5s::H5S_ALL
-        } else {
-            if !select_block(file_space.raw(), start, count) {
-                return Err(StreamError::Read("unable to select a hyperslab".into()));
-            }
-            file_space.raw()
-        };
-        let ms = if count.is_empty() {
-            hdf5_sys::h5s::H5S_ALL
-        } else {
-            space.raw()
-        };
-        // SAFETY: `buf` holds `n` elements of the memory type.
-        let r = unsafe {
-            H5Dread(
-                ds.raw(),
-                mem.id.raw(),
-                ms,
-                fs,
-                H5P_DEFAULT,
-                buf.as_mut_ptr(),
-            )
-        };
-        if r < 0 {
-            return Err(StreamError::Read("Unable to read data stream".into()));
-        }
-        Ok(space)
-    })?;
-    let guard = Reclaim { mem, space, buf };
-    let all = guard.buf.bytes();
-    if keep.is_empty() {
-        emit_elements(sink, mem, all)?;
-    } else {
-        let es = mem.size as u64;
-        for &(off, len) in keep {
-            let (a, b) = ((off * es) as usize, ((off + len) * es) as usize);
-            let part = all
-                .get(a..b)
-                .ok_or_else(|| StreamError::Read("piece bounds".into()))?;
-            emit_elements(sink, mem, part)?;
-        }
-    }
-    drop(guard);
-    Ok(())
+/// Reads pieces of one dataset with one memory type, reusing a scratch buffer.
+struct Reader<'a> {
+    ds: &'a Id,
+    file_space: &'a Id,
+    mem: &'a MemType,
+    scratch: Vec<u64>,
 }
 
-/// Streams a selection of rank ≥ 1 row range by row range.
-fn stream_rows(
-    sink: &mut Sink<'_>,
-    ds: &Id,
-    file_space: &Id,
-    mem: &MemType,
-    sel: &SliceSpec,
-) -> Result<(), StreamError> {
-    let rest_start: Vec<u64> = sel.rest.iter().map(|d| d.start).collect();
-    let rest_count: Vec<u64> = sel.rest.iter().map(|d| d.count).collect();
-    let row_elems = element_count(&rest_count).unwrap_or(0);
-    let row_bytes = row_elems.saturating_mul(mem.size as u64);
-    if row_elems == 0 {
-        return Ok(());
+impl Reader<'_> {
+    /// Reads one block (`start`/`count` in file coordinates) and emits the element ranges
+    /// `keep` (element offsets within the block, in order).
+    fn piece(
+        &mut self,
+        sink: &mut Sink<'_>,
+        start: &[u64],
+        count: &[u64],
+        keep: &[(u64, u64)],
+    ) -> Result<(), StreamError> {
+        let (ds, file_space, mem) = (self.ds, self.file_space, self.mem);
+        let n = element_count(count).unwrap_or(0);
+        let bytes = usize::try_from(n.saturating_mul(mem.size as u64))
+            .map_err(|_| StreamError::Read("piece too large".into()))?;
+        let mut buf = Buffer::reuse(std::mem::take(&mut self.scratch), bytes);
+        let space = locked(|| -> Result<Id, StreamError> {
+            let space = if count.is_empty() {
+                // A scalar dataspace: one element, all selected.
+                simple_space(&[1])
+            } else {
+                simple_space(count)
+            }
+            .ok_or_else(|| StreamError::Read("unable to create a memory dataspace".into()))?;
+            let fs: hid_t = if count.is_empty() {
+                hdf5_sys::h5s::H5S_ALL
+            } else {
+                if !select_block(file_space.raw(), start, count) {
+                    return Err(StreamError::Read("unable to select a hyperslab".into()));
+                }
+                file_space.raw()
+            };
+            let ms = if count.is_empty() {
+                hdf5_sys::h5s::H5S_ALL
+            } else {
+                space.raw()
+            };
+            // SAFETY: `buf` holds `n` elements of the memory type.
+            let r = unsafe {
+                H5Dread(
+                    ds.raw(),
+                    mem.id.raw(),
+                    ms,
+                    fs,
+                    H5P_DEFAULT,
+                    buf.as_mut_ptr(),
+                )
+            };
+            if r < 0 {
+                return Err(StreamError::Read("Unable to read data stream".into()));
+            }
+            Ok(space)
+        })?;
+        let guard = Reclaim { mem, space, buf };
+        let all = guard.buf.bytes();
+        if keep.is_empty() {
+            emit_elements(sink, mem, all)?;
+        } else {
+            let es = mem.size as u64;
+            for &(off, len) in keep {
+                let (a, b) = ((off * es) as usize, ((off + len) * es) as usize);
+                let part = all
+                    .get(a..b)
+                    .ok_or_else(|| StreamError::Read("piece bounds".into()))?;
+                emit_elements(sink, mem, part)?;
+            }
+        }
+        self.scratch = guard.into_words();
+        Ok(())
     }
-    if row_bytes > PIECE {
+
+    /// Streams a selection of rank ≥ 1 row range by row range.
+    fn rows(&mut self, sink: &mut Sink<'_>, sel: &SliceSpec) -> Result<(), StreamError> {
+        let mem = self.mem;
+        let rest_start: Vec<u64> = sel.rest.iter().map(|d| d.start).collect();
+        let rest_count: Vec<u64> = sel.rest.iter().map(|d| d.count).collect();
+        let row_elems = element_count(&rest_count).unwrap_or(0);
+        let row_bytes = row_elems.saturating_mul(mem.size as u64);
+        if row_elems == 0 {
+            return Ok(());
+        }
+        if row_bytes > PIECE {
+            for run in &sel.runs {
+                for row in run.start..run.start + run.count {
+                    self.big_row(sink, row, &rest_start, &rest_count)?;
+                }
+            }
+            return Ok(());
+        }
+        let max_rows = (PIECE / row_bytes).max(1);
+        let gap_rows = GAP / row_bytes;
+        let mut span: Option<(u64, u64)> = None;
+        let mut segs: Vec<(u64, u64)> = Vec::new();
+        let mut flush = |span: (u64, u64), segs: &mut Vec<(u64, u64)>| -> Result<(), StreamError> {
+            let mut start = vec![span.0];
+            start.extend_from_slice(&rest_start);
+            let mut count = vec![span.1 - span.0];
+            count.extend_from_slice(&rest_count);
+            let keep: Vec<(u64, u64)> = if segs.len() == 1 && segs[0] == span {
+                Vec::new()
+            } else {
+                segs.iter()
+                    .map(|&(s, e)| ((s - span.0) * row_elems, (e - s) * row_elems))
+                    .collect()
+            };
+            segs.clear();
+            self.piece(sink, &start, &count, &keep)
+        };
         for run in &sel.runs {
-            for row in run.start..run.start + run.count {
-                stream_big_row(sink, ds, file_space, mem, row, &rest_start, &rest_count)?;
+            let end = run.start + run.count;
+            let mut s = run.start;
+            while s < end {
+                let e = end.min(s + max_rows);
+                match span {
+                    Some((a, b)) if e - a <= max_rows && s >= b && s - b <= gap_rows => {
+                        span = Some((a, e));
+                    }
+                    Some(sp) => {
+                        flush(sp, &mut segs)?;
+                        span = Some((s, e));
+                    }
+                    None => span = Some((s, e)),
+                }
+                segs.push((s, e));
+                s = e;
             }
         }
-        return Ok(());
-    }
-    let max_rows = (PIECE / row_bytes).max(1);
-    let gap_rows = GAP / row_bytes;
-    let mut span: Option<(u64, u64)> = None;
-    let mut segs: Vec<(u64, u64)> = Vec::new();
-    let mut flush = |span: (u64, u64), segs: &mut Vec<(u64, u64)>| -> Result<(), StreamError> {
-        let mut start = vec![span.0];
-        start.extend_from_slice(&rest_start);
-        let mut count = vec![span.1 - span.0];
-        count.extend_from_slice(&rest_count);
-        let keep: Vec<(u64, u64)> = if segs.len() == 1 && segs[0] == span {
-            Vec::new()
-        } else {
-            segs.iter()
-                .map(|&(s, e)| ((s - span.0) * row_elems, (e - s) * row_elems))
-                .collect()
-        };
-        segs.clear();
-        read_piece(sink, ds, file_space, mem, &start, &count, &keep)
-    };
-    for run in &sel.runs {
-        let end = run.start + run.count;
-        let mut s = run.start;
-        while s < end {
-            let e = end.min(s + max_rows);
-            match span {
-                Some((a, b)) if e - a <= max_rows && s >= b && s - b <= gap_rows => {
-                    span = Some((a, e));
-                }
-                Some(sp) => {
-                    flush(sp, &mut segs)?;
-                    span = Some((s, e));
-                }
-                None => span = Some((s, e)),
-            }
-            segs.push((s, e));
-            s = e;
+        if let Some(sp) = span {
+            flush(sp, &mut segs)?;
         }
+        Ok(())
     }
-    if let Some(sp) = span {
-        flush(sp, &mut segs)?;
-    }
-    Ok(())
-}
 
-/// Streams one row whose selected part is larger than [`PIECE`], splitting it along the
-/// outermost dimension where a sub-block fits.
-fn stream_big_row(
-    sink: &mut Sink<'_>,
-    ds: &Id,
-    file_space: &Id,
-    mem: &MemType,
-    row: u64,
-    rest_start: &[u64],
-    rest_count: &[u64],
-) -> Result<(), StreamError> {
-    if rest_count.is_empty() {
-        return read_piece(sink, ds, file_space, mem, &[row], &[1], &[]);
-    }
-    let es = mem.size as u64;
-    // Split dimension d (index into rest): the block over rest[d+1..] fits in a piece.
-    let mut d = rest_count.len().saturating_sub(1);
-    while d > 0 {
-        let inner = element_count(&rest_count[d..])
-            .unwrap_or(u64::MAX)
-            .saturating_mul(es);
-        if inner > PIECE {
-            break;
+    /// Streams one row whose selected part is larger than [`PIECE`], splitting it along the
+    /// outermost dimension where a sub-block fits.
+    fn big_row(
+        &mut self,
+        sink: &mut Sink<'_>,
+        row: u64,
+        rest_start: &[u64],
+        rest_count: &[u64],
+    ) -> Result<(), StreamError> {
+        if rest_count.is_empty() {
+            return self.piece(sink, &[row], &[1], &[]);
         }
-        d -= 1;
-    }
-    let inner_bytes = element_count(&rest_count[d + 1..])
-        .unwrap_or(u64::MAX)
-        .saturating_mul(es);
-    let step = (PIECE / inner_bytes.max(1)).max(1);
-    // Odometer over rest dims 0..d (single indices), then ranges of `step` along d.
-    let mut idx: Vec<u64> = vec![0; d];
-    loop {
-        let mut k = 0;
-        while k < rest_count[d] {
-            let m = step.min(rest_count[d] - k);
-            let mut start = vec![row];
-            let mut count = vec![1];
-            for j in 0..d {
-                start.push(rest_start[j] + idx[j]);
-                count.push(1);
-            }
-            start.push(rest_start[d] + k);
-            count.push(m);
-            start.extend_from_slice(&rest_start[d + 1..]);
-            count.extend_from_slice(&rest_count[d + 1..]);
-            read_piece(sink, ds, file_space, mem, &start, &count, &[])?;
-            k += m;
-        }
-        // Advance the odometer.
-        let mut j = d;
-        loop {
-            if j == 0 {
-                return Ok(());
-            }
-            j -= 1;
-            idx[j] += 1;
-            if idx[j] < rest_count[j] {
+        let es = self.mem.size as u64;
+        // Split dimension d (index into rest): the block over rest[d+1..] fits in a piece.
+        let mut d = rest_count.len().saturating_sub(1);
+        while d > 0 {
+            let inner = element_count(&rest_count[d..])
+                .unwrap_or(u64::MAX)
+                .saturating_mul(es);
+            if inner > PIECE {
                 break;
             }
-            idx[j] = 0;
+            d -= 1;
+        }
+        let inner_bytes = element_count(&rest_count[d + 1..])
+            .unwrap_or(u64::MAX)
+            .saturating_mul(es);
+        let step = (PIECE / inner_bytes.max(1)).max(1);
+        // Odometer over rest dims 0..d (single indices), then ranges of `step` along d.
+        let mut idx: Vec<u64> = vec![0; d];
+        loop {
+            let mut k = 0;
+            while k < rest_count[d] {
+                let m = step.min(rest_count[d] - k);
+                let mut start = vec![row];
+                let mut count = vec![1];
+                for j in 0..d {
+                    start.push(rest_start[j] + idx[j]);
+                    count.push(1);
+                }
+                start.push(rest_start[d] + k);
+                count.push(m);
+                start.extend_from_slice(&rest_start[d + 1..]);
+                count.extend_from_slice(&rest_count[d + 1..]);
+                self.piece(sink, &start, &count, &[])?;
+                k += m;
+            }
+            // Advance the odometer.
+            let mut j = d;
+            loop {
+                if j == 0 {
+                    return Ok(());
+                }
+                j -= 1;
+                idx[j] += 1;
+                if idx[j] < rest_count[j] {
+                    break;
+                }
+                idx[j] = 0;
+            }
         }
     }
 }
