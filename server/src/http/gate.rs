@@ -39,12 +39,28 @@ pub struct RequestRecord {
     pub slice_runs: Option<usize>,
     /// Authenticated user, if any.
     pub user: Option<String>,
-    /// Response status code.
+    /// Response status code (0 if the client left before a response was ready).
     pub status: u16,
     /// Response body bytes handed to the connection.
     pub body_bytes: u64,
     /// Whether the body was sent to its end (false: failed mid-stream or client left).
     pub complete: bool,
+}
+
+impl RequestRecord {
+    fn empty() -> Self {
+        Self {
+            method: String::new(),
+            path: String::new(),
+            vpath: None,
+            object: None,
+            slice_runs: None,
+            user: None,
+            status: 0,
+            body_bytes: 0,
+            complete: false,
+        }
+    }
 }
 
 /// Shared record of served requests, for tests and embedding applications.
@@ -164,8 +180,16 @@ struct Pending {
 }
 
 impl Pending {
+    /// Log the request now (dropping without `finish` logs it as incomplete).
     fn finish(mut self, complete: bool) {
         self.record.complete = complete;
+    }
+}
+
+impl Drop for Pending {
+    /// Runs once per request, also when the client went away before the response (status
+    /// stays 0 then), so `in_flight` always returns to zero.
+    fn drop(&mut self) {
         let r = &self.record;
         tracing::info!(
             method = %r.method,
@@ -175,12 +199,13 @@ impl Pending {
             user = r.user.as_deref().unwrap_or(""),
             status = r.status,
             bytes = r.body_bytes,
-            complete,
+            complete = r.complete,
             ms = self.started.elapsed().as_secs_f64() * 1e3,
             "request"
         );
         self.log.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.log.push(self.record);
+        let record = std::mem::replace(&mut self.record, RequestRecord::empty());
+        self.log.push(record);
     }
 }
 
@@ -280,13 +305,7 @@ pub(crate) async fn gate(State(state): State<AppState>, mut req: Request, next: 
         record: RequestRecord {
             method: req.method().to_string(),
             path: req.uri().path().to_owned(),
-            vpath: None,
-            object: None,
-            slice_runs: None,
-            user: None,
-            status: 0,
-            body_bytes: 0,
-            complete: false,
+            ..RequestRecord::empty()
         },
         started: Instant::now(),
     };

@@ -8,6 +8,7 @@
 //! an error later ends the body early, which the client sees as a truncated response.
 
 use std::io::{self, Read, Write};
+use std::panic::AssertUnwindSafe;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -103,7 +104,14 @@ where
             tx,
             sent_any: false,
         };
-        let outcome = produce(&mut writer).and_then(|()| {
+        let produced = std::panic::catch_unwind(AssertUnwindSafe(|| produce(&mut writer)))
+            .unwrap_or_else(|_| {
+                Err(RequestError {
+                    status: 500,
+                    message: "internal error while writing the response".to_owned(),
+                })
+            });
+        let outcome = produced.and_then(|()| {
             writer.send_buffer().map_err(|e| RequestError {
                 status: 500,
                 message: e.to_string(),
