@@ -126,7 +126,7 @@ impl Hdf5Files {
 
     /// Number of files currently open.
     pub fn open_files(&self) -> usize {
-        self.cache.lock().map(|c| c.entries.len()).unwrap_or(0)
+        self.cache().entries.len()
     }
 
     /// Writes the answer to an object request (`req.object` set) on the HDF5 file `file`:
@@ -182,12 +182,20 @@ impl Hdf5Files {
             .map_err(|e| stream_error(StreamError::Output(e)))
     }
 
+    /// The cache; a panic elsewhere cannot leave it inconsistent (entries are pushed and
+    /// removed whole), so a poisoned lock is simply taken over.
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The open file for `path`, opening it (and evicting the least recently used) if needed.
     fn open(&self, path: &Path) -> Result<Arc<Id>, RequestError> {
         let fail = || not_found("Failed to open object: not a readable HDF5 file");
         let meta = std::fs::metadata(path).map_err(|_| fail())?;
         let stamp: Stamp = (meta.len(), meta.modified().ok());
-        let mut cache = self.cache.lock().map_err(|_| fail())?;
+        let mut cache = self.cache();
         cache.tick += 1;
         let tick = cache.tick;
         if let Some(pos) = cache.entries.iter().position(|e| e.path == path) {
