@@ -51,6 +51,19 @@ pub(crate) fn c_string(s: &str) -> Option<CString> {
     CString::new(s).ok()
 }
 
+/// A file path as libhdf5 wants it (raw bytes on Unix), or `None` when it contains a NUL.
+#[cfg(unix)]
+pub(crate) fn path_c_string(path: &std::path::Path) -> Option<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).ok()
+}
+
+/// A file path as libhdf5 wants it, or `None` when it is not Unicode or contains a NUL.
+#[cfg(not(unix))]
+pub(crate) fn path_c_string(path: &std::path::Path) -> Option<CString> {
+    path.to_str().and_then(c_string)
+}
+
 /// Copies a C string allocated by libhdf5 and frees it.
 ///
 /// # Safety

@@ -39,7 +39,7 @@ use hdf5_sys::h5p::H5P_DEFAULT;
 use hdfstream_protocol::{ObjectRequest, RequestError};
 
 use encode::{MAX_BIN, Sink};
-use ffi::{Id, c_string, locked};
+use ffi::{Id, c_string, locked, path_c_string};
 use object::{Expand, dataset_plan, plan, write_node};
 use read::{StreamError, stream_selection};
 
@@ -205,7 +205,7 @@ impl Hdf5Files {
             }
             cache.entries.swap_remove(pos);
         }
-        let cpath = c_string(&path.to_string_lossy()).ok_or_else(fail)?;
+        let cpath = path_c_string(path).ok_or_else(fail)?;
         let file = locked(|| {
             // SAFETY: valid C string.
             if unsafe { H5Fis_hdf5(cpath.as_ptr()) } <= 0 {
