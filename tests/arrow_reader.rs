@@ -291,6 +291,12 @@ fn natural_order_and_projection_errors() {
         .build()
         .unwrap_err();
     assert!(e.to_string().contains("Masses"), "{e}");
+    let e = b
+        .clone()
+        .with_boolean_columns(["IsStarFormin"])
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("IsStarFormin"), "{e}");
     let e =
         GroupReaderBuilder::open_with(s.backend(), "snap_9*.hdf5", "PartType1", Default::default())
             .unwrap_err();

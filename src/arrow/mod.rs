@@ -235,6 +235,11 @@ impl GroupReaderBuilder {
                 Ok(Object::Dataset(ds)) => ds,
                 Ok(Object::Group(_)) if !explicit => continue,
                 Ok(Object::Group(_)) => return Err(column_error(&name, "it is a group")),
+                // Dangling soft links and unsupported objects are not columns.
+                Err(e @ (Error::NotFound { .. } | Error::InvalidPath { .. })) if !explicit => {
+                    tracing::warn!(member = name, error = %e, "group member left out of the table");
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             let boolean = self.boolean_columns.contains(&name);
@@ -246,13 +251,18 @@ impl GroupReaderBuilder {
                 }
             }
         }
-        if let Some(b) = self
-            .boolean_columns
-            .iter()
-            .find(|b| !cols.iter().any(|c| &c.0 == *b))
-        {
-            if explicit {
-                return Err(column_error(b, "named as boolean but not projected"));
+        // Without a projection every boolean column must exist (catches typos); with one,
+        // booleans that are not projected are simply not read.
+        if !explicit {
+            if let Some(b) = self
+                .boolean_columns
+                .iter()
+                .find(|b| !cols.iter().any(|c| &c.0 == *b))
+            {
+                return Err(column_error(
+                    b,
+                    "named as boolean but not a dataset of the group",
+                ));
             }
         }
         Ok(cols)
