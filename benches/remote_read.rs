@@ -107,10 +107,23 @@ fn main() {
         bytes,
     );
 
+    let fresh = best(|| {
+        black_box(conn.request_slice("bench.hdf5", "/x", &spec).expect("raw"));
+    });
+    report(
+        "baseline 2: Connection::request_slice (fresh buffer)",
+        fresh,
+        base,
+        bytes,
+    );
     let t = best(|| {
         black_box(x.read::<f64>().expect("read"));
     });
     report("Dataset::read::<f64>", t, base, bytes);
+    println!(
+        "read::<f64> / request_slice (same allocation pattern): {:.2}",
+        t.as_secs_f64() / fresh.as_secs_f64()
+    );
 
     let mut dest = vec![0f64; ROWS];
     let t = best(|| {
@@ -159,5 +172,40 @@ fn main() {
     println!(
         "fancy (2 Mi runs) / contiguous read of the same bytes: {:.2}",
         t.as_secs_f64() / half.as_secs_f64()
+    );
+    let plan_t = best(|| {
+        let plan = hdfstream::selection::plan_fancy(
+            (&every_other).into(),
+            &Selection::all(),
+            &[ROWS as u64],
+        )
+        .expect("plan");
+        black_box(plan.requests(hdfstream_protocol::MAX_SLICES));
+    });
+    report(
+        "  of which client-side planning (plan_fancy)",
+        plan_t,
+        base,
+        bytes / 2,
+    );
+    let runs = SliceSpec {
+        runs: (0..ROWS as u64)
+            .step_by(2)
+            .map(|s| DimSelection { start: s, count: 1 })
+            .collect(),
+        rest: vec![],
+    };
+    let raw_runs = best(|| {
+        black_box(conn.request_slice("bench.hdf5", "/x", &runs).expect("runs"));
+    });
+    report(
+        "baseline 3: Connection::request_slice, same 2 Mi runs",
+        raw_runs,
+        base,
+        bytes / 2,
+    );
+    println!(
+        "read_fancy / raw request of the same runs: {:.2}",
+        t.as_secs_f64() / raw_runs.as_secs_f64()
     );
 }

@@ -155,9 +155,9 @@ fn read_all_pos() {
     };
     let Some((vals, _)) = coords() else { return };
     let d = open_dataset(&s, "Coordinates");
-    let mut dest = vec![0.0f64; 3000];
-    d.read_into(&sel![..1000, ..], &mut dest).unwrap();
-    assert_eq!(dest, vals);
+    let mut arr = ndarray::Array2::<f64>::zeros((1000, 3));
+    d.read_into_view(&sel![..1000, ..], arr.view_mut()).unwrap();
+    assert_eq!(arr.as_slice().unwrap(), vals.as_slice());
     s.finish();
 }
 
@@ -218,18 +218,23 @@ fn read_axis_pos() {
 }
 
 #[test]
-fn read_axis_pos_into_wrong_destination_is_refused() {
-    // Python refuses a non-contiguous destination; a Rust slice is always contiguous, so the
-    // analogous client-side refusal is a destination of the wrong length: no data request.
+fn read_axis_pos_into_2d_is_refused() {
+    // A column of a 2-D array is not contiguous: refused before any data request (the
+    // cassette holds only the three prefixes of the re-opened file).
     let Some(s) = session("test_read_direct/test_read_axis_pos_into_2d") else {
         return;
     };
+    let mut arr = ndarray::Array2::<f64>::zeros((1000, 3));
     for col in 0..3i64 {
         let d = open_dataset(&s, "Coordinates");
+        let r = d.read_into_view(&sel![..1000, col], arr.column_mut(col as usize));
+        assert!(matches!(r, Err(Error::InvalidSelection { .. })), "{r:?}");
+        // A wrong-length contiguous destination is refused too.
         let mut dest = vec![0.0f64; 3000];
         let r = d.read_into(&sel![..1000, col], &mut dest);
         assert!(matches!(r, Err(Error::InvalidSelection { .. })), "{r:?}");
     }
+    assert!(arr.iter().all(|v| *v == 0.0));
     s.finish();
 }
 

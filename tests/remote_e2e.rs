@@ -10,6 +10,7 @@ use hdf5_metno::H5Type;
 use hdf5_metno::types::{FixedAscii, FloatSize, IntSize, TypeDescriptor, VarLenUnicode};
 use hdfstream::remote::Backend;
 use hdfstream::{Dataset, Element, Link, Object, OpenOptions, Selection, open_with, sel};
+use hdfstream_protocol::{ArrayData, TypedBuffer};
 use hdfstream_server::http::ServerHandle;
 use hdfstream_server::sample::{SampleOptions, write_sample};
 
@@ -59,6 +60,7 @@ fn check<T: Element + H5Type>(remote: &Dataset, local: &hdf5_metno::Dataset) -> 
     };
     let n = len as i64;
     // Simple slice with negative stop, and a dropped first dimension.
+    #[allow(clippy::reversed_empty_ranges)] // numpy-style negative stop, not an empty range
     let s = remote.read_slice::<T>(&sel![1..-1]).unwrap();
     assert_eq!(
         s.as_slice().unwrap(),
@@ -165,6 +167,47 @@ fn run(options: OpenOptions) {
             | TypeDescriptor::FixedUnicode(_)
             | TypeDescriptor::VarLenUnicode
             | TypeDescriptor::VarLenAscii => check_strings(&remote, &local, &desc),
+            TypeDescriptor::Boolean => {
+                // h5py-style enum booleans arrive as their base integer.
+                let want: Vec<i8> = local
+                    .read_raw::<bool>()
+                    .unwrap()
+                    .into_iter()
+                    .map(i8::from)
+                    .collect();
+                assert_eq!(
+                    remote.read::<i8>().unwrap().as_slice().unwrap(),
+                    want.as_slice(),
+                    "{path}"
+                );
+                1
+            }
+            TypeDescriptor::FixedArray(base, 3)
+                if **base == TypeDescriptor::Float(FloatSize::U4) =>
+            {
+                let want: Vec<f32> = local
+                    .read_raw::<[f32; 3]>()
+                    .unwrap()
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let ArrayData::Nd(nd) = remote.read_raw(&Selection::all()).unwrap() else {
+                    panic!("{path}: vlen")
+                };
+                let TypedBuffer::Bytes {
+                    item_size: 12,
+                    data,
+                } = nd.data
+                else {
+                    panic!("{path}: {:?}", nd.dtype)
+                };
+                let got: Vec<f32> = data
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                assert_eq!(got, want, "{path}");
+                1
+            }
             other => {
                 eprintln!("not compared: {path} ({other})");
                 0

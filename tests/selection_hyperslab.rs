@@ -120,6 +120,19 @@ fn builder_macro_and_dropped_dims() {
     let r = sel![5..=6, -2..].resolve(&shape).unwrap();
     assert_eq!(r.ranges, vec![ds(5, 2), ds(1, 2)]);
     assert!(sel![0, 0, 0].resolve(&shape).is_err(), "too many indices");
+    assert!(
+        Selection::new().dim_step(0..10, 2).resolve(&shape).is_err(),
+        "step 2"
+    );
+    assert!(
+        Selection::new()
+            .dim_step(0..10, -1)
+            .resolve(&shape)
+            .is_err(),
+        "negative step"
+    );
+    let r = Selection::new().dim_step(-3.., 1).resolve(&shape).unwrap();
+    assert_eq!(r.ranges, vec![ds(414_930, 3), ds(0, 3)]);
     // Scalar dataset: empty selection, empty spec, scalar result.
     let r = Selection::all().resolve(&[]).unwrap();
     assert_eq!(

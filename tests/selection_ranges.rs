@@ -85,6 +85,20 @@ proptest! {
     }
 
     #[test]
+    fn increasing_rows_build_the_same_set(rows in prop::collection::vec(0..N, 0..40)) {
+        let mut sorted = rows.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let strictly_increasing = rows.windows(2).all(|w| w[0] < w[1]);
+        let fast = RowRanges::from_increasing_rows(rows.iter().copied());
+        prop_assert_eq!(fast.is_some(), strictly_increasing);
+        prop_assert_eq!(RowRanges::from_increasing_rows(sorted.iter().copied()), Some(RowRanges::from_rows(rows)));
+        let rr = RowRanges::from_rows(sorted);
+        let chunks: Vec<_> = rr.dim_selection_chunks(2).flatten().collect();
+        prop_assert_eq!(chunks, rr.to_dim_selections());
+    }
+
+    #[test]
     fn chunks_partition_the_runs(ranges in ranges_strategy(), max_runs in 0usize..5) {
         let rr = RowRanges::from_ranges(ranges);
         let chunks: Vec<RowRanges> = rr.chunks(max_runs).collect();

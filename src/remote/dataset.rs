@@ -248,6 +248,19 @@ impl Dataset {
         self.read_spec_into(&r.to_slice_spec(), r.read_shape(), dest)
     }
 
+    /// Like [`Dataset::read_into`] into an ndarray view, which must be C-contiguous (checked
+    /// before any request; a column of a 2-D array is refused).
+    pub fn read_into_view<T: Element, D: ndarray::Dimension>(
+        &self,
+        sel: &Selection,
+        mut dest: ndarray::ArrayViewMut<'_, T, D>,
+    ) -> Result<()> {
+        let slice = dest.as_slice_mut().ok_or_else(|| Error::InvalidSelection {
+            reason: "destination array is not C-contiguous".to_string(),
+        })?;
+        self.read_into(sel, slice)
+    }
+
     fn read_spec_into<T: Element>(
         &self,
         spec: &SliceSpec,

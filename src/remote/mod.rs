@@ -3,6 +3,25 @@
 //! The same path always yields the same `Arc` while it is alive (identity is observable with
 //! [`Arc::ptr_eq`]); metadata received from the server is kept for the lifetime of the
 //! [`File`]/[`Directory`] so nothing is requested twice.
+//!
+//! ```no_run
+//! use hdfstream::{HasAttrs, OpenOptions, Selection, sel};
+//!
+//! # fn main() -> hdfstream::Result<()> {
+//! let snap = hdfstream::open("cosma", "EAGLE/Fiducial_models/RefL0012N0188", OpenOptions::default())?
+//!     .into_directory()?;
+//! let file = snap.file("snapshot_028_z000p000/snap_028_z000p000.0.hdf5")?;
+//! let boxsize = file.group("Header")?.attrs().get("BoxSize").and_then(|a| a.as_f64());
+//! let pos = file.dataset("PartType1/Coordinates")?;
+//! let first = pos.read_slice::<f64>(&sel![0..1000, ..])?; // shape [1000, 3]
+//! let x = pos.read_slice::<f64>(&sel![..1000, 0])?; // shape [1000]
+//! let picked = pos.read_fancy::<f64>(&[5i64, 3, 5], &Selection::all())?; // shape [3, 3]
+//! let mut buf = vec![0f64; 3000];
+//! pos.read_into(&sel![..1000], &mut buf)?; // streamed straight into `buf`
+//! # let _ = (boxsize, first, x, picked);
+//! # Ok(())
+//! # }
+//! ```
 
 mod attrs;
 mod connection;

@@ -84,9 +84,9 @@ impl FancyPlan {
     pub fn requests(&self, max_runs: usize) -> Vec<SliceSpec> {
         let max_runs = max_runs.clamp(1, MAX_SLICES);
         self.rows
-            .chunks(max_runs)
-            .map(|c| SliceSpec {
-                runs: c.to_dim_selections(),
+            .dim_selection_chunks(max_runs)
+            .map(|runs| SliceSpec {
+                runs,
                 rest: self.rest.clone(),
             })
             .collect()
@@ -126,27 +126,28 @@ pub fn plan_fancy(
             .map(|&i| wrap_index(i, len0, 0))
             .collect::<Result<_, _>>()?,
     };
-    let increasing = rows.windows(2).all(|w| w[0] < w[1]);
     let out_rows = u64::try_from(rows.len()).map_err(|_| Error::InvalidSelection {
         reason: "index too long".to_string(),
     })?;
-    let inverse = if increasing {
-        None
-    } else {
-        let mut unique = rows.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        // Every row is present in `unique`, so the search always succeeds.
-        Some(
-            rows.iter()
+    let (rows, inverse) = match RowRanges::from_increasing_rows(rows.iter().copied()) {
+        Some(set) => (set, None),
+        None => {
+            let mut unique = rows.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            // Every row is present in `unique`, so the search always succeeds.
+            let inverse = rows
+                .iter()
                 .map(|r| unique.binary_search(r).unwrap_or_default())
-                .collect(),
-        )
+                .collect();
+            let set = RowRanges::from_increasing_rows(unique).unwrap_or_default();
+            (set, Some(inverse))
+        }
     };
     let mut result_shape = vec![out_rows];
     result_shape.extend(resolved_rest.result_shape());
     Ok(FancyPlan {
-        rows: RowRanges::from_rows(rows),
+        rows,
         inverse,
         rest: resolved_rest.ranges,
         rest_dropped: resolved_rest.dropped,

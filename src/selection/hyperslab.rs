@@ -19,6 +19,16 @@ pub enum DimIndex {
     },
     /// A single index (negative counts from the end); the dimension is dropped from the result.
     Index(i64),
+    /// A range with an explicit step; only step 1 is supported (the protocol has no strides),
+    /// any other step is rejected when the selection is resolved.
+    Stepped {
+        /// First index (inclusive).
+        start: Option<i64>,
+        /// Last index (exclusive).
+        stop: Option<i64>,
+        /// Step between selected indices.
+        step: i64,
+    },
 }
 
 impl DimIndex {
@@ -112,6 +122,18 @@ impl Selection {
         self
     }
 
+    /// Appends a range with a step for the next dimension (numpy `start:stop:step`); only a
+    /// step of 1 can be read, others make [`Selection::resolve`] fail.
+    pub fn dim_step(self, d: impl Into<DimIndex>, step: i64) -> Self {
+        let (start, stop) = match d.into() {
+            DimIndex::Range { start, stop } | DimIndex::Stepped { start, stop, .. } => {
+                (start, stop)
+            }
+            DimIndex::Index(i) => (Some(i), i.checked_add(1)),
+        };
+        self.dim(DimIndex::Stepped { start, stop, step })
+    }
+
     /// The per-dimension selections given so far.
     pub fn dims(&self) -> &[DimIndex] {
         &self.dims
@@ -173,6 +195,14 @@ fn resolve_dim(d: DimIndex, len: u64, dim: usize) -> Result<(DimSelection, bool)
         DimIndex::Index(i) => {
             let start = wrap_index(i, len, dim)?;
             Ok((DimSelection { start, count: 1 }, true))
+        }
+        DimIndex::Stepped { start, stop, step } => {
+            if step != 1 {
+                return Err(Error::InvalidSelection {
+                    reason: format!("step {step} in dimension {dim}: only step 1 is supported"),
+                });
+            }
+            resolve_dim(DimIndex::Range { start, stop }, len, dim)
         }
         DimIndex::Range { start, stop } => {
             let start = start.map_or(0, |s| clamp_bound(s, len));

@@ -118,6 +118,36 @@ impl RowRanges {
             .map(|c| RowRanges { runs: c.to_vec() })
     }
 
+    /// Builds the set from rows given in strictly increasing order (one pass, no sorting);
+    /// `None` if they are not strictly increasing.
+    pub fn from_increasing_rows<I: IntoIterator<Item = u64>>(rows: I) -> Option<Self> {
+        let mut runs: Vec<Range<u64>> = Vec::new();
+        for row in rows {
+            match runs.last_mut() {
+                Some(last) if row < last.end => return None,
+                Some(last) if row == last.end => last.end = row.checked_add(1)?,
+                _ => runs.push(row..row.checked_add(1)?),
+            }
+        }
+        Some(Self { runs })
+    }
+
+    /// The runs as wire `start`/`count` pairs, in pieces of at most `max_runs` runs (at least
+    /// one), without building intermediate sets.
+    pub fn dim_selection_chunks(
+        &self,
+        max_runs: usize,
+    ) -> impl Iterator<Item = Vec<DimSelection>> + '_ {
+        self.runs.chunks(max_runs.max(1)).map(|c| {
+            c.iter()
+                .map(|r| DimSelection {
+                    start: r.start,
+                    count: r.end - r.start,
+                })
+                .collect()
+        })
+    }
+
     /// The runs as wire `start`/`count` pairs.
     pub fn to_dim_selections(&self) -> Vec<DimSelection> {
         self.runs
