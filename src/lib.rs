@@ -8,6 +8,8 @@ pub mod error;
 #[cfg(feature = "parquet")]
 pub mod export;
 pub mod progress;
+#[cfg(feature = "polars")]
+pub mod polars;
 pub mod remote;
 pub mod selection;
 

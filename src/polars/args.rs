@@ -1,0 +1,179 @@
+//! Arguments of [`scan_hdfstream`](super::scan_hdfstream), shaped like Polars' own scan args.
+
+use polars::prelude::PlSmallStr;
+
+/// Default name of the virtual row-index column.
+pub const DEFAULT_ROW_INDEX: &str = "row_index";
+/// Default number of requests in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Default rows per batch of [`HdfstreamScan::batches`](super::HdfstreamScan::batches).
+pub const DEFAULT_BATCH_SIZE: usize = 1 << 20;
+
+/// How a two-dimensional `(N, k)` dataset becomes columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MultiColumn {
+    /// One `Array(dtype, k)` column named like the dataset (default).
+    #[default]
+    Array,
+    /// `k` scalar columns `<name>_0` … `<name>_{k-1}`; each is fetched on its own
+    /// (the request selects just that column of the dataset).
+    Split,
+}
+
+/// What to do with a dataset that cannot become a column (other row count, unsupported type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnUnsupported {
+    /// Leave it out with a `tracing` warning (default).
+    #[default]
+    Skip,
+    /// Fail the scan with an error naming the dataset.
+    Error,
+}
+
+/// The virtual row-index column: name and the value of the first row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowIndexSpec {
+    /// Column name.
+    pub name: PlSmallStr,
+    /// Value of the first row of the first file.
+    pub offset: u64,
+}
+
+/// Options of a scan. Every field has a documented default; build with
+/// `ScanArgsHdfstream::default()` and the `with_*` methods.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScanArgsHdfstream {
+    /// Virtual row-index column (global across files, `UInt64`). Default: `row_index`, offset 0.
+    /// Predicates on it become row ranges fetched from the server. `None`: no such column.
+    pub row_index: Option<RowIndexSpec>,
+    /// Adds a `String` column with the file's virtual path under this name. Default: none.
+    pub include_file_paths: Option<PlSmallStr>,
+    /// Reads at most this many rows (before any filter is applied). Default: all.
+    pub n_rows: Option<usize>,
+    /// Requests in flight at once, over columns and files. Default 4; 0 is taken as 1.
+    pub concurrency: usize,
+    /// Rows per batch of the batch iterator. Default 2^20.
+    pub batch_size: usize,
+    /// File path on the server when the URL names only the server. Default: none.
+    pub file: Option<String>,
+    /// How `(N, k)` datasets are mapped. Default [`MultiColumn::Array`].
+    pub multi_column: MultiColumn,
+    /// What to do with datasets that cannot be columns. Default [`OnUnsupported::Skip`].
+    pub on_unsupported: OnUnsupported,
+    /// Integer datasets (by name) to present as `Boolean` (non-zero = true), e.g. h5py
+    /// boolean enums, whose enum names the wire format does not carry. Default: none.
+    pub boolean_columns: Vec<String>,
+    /// User for HTTP Basic authentication. Default: none (or the alias's user).
+    pub user: Option<String>,
+    /// Password for `user`. Default: none.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ScanArgsHdfstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanArgsHdfstream")
+            .field("row_index", &self.row_index)
+            .field("include_file_paths", &self.include_file_paths)
+            .field("n_rows", &self.n_rows)
+            .field("concurrency", &self.concurrency)
+            .field("batch_size", &self.batch_size)
+            .field("file", &self.file)
+            .field("multi_column", &self.multi_column)
+            .field("on_unsupported", &self.on_unsupported)
+            .field("boolean_columns", &self.boolean_columns)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Default for ScanArgsHdfstream {
+    fn default() -> Self {
+        Self {
+            row_index: Some(RowIndexSpec {
+                name: PlSmallStr::from_static(DEFAULT_ROW_INDEX),
+                offset: 0,
+            }),
+            include_file_paths: None,
+            n_rows: None,
+            concurrency: DEFAULT_CONCURRENCY,
+            batch_size: DEFAULT_BATCH_SIZE,
+            file: None,
+            multi_column: MultiColumn::default(),
+            on_unsupported: OnUnsupported::default(),
+            boolean_columns: Vec::new(),
+            user: None,
+            password: None,
+        }
+    }
+}
+
+impl ScanArgsHdfstream {
+    /// Sets the row-index column (`None` removes it). Default `row_index`, offset 0.
+    pub fn with_row_index(mut self, name: Option<&str>, offset: u64) -> Self {
+        self.row_index = name.map(|n| RowIndexSpec {
+            name: n.into(),
+            offset,
+        });
+        self
+    }
+
+    /// Adds a column with each row's file path. Default: none.
+    pub fn with_include_file_paths(mut self, name: Option<&str>) -> Self {
+        self.include_file_paths = name.map(PlSmallStr::from);
+        self
+    }
+
+    /// Reads at most `n` rows. Default: all.
+    pub fn with_n_rows(mut self, n: Option<usize>) -> Self {
+        self.n_rows = n;
+        self
+    }
+
+    /// Requests in flight at once. Default 4.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// Rows per batch of the batch iterator. Default 2^20.
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// File path on the server, for a URL naming only the server. Default: none.
+    pub fn with_file(mut self, path: Option<&str>) -> Self {
+        self.file = path.map(str::to_owned);
+        self
+    }
+
+    /// How `(N, k)` datasets are mapped. Default [`MultiColumn::Array`].
+    pub fn with_multi_column(mut self, mode: MultiColumn) -> Self {
+        self.multi_column = mode;
+        self
+    }
+
+    /// What to do with datasets that cannot be columns. Default [`OnUnsupported::Skip`].
+    pub fn with_on_unsupported(mut self, policy: OnUnsupported) -> Self {
+        self.on_unsupported = policy;
+        self
+    }
+
+    /// Integer datasets to present as `Boolean`. Default: none.
+    pub fn with_boolean_columns<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.boolean_columns = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// HTTP Basic credentials. Default: none.
+    pub fn with_credentials(mut self, user: &str, password: Option<&str>) -> Self {
+        self.user = Some(user.to_owned());
+        self.password = password.map(str::to_owned);
+        self
+    }
+}
