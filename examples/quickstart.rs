@@ -18,7 +18,11 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 fn main() -> Res<()> {
     let t0 = Instant::now();
     let dir = tempfile::tempdir()?;
-    let opts = SampleOptions { particles: 400_000, files: 4, seed: 42 };
+    let opts = SampleOptions {
+        particles: 400_000,
+        files: 4,
+        seed: 42,
+    };
     let sample = write_sample(dir.path(), &opts)?;
     println!(
         "wrote {} snapshot files + halo catalogue ({:.1} MB) in {:.1?}",
@@ -61,7 +65,10 @@ fn main() -> Res<()> {
         )
         .group_by([col("HaloID")])
         .agg([len().alias("n_hot"), col("Masses").sum().alias("hot_mass")])
-        .sort(["n_hot"], SortMultipleOptions::default().with_order_descending(true))
+        .sort(
+            ["n_hot"],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
         .collect()?;
     println!(
         "\nrows 100000..300000 with Temperatures > 1e5, per halo ({:.1?}, {} B over the wire; the full two columns would be {} B):\n{}",
@@ -84,7 +91,9 @@ fn main() -> Res<()> {
         .filter(col("HaloID").gt(lit(0)))
         .select([col("ParticleIDs"), col("HaloID"), col("Masses")])
         .join(
-            halos.lazy()?.select([col("ID"), col("Mass").alias("HaloMass"), col("Radius")]),
+            halos
+                .lazy()?
+                .select([col("ID"), col("Mass").alias("HaloMass"), col("Radius")]),
             [col("HaloID")],
             [col("ID")],
             JoinArgs::new(JoinType::Inner),
@@ -102,7 +111,11 @@ fn main() -> Res<()> {
     let out = dir.path().join("hot_gas_per_halo.parquet");
     let mut hot = hot;
     let written = ParquetWriter::new(std::fs::File::create(&out)?).finish(&mut hot)?;
-    println!("\nwrote {} ({written} B, {} rows)", out.display(), hot.height());
+    println!(
+        "\nwrote {} ({written} B, {} rows)",
+        out.display(),
+        hot.height()
+    );
 
     println!(
         "\ntotal: {} requests, {} B over the wire, {:.1?}",

@@ -4,7 +4,9 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hdfstream_protocol::{ArrayData, DimSelection, MAX_SLICES, SliceSpec, TypedBuffer, VlenElement};
+use hdfstream_protocol::{
+    ArrayData, DimSelection, MAX_SLICES, SliceSpec, TypedBuffer, VlenElement,
+};
 use polars::prelude::*;
 
 use super::source::{ColumnSpec, Shape, Values};
@@ -82,7 +84,8 @@ fn width(col: &ColumnSpec) -> u64 {
 }
 
 fn usize_of(n: u64) -> PolarsResult<usize> {
-    usize::try_from(n).map_err(|_| PolarsError::ComputeError(format!("{n} values do not fit in memory").into()))
+    usize::try_from(n)
+        .map_err(|_| PolarsError::ComputeError(format!("{n} values do not fit in memory").into()))
 }
 
 /// Streams the rows of `col` in `rows` into a new `Vec<T>` (one request per 2^24 runs).
@@ -107,7 +110,13 @@ fn fetch_vec<T: bytemuck::Pod>(
             .get_mut(at..at + n)
             .ok_or_else(|| PolarsError::ComputeError("fetch plan exceeds its buffer".into()))?;
         backend
-            .request_slice_into(vpath, &col.object, &spec, &col.dtype, bytemuck::cast_slice_mut(dest))
+            .request_slice_into(
+                vpath,
+                &col.object,
+                &spec,
+                &col.dtype,
+                bytemuck::cast_slice_mut(dest),
+            )
             .map_err(|e| to_polars(e, &format!("{vpath}:{}", col.object)))?;
         at += n;
     }
@@ -155,7 +164,9 @@ fn fetch_strings(
             ArrayData::Vlen(v) => {
                 for e in v.elements {
                     match e {
-                        VlenElement::String(b) => out.push(String::from_utf8_lossy(&b).into_owned()),
+                        VlenElement::String(b) => {
+                            out.push(String::from_utf8_lossy(&b).into_owned())
+                        }
                         VlenElement::Array(_) => {
                             return Err(PolarsError::SchemaMismatch(
                                 format!("{}: expected strings, received sequences", what()).into(),
@@ -168,10 +179,19 @@ fn fetch_strings(
     }
     if u64::try_from(out.len()).ok() != Some(rows.row_count()) {
         return Err(PolarsError::ComputeError(
-            format!("{}: {} strings received for {} rows", what(), out.len(), rows.row_count()).into(),
+            format!(
+                "{}: {} strings received for {} rows",
+                what(),
+                out.len(),
+                rows.row_count()
+            )
+            .into(),
         ));
     }
-    Ok(StringChunked::from_iter_values(col.name.clone(), out.iter().map(String::as_str)).into_series())
+    Ok(
+        StringChunked::from_iter_values(col.name.clone(), out.iter().map(String::as_str))
+            .into_series(),
+    )
 }
 
 /// Wraps a flat numeric vector as the column's Series (no copy of the values).

@@ -77,15 +77,13 @@ pub fn scan_hdfstream_with(
 /// Maps a client error to a Polars error, naming what was being read.
 pub(crate) fn to_polars(e: crate::Error, context: &str) -> PolarsError {
     match e {
-        crate::Error::NotFound { .. } => {
-            PolarsError::IO {
-                error: Arc::new(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("{context}: {e}"),
-                )),
-                msg: None,
-            }
-        }
+        crate::Error::NotFound { .. } => PolarsError::IO {
+            error: Arc::new(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{context}: {e}"),
+            )),
+            msg: None,
+        },
         other => PolarsError::ComputeError(format!("{context}: {other}").into()),
     }
 }

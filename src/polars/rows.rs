@@ -227,7 +227,10 @@ impl IndexInfo<'_> {
                                 Num::Float(_) => return None,
                             };
                             let r = i.checked_sub(off)?;
-                            (0..total).contains(&r).then(|| u64::try_from(r).ok()).flatten()
+                            (0..total)
+                                .contains(&r)
+                                .then(|| u64::try_from(r).ok())
+                                .flatten()
                         });
                         self.exact(RowRanges::from_rows(rows))
                     }
@@ -340,7 +343,12 @@ fn series_nums(s: &Series) -> Option<Vec<Num>> {
             Some(out)
         }
         DataType::UInt64 => Some(
-            s.u64().ok()?.iter().flatten().map(|v| Num::Int(i128::from(v))).collect(),
+            s.u64()
+                .ok()?
+                .iter()
+                .flatten()
+                .map(|v| Num::Int(i128::from(v)))
+                .collect(),
         ),
         DataType::Float32 | DataType::Float64 => Some(
             s.cast(&DataType::Float64)

@@ -103,7 +103,12 @@ impl HdfstreamScan {
             ));
         }
         let total = table.files.iter().map(|f| f.rows).sum();
-        tracing::debug!(group = table.group, files = table.files.len(), rows = total, "table opened");
+        tracing::debug!(
+            group = table.group,
+            files = table.files.len(),
+            rows = total,
+            "table opened"
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
@@ -128,7 +133,12 @@ impl HdfstreamScan {
 
     /// Virtual paths of the files, in table order, with their row counts.
     pub fn files(&self) -> Vec<(String, u64)> {
-        self.inner.table.files.iter().map(|f| (f.vpath.clone(), f.rows)).collect()
+        self.inner
+            .table
+            .files
+            .iter()
+            .map(|f| (f.vpath.clone(), f.rows))
+            .collect()
     }
 
     /// A lazy frame over the table; projections, row-index predicates and limits are pushed
@@ -185,7 +195,9 @@ impl HdfstreamScan {
         };
         for n in &names {
             if !self.inner.schema.contains(n) {
-                return Err(PolarsError::ColumnNotFound(format!("`{n}` is not a column").into()));
+                return Err(PolarsError::ColumnNotFound(
+                    format!("`{n}` is not a column").into(),
+                ));
             }
         }
         Ok(HdfstreamBatches {
@@ -326,11 +338,17 @@ impl Inner {
     }
 
     fn is_row_index(&self, name: &str) -> bool {
-        self.args.row_index.as_ref().is_some_and(|r| r.name.as_str() == name)
+        self.args
+            .row_index
+            .as_ref()
+            .is_some_and(|r| r.name.as_str() == name)
     }
 
     fn is_path(&self, name: &str) -> bool {
-        self.args.include_file_paths.as_ref().is_some_and(|p| p.as_str() == name)
+        self.args
+            .include_file_paths
+            .as_ref()
+            .is_some_and(|p| p.as_str() == name)
     }
 
     /// Global row set → per-file local row sets.
@@ -438,7 +456,9 @@ impl Inner {
     ) -> PolarsResult<DataFrame> {
         for n in names {
             if !self.schema.contains(n) {
-                return Err(PolarsError::ColumnNotFound(format!("`{n}` is not a column").into()));
+                return Err(PolarsError::ColumnNotFound(
+                    format!("`{n}` is not a column").into(),
+                ));
             }
         }
         let mut g = RowRanges::from_ranges([0..self.total]);
@@ -468,15 +488,23 @@ impl Inner {
         if exact && let Some(n) = limit {
             g = take_first(&g, n);
         }
-        tracing::debug!(rows = g.row_count(), runs = g.run_count(), exact, "scan row set");
+        tracing::debug!(
+            rows = g.row_count(),
+            runs = g.run_count(),
+            exact,
+            "scan row set"
+        );
         let data_cols: Vec<&ColumnSpec> = names.iter().filter_map(|n| self.column(n)).collect();
         let local = self.split(&g);
         let predicate = match predicate {
             Some(p) if !exact => p,
             _ => {
                 let fetched = self.fetch(&data_cols, &local)?;
-                let pairs: Vec<(PlSmallStr, Series)> =
-                    data_cols.iter().map(|c| c.name.clone()).zip(fetched).collect();
+                let pairs: Vec<(PlSmallStr, Series)> = data_cols
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .zip(fetched)
+                    .collect();
                 return self.frame(names, &local, &pairs);
             }
         };
@@ -488,10 +516,14 @@ impl Inner {
                 pred_names.push(l.clone());
             }
         }
-        let pred_cols: Vec<&ColumnSpec> = pred_names.iter().filter_map(|n| self.column(n)).collect();
+        let pred_cols: Vec<&ColumnSpec> =
+            pred_names.iter().filter_map(|n| self.column(n)).collect();
         let fetched = self.fetch(&pred_cols, &local)?;
-        let pairs: Vec<(PlSmallStr, Series)> =
-            pred_cols.iter().map(|c| c.name.clone()).zip(fetched).collect();
+        let pairs: Vec<(PlSmallStr, Series)> = pred_cols
+            .iter()
+            .map(|c| c.name.clone())
+            .zip(fetched)
+            .collect();
         let stage1 = self.frame(&pred_names, &local, &pairs)?;
         let mask = evaluate_mask(&stage1, predicate, limit)?;
         let matches = self.matches(&local, &mask)?;
@@ -506,8 +538,15 @@ impl Inner {
         let hit_rows: u64 = matches.iter().map(RowRanges::row_count).sum();
         let hit_runs: u64 = matches.iter().map(|m| m.run_count() as u64).sum();
         let run_bytes = hit_runs * RUN_COST_BYTES * (rest.len() as u64);
-        let late = hit_rows.saturating_mul(row_bytes) + run_bytes < all_rows.saturating_mul(row_bytes);
-        tracing::debug!(all_rows, hit_rows, hit_runs, late, "late materialization decision");
+        let late =
+            hit_rows.saturating_mul(row_bytes) + run_bytes < all_rows.saturating_mul(row_bytes);
+        tracing::debug!(
+            all_rows,
+            hit_rows,
+            hit_runs,
+            late,
+            "late materialization decision"
+        );
         let mut pairs: Vec<(PlSmallStr, Series)> = stage1
             .filter(&mask)?
             .columns()
@@ -536,7 +575,9 @@ impl Inner {
             for r in rows {
                 for i in r {
                     let Some(m) = it.next() else {
-                        return Err(PolarsError::ShapeMismatch("predicate mask too short".into()));
+                        return Err(PolarsError::ShapeMismatch(
+                            "predicate mask too short".into(),
+                        ));
                     };
                     if m == Some(true) {
                         match runs.last_mut() {
@@ -554,7 +595,11 @@ impl Inner {
 
 /// Evaluates `predicate` on `df` as a boolean mask (nulls are false); with `limit`, only the
 /// first `limit` true values are kept.
-fn evaluate_mask(df: &DataFrame, predicate: &Expr, limit: Option<u64>) -> PolarsResult<BooleanChunked> {
+fn evaluate_mask(
+    df: &DataFrame,
+    predicate: &Expr,
+    limit: Option<u64>,
+) -> PolarsResult<BooleanChunked> {
     const MASK: &str = "__hdfstream_mask";
     let height = df.height();
     let out = df

@@ -38,7 +38,9 @@ fn percent_decode(s: &str) -> String {
 /// * `http(s)://host/base` with the path in [`ScanArgsHdfstream::file`];
 /// * `alias:<path>`, or `alias` with the path in [`ScanArgsHdfstream::file`].
 pub(crate) fn parse_location(url: &str, file: Option<&str>) -> PolarsResult<Location> {
-    let file = file.map(|f| f.trim_start_matches('/')).filter(|f| !f.is_empty());
+    let file = file
+        .map(|f| f.trim_start_matches('/'))
+        .filter(|f| !f.is_empty());
     let is_http = url.starts_with("http://") || url.starts_with("https://");
     let (server, path) = if is_http {
         match url.split_once("/msgpack/") {
@@ -104,7 +106,8 @@ pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
 }
 
 /// Natural order: runs of digits compare as numbers (`snap.2` before `snap.10`).
@@ -152,7 +155,9 @@ pub(crate) fn expand_glob(backend: &dyn Backend, path: &str) -> PolarsResult<Vec
         .request_path(dir)
         .map_err(|e| to_polars(e, &format!("listing directory `{dir}`")))?;
     let PathInfo::Directory(d) = listing else {
-        return Err(invalid(format!("glob `{path}`: `{dir}` is not a directory")));
+        return Err(invalid(format!(
+            "glob `{path}`: `{dir}` is not a directory"
+        )));
     };
     let mut names: Vec<&String> = d
         .files
@@ -168,7 +173,13 @@ pub(crate) fn expand_glob(backend: &dyn Backend, path: &str) -> PolarsResult<Vec
     }
     Ok(names
         .into_iter()
-        .map(|n| if dir.is_empty() { n.clone() } else { format!("{dir}/{n}") })
+        .map(|n| {
+            if dir.is_empty() {
+                n.clone()
+            } else {
+                format!("{dir}/{n}")
+            }
+        })
         .collect())
 }
 
@@ -269,8 +280,8 @@ fn dataset_columns(
     d: &DatasetInfo,
     args: &ScanArgsHdfstream,
 ) -> Result<Vec<ColumnSpec>, String> {
-    let col = |name: PlSmallStr, values: Values, shape: Shape, polars: DataType, row_bytes| {
-        ColumnSpec {
+    let col =
+        |name: PlSmallStr, values: Values, shape: Shape, polars: DataType, row_bytes| ColumnSpec {
             name,
             object: object.to_owned(),
             dtype: d.dtype.clone(),
@@ -279,8 +290,7 @@ fn dataset_columns(
             polars,
             row_bytes,
             attrs: d.attributes.clone(),
-        }
-    };
+        };
     let as_bool = args.boolean_columns.iter().any(|b| b == name);
     match (&d.dtype, d.shape.len()) {
         (Dtype::FixedString { len }, 1) => Ok(vec![col(
@@ -391,7 +401,11 @@ fn row_count(datasets: &[(String, DatasetInfo)]) -> u64 {
 /// Normalises a group path to an absolute HDF5 path.
 pub(crate) fn group_path(group: &str) -> String {
     let g = group.trim_matches('/');
-    if g.is_empty() { "/".to_owned() } else { format!("/{g}") }
+    if g.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("/{g}")
+    }
 }
 
 /// Loads the group of every file (concurrently) and builds the table.
@@ -425,7 +439,11 @@ pub(crate) fn load_table(
             Ok(cols) => columns.extend(cols),
             Err(why) => match args.on_unsupported {
                 OnUnsupported::Skip => {
-                    tracing::warn!(dataset = object, reason = why, "dataset left out of the table")
+                    tracing::warn!(
+                        dataset = object,
+                        reason = why,
+                        "dataset left out of the table"
+                    )
                 }
                 OnUnsupported::Error => {
                     return Err(PolarsError::SchemaMismatch(
@@ -449,8 +467,11 @@ pub(crate) fn load_table(
             };
             if d.dtype != c.dtype || d.shape.get(1..) != first_shape_tail(first, name) {
                 return Err(PolarsError::SchemaMismatch(
-                    format!("{vpath}: dataset {} differs in type or shape from the first file", c.object)
-                        .into(),
+                    format!(
+                        "{vpath}: dataset {} differs in type or shape from the first file",
+                        c.object
+                    )
+                    .into(),
                 ));
             }
             let n = d.shape.first().copied().unwrap_or(0);
@@ -470,9 +491,9 @@ pub(crate) fn load_table(
             rows,
             offset,
         });
-        offset = offset.checked_add(rows).ok_or_else(|| {
-            PolarsError::ComputeError("total row count overflows u64".into())
-        })?;
+        offset = offset
+            .checked_add(rows)
+            .ok_or_else(|| PolarsError::ComputeError("total row count overflows u64".into()))?;
     }
     Ok(Table {
         files: parts,

@@ -27,9 +27,22 @@ impl Served {
     pub(crate) fn sample(particles: u64, files: u32) -> Served {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
-        let sample = write_sample(&root, &SampleOptions { particles, files, seed: 11 }).expect("sample");
+        let sample = write_sample(
+            &root,
+            &SampleOptions {
+                particles,
+                files,
+                seed: 11,
+            },
+        )
+        .expect("sample");
         let server = ServerHandle::start(&root).expect("server");
-        Served { _dir: dir, server, sample, root }
+        Served {
+            _dir: dir,
+            server,
+            sample,
+            root,
+        }
     }
 
     /// Serves a directory whose files the caller writes with `write(dir)`.
@@ -45,7 +58,12 @@ impl Served {
             halos: 0,
             bytes: 0,
         };
-        Served { _dir: dir, server, sample, root }
+        Served {
+            _dir: dir,
+            server,
+            sample,
+            root,
+        }
     }
 
     /// `<base>/msgpack/<vpath>`.
@@ -111,13 +129,17 @@ fn fixed_strings(ds: &hdf5_metno::Dataset) -> Vec<String> {
         let mut buf = vec![0u8; size * n];
         match size {
             8 => {
-                let v = ds.read_raw::<hdf5_metno::types::FixedAscii<8>>().expect("read S8");
+                let v = ds
+                    .read_raw::<hdf5_metno::types::FixedAscii<8>>()
+                    .expect("read S8");
                 for (i, s) in v.iter().enumerate() {
                     buf[i * 8..i * 8 + s.len()].copy_from_slice(s.as_bytes());
                 }
             }
             16 => {
-                let v = ds.read_raw::<hdf5_metno::types::FixedAscii<16>>().expect("read S16");
+                let v = ds
+                    .read_raw::<hdf5_metno::types::FixedAscii<16>>()
+                    .expect("read S16");
                 for (i, s) in v.iter().enumerate() {
                     buf[i * 16..i * 16 + s.len()].copy_from_slice(s.as_bytes());
                 }
@@ -173,7 +195,12 @@ pub(crate) fn h5_series(ds: &hdf5_metno::Dataset, name: &str, dtype: &DataType) 
 
 /// The table libhdf5 sees: `row_index` (u64 from 0) and the named columns of `group`,
 /// concatenated over `files`; column types from `schema`.
-pub(crate) fn truth(files: &[PathBuf], group: &str, schema: &Schema, row_index: Option<&str>) -> DataFrame {
+pub(crate) fn truth(
+    files: &[PathBuf],
+    group: &str,
+    schema: &Schema,
+    row_index: Option<&str>,
+) -> DataFrame {
     let mut cols: Vec<Column> = Vec::new();
     let mut total = 0usize;
     let handles: Vec<hdf5_metno::Group> = files
@@ -200,10 +227,13 @@ pub(crate) fn truth(files: &[PathBuf], group: &str, schema: &Schema, row_index: 
     }
     if let Some(ri) = row_index {
         if cols.is_empty() {
-            total = handles.iter().map(|g| {
-                let n = g.member_names().unwrap();
-                g.dataset(&n[0]).unwrap().shape()[0]
-            }).sum();
+            total = handles
+                .iter()
+                .map(|g| {
+                    let n = g.member_names().unwrap();
+                    g.dataset(&n[0]).unwrap().shape()[0]
+                })
+                .sum();
         }
         let idx: Vec<u64> = (0..total as u64).collect();
         cols.insert(0, Series::new(ri.into(), idx).into_column());
