@@ -1,7 +1,8 @@
 //! Throughput of the HTTP layer, as ratios to a baseline measured in the same run:
 //! * a 64 MiB `<f8` slice through HTTP vs `Hdf5Files::write_response` into memory;
 //! * a 256 MiB file download through HTTP vs `std::fs::read` of the same (cached) file;
-//! * peak extra memory is bounded by the chunk pipeline, not by the response size.
+//! * a root listing of a 20 000-file tree (sizes walked recursively on every request) vs a
+//!   plain recursive `read_dir` + `metadata` walk.
 //!
 //! Run: `cargo bench -p hdfstream-server --bench http_stream`.
 
@@ -36,7 +37,11 @@ fn main() {
     {
         let file = hdf5_metno::File::create(&h5).expect("create");
         let values: Vec<f64> = (0..ROWS).map(|i| i as f64).collect();
-        let ds = file.new_dataset::<f64>().shape(ROWS).create("x").expect("dataset");
+        let ds = file
+            .new_dataset::<f64>()
+            .shape(ROWS)
+            .create("x")
+            .expect("dataset");
         ds.write_raw(&values).expect("write");
     }
     let raw = tmp.path().join("raw.bin");
@@ -101,6 +106,46 @@ fn main() {
         mib_s(download_bytes, download),
         download.as_secs_f64() / read.as_secs_f64()
     );
+    let tree = tempfile::tempdir().expect("tempdir");
+    for d in 0..1000 {
+        let dir = tree.path().join(format!("d{}/e{d}", d % 50));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for f in 0..20 {
+            std::fs::write(dir.join(format!("f{f}.hdf5")), [0u8; 16]).expect("write");
+        }
+    }
+    fn walk(dir: &std::path::Path) -> u64 {
+        let mut total = 0;
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let meta = std::fs::metadata(&path).expect("metadata");
+            total += if meta.is_dir() {
+                walk(&path)
+            } else {
+                meta.len()
+            };
+        }
+        total
+    }
+    let (plain, plain_size) = best(|| walk(tree.path()) as usize);
+    let listing_srv = ServerHandle::start(tree.path()).expect("server");
+    let url = format!("{}/msgpack/", listing_srv.base_url());
+    let (listing, _) = best(|| {
+        let resp = agent
+            .post(&url)
+            .header("Content-Type", "application/x-msgpack")
+            .send(&[0x80u8][..])
+            .expect("POST");
+        resp.into_body().read_to_vec().expect("body").len()
+    });
+    assert_eq!(plain_size, 20_000 * 16);
+    println!(
+        "root listing of 20000 files: plain walk {:.1} ms, http listing {:.1} ms, ratio {:.2}",
+        plain.as_secs_f64() * 1e3,
+        listing.as_secs_f64() * 1e3,
+        listing.as_secs_f64() / plain.as_secs_f64()
+    );
+
     let log = srv.log();
     println!(
         "server sent {} requests, {} body bytes",

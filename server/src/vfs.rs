@@ -164,6 +164,14 @@ enum Child {
     Dir(String, PathBuf),
 }
 
+impl Child {
+    fn name(&self) -> &str {
+        match self {
+            Child::File(name, ..) | Child::Dir(name, _) => name,
+        }
+    }
+}
+
 /// The served tree: a canonical root plus access rules.
 #[derive(Debug)]
 pub struct Vfs {
@@ -237,8 +245,21 @@ impl Vfs {
         }
     }
 
-    /// Visible children of a directory, in natural order (files and directories mixed).
+    /// Whether `who` may see child `name` of `vpath`, whose canonical path is `real`.
+    fn visible(&self, vpath: &[String], name: &str, real: &Path, who: &Identity) -> bool {
+        let mut child = vpath.to_vec();
+        child.push(name.to_owned());
+        self.check(&child, who).is_ok()
+            && self
+                .inside(real)
+                .is_some_and(|rel| self.check(&rel, who).is_ok())
+    }
+
+    /// Visible children of the canonical directory `dir`, in natural order (files and
+    /// directories mixed). Only symlinks need canonicalizing: any other entry of a
+    /// canonical directory is canonical and inside the root already.
     fn children(&self, dir: &Path, vpath: &[String], who: &Identity) -> io::Result<Vec<Child>> {
+        let ruled = !self.access.is_empty();
         let mut out = Vec::new();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
@@ -248,32 +269,36 @@ impl Vfs {
             if name.starts_with('.') || name.contains('\\') {
                 continue;
             }
-            let Ok(canonical) = fs::canonicalize(entry.path()) else {
+            let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let Some(rel) = self.inside(&canonical) else {
-                continue;
+            let (real, meta) = if kind.is_symlink() {
+                let Ok(canonical) = fs::canonicalize(entry.path()) else {
+                    continue;
+                };
+                if self.inside(&canonical).is_none() {
+                    continue;
+                }
+                let Ok(meta) = fs::metadata(&canonical) else {
+                    continue;
+                };
+                (canonical, meta)
+            } else {
+                let Ok(meta) = entry.metadata() else {
+                    continue;
+                };
+                (entry.path(), meta)
             };
-            let Ok(meta) = fs::metadata(&canonical) else {
-                continue;
-            };
-            let mut child_vpath = vpath.to_vec();
-            child_vpath.push(name.clone());
-            if self.check(&child_vpath, who).is_err() || self.check(&rel, who).is_err() {
+            if ruled && !self.visible(vpath, &name, &real, who) {
                 continue;
             }
             if meta.is_dir() {
-                out.push(Child::Dir(name, canonical));
+                out.push(Child::Dir(name, real));
             } else if meta.is_file() {
-                out.push(Child::File(name, canonical, meta));
+                out.push(Child::File(name, real, meta));
             }
         }
-        out.sort_by(|a, b| {
-            let name = |c: &Child| match c {
-                Child::File(n, ..) | Child::Dir(n, _) => n.clone(),
-            };
-            natural_cmp(&name(a), &name(b))
-        });
+        out.sort_by(|a, b| natural_cmp(a.name(), b.name()));
         Ok(out)
     }
 
