@@ -216,11 +216,14 @@ struct TrackedBody {
     /// that many bytes went out, even if the connection drops it without a final poll.
     expected: Option<u64>,
     pending: Option<Pending>,
-    _slot: Option<ClientSlot>,
+    slot: Option<ClientSlot>,
 }
 
 impl TrackedBody {
+    /// Free the client's slot, then log the request (so a client that saw the record can
+    /// start its next request at once).
     fn finish(&mut self, complete: bool) {
+        self.slot = None;
         if let Some(pending) = self.pending.take() {
             pending.finish(complete);
         }
@@ -357,7 +360,7 @@ fn track(mut pending: Pending, resp: Response, slot: Option<ClientSlot>) -> Resp
         inner: body,
         expected,
         pending: Some(pending),
-        _slot: slot,
+        slot,
     };
     Response::from_parts(parts, Body::new(tracked)).into_response()
 }
