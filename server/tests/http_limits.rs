@@ -76,3 +76,42 @@ fn client_over_its_concurrency_limit_gets_429_until_a_slot_frees() {
     );
     assert!(log.iter().filter(|r| r.status == 429).count() >= 2);
 }
+
+#[test]
+fn file_shrinking_mid_download_ends_the_body_early() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("shrinks.bin");
+    let file = std::fs::File::create(&path).expect("create");
+    file.set_len(256 << 20).expect("set_len");
+    let srv = ServerHandle::start(tmp.path()).expect("server");
+    let base = srv.base_url();
+
+    let mut stream = TcpStream::connect(host_port(base)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let request = format!(
+        "GET {}/download/shrinks.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        base_path(base)
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut first = vec![0u8; 4096];
+    stream.read_exact(&mut first).expect("response starts");
+    let head = String::from_utf8_lossy(&first);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("content-length: 268435456"), "{head}");
+    // The server can only have read a few chunks ahead; cut the file short now.
+    file.set_len(1 << 20).expect("truncate");
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    let received = first.len() + rest.len();
+    assert!(received < 256 << 20, "got the whole declared length");
+
+    let log = srv.request_log();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].status, log[0].complete), (200, false));
+    assert!(log[0].body_bytes < 256 << 20);
+    // And the server still serves.
+    std::fs::write(tmp.path().join("ok.txt"), b"ok").expect("write");
+    assert_eq!(get(&format!("{base}/download/ok.txt"), None).body, b"ok");
+}
