@@ -5,8 +5,9 @@
 //!   slash is accepted, empty segments (`a//b`) are not;
 //! * segments `.` and `..`, segments containing `/`, `\` or NUL (also when percent-encoded)
 //!   and hidden names (starting with `.`) are refused, as are paths over [`MAX_PATH_LEN`] bytes;
-//! * every path is canonicalized and must stay inside the (canonical) root, so symlinks whose
-//!   target leaves the root are refused (404) and omitted from listings;
+//! * requested paths and symlinks met in listings are canonicalized and must stay inside the
+//!   (canonical) root, so symlinks whose target leaves the root are refused (404) and omitted
+//!   from listings (other entries of a canonical directory are canonical already);
 //! * access rules are checked on the virtual path and on the canonical path, so a symlink
 //!   cannot bypass a restricted directory;
 //! * directory walks omit symlinks back to an ancestor and stop at [`MAX_WALK_DEPTH`] levels.
