@@ -208,7 +208,10 @@ fn file_map_trailing_slash_and_unknown_paths() {
     assert_eq!(double.error_message(), "Invalid path specified: sub//x.txt");
     let headers_only = head(&format!("{base}/msgpack/sub"));
     assert_eq!(headers_only.status, 200);
-    assert_eq!(headers_only.header("content-type"), Some("application/x-msgpack"));
+    assert_eq!(
+        headers_only.header("content-type"),
+        Some("application/x-msgpack")
+    );
     assert!(headers_only.body.is_empty());
     let hidden = post(&format!("{base}/msgpack/.hidden"), EMPTY_MAP, None);
     assert_eq!(hidden.status, 404);
