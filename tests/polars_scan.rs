@@ -614,3 +614,59 @@ fn url_forms_and_errors() {
     .unwrap_err();
     assert!(err.to_string().contains("NoSuchGroup"), "{err}");
 }
+
+#[test]
+fn glob_numeric_order_offsets_and_n_rows() {
+    let s = Served::sample(3_000, 11);
+    let args = ScanArgsHdfstream::default()
+        .with_row_index(Some("idx"), 1_000)
+        .with_n_rows(Some(2_500));
+    let scan = HdfstreamScan::open(&s.url("snap_0000.*.hdf5"), "PartType0", args).unwrap();
+    let names: Vec<String> = scan.files().into_iter().map(|(n, _)| n).collect();
+    let expected: Vec<String> = (0..11).map(|i| format!("snap_0000.{i}.hdf5")).collect();
+    assert_eq!(names, expected, "numeric, not lexicographic, order");
+    let want = truth(
+        &s.sample.snapshot_files,
+        "PartType0",
+        &scan.schema(),
+        Some("idx"),
+    );
+    // Offset 1000 on the index, and only the first 2500 rows exist for the scan.
+    let want = want
+        .lazy()
+        .with_column(col("idx") + lit(1_000u64))
+        .limit(2_500)
+        .collect()
+        .unwrap();
+    let lf = scan.lazy().unwrap();
+    check(&lf, &want, |l| l, "n_rows");
+    check(
+        &lf,
+        &want,
+        |l| l.filter(col("idx").gt_eq(lit(3_400)).and(col("idx").lt(lit(3_600)))),
+        "offset index predicate near n_rows",
+    );
+    s.server.clear_request_log();
+    let df = run(lf.filter(col("idx").lt(lit(1_010))).select([col("Masses")]));
+    assert_eq!(df.height(), 10);
+    assert_eq!(s.slices().len(), 1, "only the first file: {:?}", s.slices());
+
+    // No row index at all: still a table, predicates evaluated on the data.
+    let plain = HdfstreamScan::open(
+        &s.url("snap_0000.*.hdf5"),
+        "PartType0",
+        ScanArgsHdfstream::default().with_row_index(None, 0),
+    )
+    .unwrap();
+    assert!(plain.schema().get("row_index").is_none());
+    let all = truth(&s.sample.snapshot_files, "PartType0", &plain.schema(), None);
+    check(
+        &plain.lazy().unwrap(),
+        &all,
+        |l| {
+            l.filter(col("HaloID").eq(lit(-1)))
+                .select([col("ParticleIDs")])
+        },
+        "no row index",
+    );
+}
