@@ -1,45 +1,62 @@
 //! Cost of the object layer on top of the connection, through the embedded server.
 //!
 //! `cargo bench -p hdfstream --bench remote_read` writes a 4 Mi-row `<f8` dataset (32 MiB)
-//! with hdf5-metno, serves it with `hdfstream_server`, and times (best of several rounds):
+//! and a `<f4` one with hdf5-metno, serves them with `hdfstream_server`, and compares each
+//! object-layer read with the raw `Connection` call doing the same transfer:
 //!
-//! * baseline: `Connection::request_slice_into` of the whole dataset into a byte buffer;
-//! * `Dataset::read::<f64>()` (decoded `Vec<f64>` moved into an `ArrayD`, no second copy);
-//! * `Dataset::read_into::<f64>()` (streamed into the caller's buffer);
-//! * `Dataset::read::<f64>()` of an `<f4` dataset of the same row count (safe cast);
-//! * `Dataset::read_fancy::<f64>()` of every other row (2 Mi runs in one request),
-//!   compared with a contiguous read of the same number of bytes.
+//! * `Dataset::read::<f64>()` vs `Connection::request_slice` (both decode into a fresh buffer;
+//!   the object layer moves the `Vec<f64>` into the `ArrayD`, no second copy);
+//! * `Dataset::read_into::<f64>()` vs `Connection::request_slice_into` (same caller buffer);
+//! * `Dataset::read::<f64>()` of the `<f4` dataset (safe cast) vs `request_slice` of it;
+//! * `Dataset::read_fancy::<f64>()` of every other row (2 Mi runs, one request) vs
+//!   `request_slice` of the same runs, plus the client-side planning time alone.
 //!
-//! Each line prints the time and its ratio to the baseline measured in the same run.
+//! The machine is shared, so candidate and baseline run alternately and the printed ratio is
+//! the median of the per-round ratios (best times shown for scale). Rounds: 7, or
+//! `HDFSTREAM_BENCH_ROUNDS`.
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdfstream::remote::Backend;
-use hdfstream::{OpenOptions, Selection, open_with, sel};
+use hdfstream::{OpenOptions, Selection, open_with};
 use hdfstream_protocol::{ByteOrder, DimSelection, Dtype, SliceSpec};
 
 const ROWS: usize = 4 << 20;
-const ROUNDS: usize = 5;
 
-fn best(mut f: impl FnMut()) -> Duration {
-    (0..ROUNDS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
+fn rounds() -> usize {
+    std::env::var("HDFSTREAM_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7)
+        .max(1)
 }
 
-fn report(name: &str, t: Duration, base: Duration, bytes: usize) {
+fn time(f: &mut impl FnMut()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+/// Runs `base` and `cand` alternately; prints best times and the median per-round ratio.
+fn compare(name: &str, bytes: usize, mut base: impl FnMut(), mut cand: impl FnMut()) {
+    let mut ratios = Vec::new();
+    let (mut bb, mut bc) = (Duration::MAX, Duration::MAX);
+    for _ in 0..rounds() {
+        let tb = time(&mut base);
+        let tc = time(&mut cand);
+        bb = bb.min(tb);
+        bc = bc.min(tc);
+        ratios.push(tc.as_secs_f64() / tb.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
     println!(
-        "{name:<48} {:>9.2} ms  {:>7.0} MiB/s  ratio vs baseline {:.2}",
-        t.as_secs_f64() * 1e3,
-        bytes as f64 / (1 << 20) as f64 / t.as_secs_f64(),
-        t.as_secs_f64() / base.as_secs_f64()
+        "{name:<58} baseline {:>8.2} ms  candidate {:>8.2} ms ({:>6.0} MiB/s)  median ratio {median:.2}",
+        bb.as_secs_f64() * 1e3,
+        bc.as_secs_f64() * 1e3,
+        bytes as f64 / (1 << 20) as f64 / bc.as_secs_f64(),
     );
 }
 
@@ -82,112 +99,58 @@ fn main() {
     let x = file.dataset("x").expect("x");
     let y = file.dataset("y").expect("y");
     let bytes = ROWS * 8;
-
-    let spec = SliceSpec {
-        runs: vec![DimSelection {
-            start: 0,
-            count: ROWS as u64,
-        }],
+    let all = |n: u64| SliceSpec {
+        runs: vec![DimSelection { start: 0, count: n }],
         rest: vec![],
     };
     let f8 = Dtype::Float {
         size: 8,
         order: ByteOrder::Little,
     };
+
+    compare(
+        "read::<f64> vs Connection::request_slice",
+        bytes,
+        || {
+            drop(black_box(
+                conn.request_slice("bench.hdf5", "/x", &all(ROWS as u64))
+                    .expect("raw"),
+            ))
+        },
+        || drop(black_box(x.read::<f64>().expect("read"))),
+    );
+
     let mut raw = vec![0u8; bytes];
-    let base = best(|| {
-        conn.request_slice_into("bench.hdf5", "/x", &spec, &f8, &mut raw)
-            .expect("raw");
-        black_box(&raw);
-    });
-    report(
-        "baseline: Connection::request_slice_into",
-        base,
-        base,
-        bytes,
-    );
-
-    let fresh = best(|| {
-        black_box(conn.request_slice("bench.hdf5", "/x", &spec).expect("raw"));
-    });
-    report(
-        "baseline 2: Connection::request_slice (fresh buffer)",
-        fresh,
-        base,
-        bytes,
-    );
-    let t = best(|| {
-        black_box(x.read::<f64>().expect("read"));
-    });
-    report("Dataset::read::<f64>", t, base, bytes);
-    println!(
-        "read::<f64> / request_slice (same allocation pattern): {:.2}",
-        t.as_secs_f64() / fresh.as_secs_f64()
-    );
-
     let mut dest = vec![0f64; ROWS];
-    let t = best(|| {
-        x.read_into(&Selection::all(), &mut dest)
-            .expect("read_into");
-        black_box(&dest);
-    });
-    report("Dataset::read_into::<f64>", t, base, bytes);
+    let dest_ptr = &mut dest;
+    compare(
+        "read_into::<f64> vs Connection::request_slice_into",
+        bytes,
+        || {
+            conn.request_slice_into("bench.hdf5", "/x", &all(ROWS as u64), &f8, &mut raw)
+                .expect("raw");
+            black_box(&raw);
+        },
+        || {
+            x.read_into(&Selection::all(), dest_ptr).expect("read_into");
+            black_box(&*dest_ptr);
+        },
+    );
     assert_eq!(dest[ROWS - 1], (ROWS - 1) as f64 * 0.25);
 
-    let t = best(|| {
-        black_box(y.read::<f64>().expect("read f4 as f8"));
-    });
-    report(
-        "Dataset::read::<f64> of <f4 (half the wire bytes)",
-        t,
-        base,
+    compare(
+        "read::<f64> of <f4 (cast) vs request_slice of it",
         bytes,
+        || {
+            drop(black_box(
+                conn.request_slice("bench.hdf5", "/y", &all(ROWS as u64))
+                    .expect("raw"),
+            ))
+        },
+        || drop(black_box(y.read::<f64>().expect("cast"))),
     );
 
     let every_other: Vec<i64> = (0..ROWS as i64).step_by(2).collect();
-    let half = best(|| {
-        black_box(
-            x.read_slice::<f64>(&sel![0..(ROWS / 2) as i64])
-                .expect("half"),
-        );
-    });
-    report(
-        "Dataset::read_slice::<f64> of half the rows",
-        half,
-        base,
-        bytes / 2,
-    );
-    let t = best(|| {
-        black_box(
-            x.read_fancy::<f64>(&every_other, &Selection::all())
-                .expect("fancy"),
-        );
-    });
-    report(
-        "Dataset::read_fancy::<f64> every other row",
-        t,
-        base,
-        bytes / 2,
-    );
-    println!(
-        "fancy (2 Mi runs) / contiguous read of the same bytes: {:.2}",
-        t.as_secs_f64() / half.as_secs_f64()
-    );
-    let plan_t = best(|| {
-        let plan = hdfstream::selection::plan_fancy(
-            (&every_other).into(),
-            &Selection::all(),
-            &[ROWS as u64],
-        )
-        .expect("plan");
-        black_box(plan.requests(hdfstream_protocol::MAX_SLICES));
-    });
-    report(
-        "  of which client-side planning (plan_fancy)",
-        plan_t,
-        base,
-        bytes / 2,
-    );
     let runs = SliceSpec {
         runs: (0..ROWS as u64)
             .step_by(2)
@@ -195,17 +158,52 @@ fn main() {
             .collect(),
         rest: vec![],
     };
-    let raw_runs = best(|| {
-        black_box(conn.request_slice("bench.hdf5", "/x", &runs).expect("runs"));
-    });
-    report(
-        "baseline 3: Connection::request_slice, same 2 Mi runs",
-        raw_runs,
-        base,
+    compare(
+        "read_fancy::<f64> every other row vs request_slice of the runs",
         bytes / 2,
+        || {
+            drop(black_box(
+                conn.request_slice("bench.hdf5", "/x", &runs).expect("runs"),
+            ))
+        },
+        || {
+            drop(black_box(
+                x.read_fancy::<f64>(&every_other, &Selection::all())
+                    .expect("fancy"),
+            ))
+        },
     );
-    println!(
-        "read_fancy / raw request of the same runs: {:.2}",
-        t.as_secs_f64() / raw_runs.as_secs_f64()
+    compare(
+        "plan_fancy (client planning only) vs request_slice of the runs",
+        bytes / 2,
+        || {
+            drop(black_box(
+                conn.request_slice("bench.hdf5", "/x", &runs).expect("runs"),
+            ))
+        },
+        || {
+            let plan = hdfstream::selection::plan_fancy(
+                (&every_other).into(),
+                &Selection::all(),
+                &[ROWS as u64],
+            )
+            .expect("plan");
+            black_box(plan.requests(hdfstream_protocol::MAX_SLICES));
+        },
+    );
+    compare(
+        "request_slice of 2 Mi runs vs one contiguous half",
+        bytes / 2,
+        || {
+            drop(black_box(
+                conn.request_slice("bench.hdf5", "/x", &all(ROWS as u64 / 2))
+                    .expect("half"),
+            ))
+        },
+        || {
+            drop(black_box(
+                conn.request_slice("bench.hdf5", "/x", &runs).expect("runs"),
+            ))
+        },
     );
 }
