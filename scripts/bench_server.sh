@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Server + client throughput on one large contiguous dataset, measured in one run:
+#   curl   fetching the slice response (raw msgpack) to /dev/null   (baseline: server only)
+#   hdfstream get --format npy -o /dev/null                          (server + Rust client decode)
+#   Python hdfstream client dset[...] into numpy                     (for comparison)
+# Usage: scripts/bench_server.sh [GiB]   (default 1; needs scripts/setup.sh run once)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GIB="${1:-1}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hdfstream-target}"
+VENV="${HDFSTREAM_VENV:-$HOME/.cache/hdfstream-venv}"
+PY="$VENV/bin/python"
+
+cargo build --release -q -p hdfstream-cli
+BIN="$CARGO_TARGET_DIR/release/hdfstream"
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+N=$(( GIB * 1024 * 1024 * 1024 / 8 ))
+"$PY" - "$WORK/big.hdf5" "$N" <<'EOF'
+import sys, h5py, numpy as np
+path, n = sys.argv[1], int(sys.argv[2])
+with h5py.File(path, "w") as f:
+    d = f.create_dataset("data", shape=(n,), dtype="<f8")  # contiguous layout
+    step = 1 << 24
+    rng = np.random.default_rng(1)
+    for i in range(0, n, step):
+        d[i:i + step] = rng.random(min(step, n - i))
+EOF
+"$PY" -c "import msgpack,sys; sys.stdout.buffer.write(msgpack.packb({'object': '/data', 'slice': [[0, $N]]}))" > "$WORK/body"
+
+"$BIN" serve "$WORK" --bind 127.0.0.1:0 > "$WORK/url" 2> "$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/url" ] && break; sleep 0.1; done
+URL="$(head -n1 "$WORK/url")"
+BYTES=$(( N * 8 ))
+# Warm the page cache and the server's file cache once.
+curl -s -o /dev/null -X POST -H 'Content-Type: application/x-msgpack' --data-binary @"$WORK/body" "$URL/msgpack/big.hdf5"
+
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+t0=$(now)
+curl -s -o /dev/null -X POST -H 'Content-Type: application/x-msgpack' --data-binary @"$WORK/body" "$URL/msgpack/big.hdf5"
+t1=$(now); curl_s=$(elapsed "$t0" "$t1")
+
+t0=$(now)
+"$BIN" get "$URL" big.hdf5 /data --format npy -o /dev/null --no-progress
+t1=$(now); rust_s=$(elapsed "$t0" "$t1")
+
+t0=$(now)
+"$PY" -c "
+import hdfstream; hdfstream.disable_progress(True)
+f = hdfstream.open('$URL', 'big.hdf5', data_size_limit=0)
+a = f['data'][...]
+assert a.size == $N
+"
+t1=$(now); py_s=$(elapsed "$t0" "$t1")
+
+echo "dataset: $BYTES bytes of <f8 (contiguous)"
+printf "%-28s %8s s %8s MB/s\n" "curl (raw response)" "$curl_s" "$(mbps "$BYTES" "$curl_s")"
+printf "%-28s %8s s %8s MB/s\n" "hdfstream get (Rust client)" "$rust_s" "$(mbps "$BYTES" "$rust_s")"
+printf "%-28s %8s s %8s MB/s\n" "Python hdfstream client" "$py_s" "$(mbps "$BYTES" "$py_s")"
+awk -v c="$curl_s" -v r="$rust_s" -v p="$py_s" 'BEGIN { printf "ratio Rust/curl: %.2f   Rust/Python speed-up: %.2f\n", c / r, p / r }'
