@@ -1,5 +1,6 @@
 //! The `hdfstream` command-line tool: browse and fetch remote HDF5 data, serve local files.
 
+mod export;
 mod format;
 mod show;
 
@@ -99,6 +100,14 @@ enum Command {
     },
     /// Serve a directory of HDF5 files over the hdfstream protocol.
     Serve(ServeArgs),
+    /// Export a group (or the same group over a glob of files) to one Parquet file: a local
+    /// path, file://, memory:// or s3://bucket/key (AWS_* environment variables).
+    Export {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        args: export::ExportArgs,
+    },
     /// Write a realistic SWIFT/EAGLE-like sample snapshot and halo catalogue into DIR.
     Sample {
         /// Directory to write into (created if missing).
@@ -239,6 +248,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let bytes = conn.download(path.trim_start_matches('/'), &mut out)?;
             out.flush()?;
             eprintln!("downloaded {bytes} bytes");
+        }
+        Command::Export { remote, args } => {
+            let conn = connect(&remote)?;
+            let progress = remote.no_progress.then_some(false);
+            let s = export::run(conn, &args, progress)?;
+            eprintln!(
+                "exported {} rows in {} batches, {} row groups, {} bytes to {}",
+                s.rows, s.batches, s.row_groups, s.bytes, args.output
+            );
         }
         Command::Serve(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
