@@ -8,9 +8,26 @@
 //! [`RecordBatchReader`](::arrow::record_batch::RecordBatchReader).
 //!
 //! Every dataset of the group whose first dimension is the table's row count becomes a
-//! column (type mapping in the [`types`](self#type-mapping) table below). The table's row
+//! column (see [Type mapping](self#type-mapping) below). The table's row
 //! count is the most common first dimension among the group's datasets (ties: the first
 //! seen); with an explicit projection every named dataset must have it.
+//!
+//! ```no_run
+//! use hdfstream::arrow::GroupReaderBuilder;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let reader = GroupReaderBuilder::open("http://127.0.0.1:8080/hdfstream", "snap_0000.*.hdf5", "/PartType0")?
+//!     .with_columns(["Coordinates", "Masses"])
+//!     .with_rows(0..1_000_000)
+//!     .with_batch_size(65_536)
+//!     .build()?;
+//! for batch in reader {
+//!     let batch = batch?;
+//!     println!("{} rows", batch.num_rows());
+//! }
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Type mapping
 //!

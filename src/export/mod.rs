@@ -16,6 +16,18 @@
 //! object-store upload buffer. The Arrow schema — with the HDF5 attributes in field and
 //! schema metadata — is stored in the file, so readers get the units back.
 //!
+//! ```no_run
+//! use hdfstream::arrow::GroupReaderBuilder;
+//! use hdfstream::export::{ExportOptions, to_parquet};
+//!
+//! # fn main() -> hdfstream::Result<()> {
+//! let builder = GroupReaderBuilder::open("http://127.0.0.1:8080/hdfstream", "snap_0000.*.hdf5", "/PartType0")?;
+//! let summary = to_parquet(builder, "s3://my-bucket/gas.parquet", &ExportOptions::default())?;
+//! println!("{} rows, {} bytes", summary.rows, summary.bytes);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! A progress bar with rows and bytes is drawn on stderr when it is a terminal (or when
 //! forced with [`ExportOptions::with_progress`] / [`crate::set_progress`]).
 
