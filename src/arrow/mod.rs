@@ -58,8 +58,8 @@ mod types;
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -467,39 +467,31 @@ fn to_arrow(e: Error) -> ArrowError {
     ArrowError::ExternalError(Box::new(e))
 }
 
-/// Fetches every column of one batch, up to `concurrency` at once.
-fn fetch_batch(table: &Table, plan: &BatchPlan, concurrency: usize) -> Result<RecordBatch> {
-    let n = table.columns.len();
-    let results: Vec<Mutex<Option<Result<ArrayRef>>>> = (0..n).map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let work = || {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let (Some(col), Some(slot)) = (table.columns.get(i), results.get(i)) else {
-                break;
-            };
-            let r = match col.datasets.get(plan.part) {
-                Some(ds) => read_column(ds, &col.ty, &plan.ranges, plan.rows),
-                None => Err(Error::InvalidSelection {
-                    reason: format!("no file {} in the table", plan.part),
-                }),
-            };
-            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        }
-    };
-    let workers = concurrency.min(n);
-    if workers <= 1 {
-        work();
-    } else {
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(work);
-            }
-        });
+/// Reads column `i` of the batch `plan`.
+fn read_one(table: &Table, plan: &BatchPlan, i: usize) -> Result<ArrayRef> {
+    let col = table
+        .columns
+        .get(i)
+        .ok_or_else(|| Error::InvalidSelection {
+            reason: format!("no column {i} in the table"),
+        })?;
+    match col.datasets.get(plan.part) {
+        Some(ds) => read_column(ds, &col.ty, &plan.ranges, plan.rows),
+        None => Err(Error::InvalidSelection {
+            reason: format!("no file {} in the table", plan.part),
+        }),
     }
-    let mut arrays = Vec::with_capacity(n);
-    for slot in results {
-        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+}
+
+/// Assembles the columns of one batch into a record batch.
+fn assemble(
+    table: &Table,
+    plan: &BatchPlan,
+    slots: Vec<Option<Result<ArrayRef>>>,
+) -> Result<RecordBatch> {
+    let mut arrays = Vec::with_capacity(slots.len());
+    for slot in slots {
+        match slot {
             Some(r) => arrays.push(r?),
             None => {
                 return Err(Error::InvalidSelection {
@@ -517,7 +509,12 @@ fn fetch_batch(table: &Table, plan: &BatchPlan, concurrency: usize) -> Result<Re
     })
 }
 
-/// The background fetcher: one batch after another into the bounded channel.
+/// A column job for the fetch workers: the batch and the column index.
+type Job = (Arc<BatchPlan>, usize);
+
+/// The background fetcher: one batch after another into the bounded channel. The columns
+/// of a batch are fetched by `concurrency` long-lived workers (threads are not re-created
+/// per batch, which keeps the allocator's per-thread arenas few and reused).
 fn produce(
     table: &Table,
     plans: Vec<BatchPlan>,
@@ -525,16 +522,59 @@ fn produce(
     tx: &SyncSender<std::result::Result<RecordBatch, ArrowError>>,
     stop: &AtomicBool,
 ) {
-    for plan in plans {
-        if stop.load(Ordering::Relaxed) {
-            return;
+    let n = table.columns.len();
+    let workers = concurrency.min(n).max(1);
+    let (job_tx, job_rx) = channel::<Job>();
+    let job_rx = Mutex::new(job_rx);
+    let (res_tx, res_rx) = channel::<(usize, Result<ArrayRef>)>();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let res_tx = res_tx.clone();
+            let job_rx = &job_rx;
+            s.spawn(move || {
+                loop {
+                    let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((plan, i)) = job else {
+                        return;
+                    };
+                    if res_tx.send((i, read_one(table, &plan, i))).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        let r = fetch_batch(table, &plan, concurrency).map_err(to_arrow);
-        let failed = r.is_err();
-        if tx.send(r).is_err() || failed {
-            return;
+        drop(res_tx);
+        for plan in plans {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let plan = Arc::new(plan);
+            let mut slots: Vec<Option<Result<ArrayRef>>> = (0..n).map(|_| None).collect();
+            let mut sent = 0;
+            for i in 0..n {
+                if job_tx.send((Arc::clone(&plan), i)).is_ok() {
+                    sent += 1;
+                }
+            }
+            for _ in 0..sent {
+                match res_rx.recv() {
+                    Ok((i, r)) => {
+                        if let Some(slot) = slots.get_mut(i) {
+                            *slot = Some(r);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            let r = assemble(table, &plan, slots).map_err(to_arrow);
+            let failed = r.is_err();
+            if tx.send(r).is_err() || failed {
+                break;
+            }
         }
-    }
+        // Closing the job channel ends the workers; the scope then joins them.
+        drop(job_tx);
+    });
 }
 
 /// Record batches of a remote group; built by [`GroupReaderBuilder`].
