@@ -162,7 +162,7 @@ fn strings_arrays_and_nested_dimensions() {
     assert_eq!(got, want);
     // HDF5 ARRAY element type [f32; 3] → FixedSizeList(3).
     let reader = s
-        .builder("snap_0000.hdf5", "Extra")
+        .builder("snap_0000.hdf5", "Extra/Structured")
         .with_columns(["ArrayTriplets"])
         .build()
         .unwrap();
@@ -174,7 +174,7 @@ fn strings_arrays_and_nested_dimensions() {
     assert_eq!(col.value_length(), 3);
     assert_eq!(col.len(), 11);
     let want: Vec<[f32; 3]> = f
-        .dataset("Extra/ArrayTriplets")
+        .dataset("Extra/Structured/ArrayTriplets")
         .unwrap()
         .read_raw()
         .unwrap();

@@ -82,7 +82,7 @@ pub struct SampleSummary {
     pub bytes: u64,
 }
 
-/// Compound element of `Extra/HaloTable` (padded in the file, packed by the server).
+/// Compound element of `Extra/Structured/HaloTable` (padded in the file, packed by the server).
 #[derive(H5Type, Clone, Copy, Debug)]
 #[repr(C)]
 struct HaloRecord {
@@ -775,7 +775,10 @@ fn write_extra(file: &File, seed: u64) -> hdf5_metno::Result<()> {
             is_main: (i % 3 == 0) as u8,
         })
         .collect();
-    let ds = x
+    // Compound and array types live in their own group: the Python client cannot describe
+    // them and fails on any group expansion that contains them.
+    let structured = x.create_group("Structured")?;
+    let ds = structured
         .new_dataset_builder()
         .with_data(&recs[..])
         .create("HaloTable")?;
@@ -792,7 +795,8 @@ fn write_extra(file: &File, seed: u64) -> hdf5_metno::Result<()> {
     let arr: Vec<[f32; 3]> = (0..11u64)
         .map(|i| [0u64, 1, 2].map(|k| uniform(seed, 210 + k, i) as f32))
         .collect();
-    x.new_dataset_builder()
+    structured
+        .new_dataset_builder()
         .with_data(ndarray::ArrayView1::<[f32; 3]>::from(&arr[..]))
         .create("ArrayTriplets")?;
     let vl: Vec<VarLenArray<i32>> = (0..6usize)

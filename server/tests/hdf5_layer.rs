@@ -129,12 +129,12 @@ fn type_descriptors() {
         ("/Extra/VlenInts", Value::from("<i4"), "V"),
         ("/Extra/Matrix3D", Value::from("<i2"), ""),
         (
-            "/Extra/ArrayTriplets",
+            "/Extra/Structured/ArrayTriplets",
             Value::Array(vec![Value::from("<f4"), Value::Array(vec![Value::from(3)])]),
             "V",
         ),
         (
-            "/Extra/HaloTable",
+            "/Extra/Structured/HaloTable",
             Value::Array(
                 [
                     ("id", "<i8"),

@@ -88,7 +88,7 @@ fn python_client_reads_sample_through_our_server() {
     let srv = ServerHandle::start_with(config).expect("server");
     let mut command = Command::new(&python);
     command.arg(&script);
-    // The snapshots' `Extra/` group holds compound and array datasets, which the Python client
+    // The snapshots' `Extra/Structured` group holds compound and array datasets, which the Python client
     // cannot describe (PROTOCOL.md section 6): the script reads such files group by group
     // (max_depth 0) and reports only that group as skipped; everything else is compared.
     let output = command
@@ -119,7 +119,7 @@ fn python_client_reads_sample_through_our_server() {
     assert_eq!(count(" failed"), 0, "{stdout}");
     // Every file of the tree is read: two snapshot files, the halo catalogue, simple.hdf5.
     assert!(count(" passed") > 1000, "too few checks ran: {summary}");
-    // Only the `Extra/` group of each snapshot file (read twice each) is skipped.
+    // Only `Extra/Structured` of each snapshot file (read twice each) is skipped.
     assert_eq!(count(" skipped"), 4, "{stdout}");
     let log = srv.request_log();
     assert!(

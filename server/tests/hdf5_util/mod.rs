@@ -221,7 +221,7 @@ fn fixed_ascii<const N: usize>(c: &Container) -> Vec<Elem> {
         .collect()
 }
 
-/// Compound element of `Extra/HaloTable`, as the test reads it.
+/// Compound element of `Extra/Structured/HaloTable`, as the test reads it.
 #[derive(H5Type, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct HaloRecord {
