@@ -153,6 +153,51 @@ fn main() {
         rust.push(t);
     }
 
+    // The same random rows without the Polars planner, and one column on its own, to
+    // separate planning, request and server time.
+    let names: Vec<PlSmallStr> = COLS.iter().map(|c| PlSmallStr::from(*c)).collect();
+    let pred = col("row_index").is_in(
+        lit(Series::new("p".into(), picks.clone())).implode(false),
+        false,
+    );
+    let (t, rows) = best(|| scan.collect(&names, Some(&pred), None).expect("direct"));
+    println!("rust   (b) direct HdfstreamScan::collect   {t:>10.3?}  {rows:>9} rows");
+    let one = [PlSmallStr::from("Masses")];
+    let (t, rows) = best(|| scan.collect(&one, Some(&pred), None).expect("direct"));
+    println!("rust   (b) direct, Masses only            {t:>10.3?}  {rows:>9} rows");
+
+    if std::env::var_os("HDFSTREAM_BENCH_VERBOSE").is_some() {
+        use hdfstream::remote::Backend;
+        let conn = hdfstream::ClientBuilder::new()
+            .with_url(base.clone())
+            .build()
+            .expect("conn");
+        let rows = hdfstream::RowRanges::from_rows(picks.iter().copied());
+        let spec = hdfstream_protocol::SliceSpec {
+            runs: rows.to_dim_selections(),
+            rest: Vec::new(),
+        };
+        let dtype = hdfstream_protocol::Dtype::Float {
+            size: 4,
+            order: hdfstream_protocol::ByteOrder::Little,
+        };
+        let mut dest = vec![0u8; rows.row_count() as usize * 4];
+        for _ in 0..3 {
+            let t = Instant::now();
+            conn.request_slice_into("bench.hdf5", "/Gas/Masses", &spec, &dtype, &mut dest)
+                .expect("raw");
+            println!(
+                "raw request_slice_into {} runs: {:?}",
+                spec.runs.len(),
+                t.elapsed()
+            );
+        }
+        let t = Instant::now();
+        let body =
+            hdfstream_protocol::ObjectRequest::slice("/Gas/Masses", spec.clone()).encode_body();
+        println!("encode {} B: {:?}", body.len(), t.elapsed());
+    }
+
     let Some(py) = python() else {
         println!("no Python client found (set HDFSTREAM_PYTHON): Rust times only");
         return;
@@ -178,6 +223,14 @@ fn main() {
         return;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("python JSON");
+    if std::env::var_os("HDFSTREAM_BENCH_VERBOSE").is_some() {
+        for r in server.request_log() {
+            println!(
+                "  {:?} {:?} runs={:?} bytes={}",
+                r.method, r.object, r.slice_runs, r.body_bytes
+            );
+        }
+    }
     let target = if v["polars"].as_bool() == Some(true) {
         "numpy + polars"
     } else {

@@ -71,10 +71,11 @@ fn main() -> Res<()> {
         )
         .collect()?;
     println!(
-        "\nrows 100000..300000 with Temperatures > 1e5, per halo ({:.1?}, {} B over the wire; the full two columns would be {} B):\n{}",
+        "\nrows 100000..300000 with Temperatures > 1e5, per halo ({:.1?}, {} B over the wire; \
+         the three columns of all rows are {} B):\n{}",
         t.elapsed(),
         log.total_body_bytes() - before,
-        particles.row_count() * 8,
+        particles.row_count() * 16,
         hot.head(Some(5))
     );
 

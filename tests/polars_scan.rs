@@ -330,6 +330,29 @@ fn pushdown_moves_only_requested_rows() {
         "runs 3..4, 5..8, 100, 19999 -> 3..4 and 5..8 are separate"
     );
 
+    // The index part narrows the rows the data predicate reads: Masses only for the picks.
+    for in_list in [
+        lit(Series::new("p".into(), [3u64, 5, 6, 7, 100, 19_999])).implode(false),
+        lit(Series::new("p".into(), [3u64, 5, 6, 7, 100, 19_999])),
+    ] {
+        s.server.clear_request_log();
+        let df = run(lf
+            .clone()
+            .filter(
+                col("row_index")
+                    .is_in(in_list, false)
+                    .and(col("Masses").gt(lit(0.0))),
+            )
+            .select([col("ParticleIDs")]));
+        assert_eq!(df.height(), 6);
+        let reqs = s.slices();
+        assert_eq!(reqs.len(), 2, "{reqs:?}");
+        for r in &reqs {
+            assert_eq!(r.slice_runs, Some(4), "{r:?}");
+            assert!(r.body_bytes < 200, "only 6 rows: {r:?}");
+        }
+    }
+
     // head: only the first rows.
     s.server.clear_request_log();
     let df = run(lf.clone().select([col("Coordinates")]).limit(10));

@@ -283,6 +283,7 @@ fn literal_bool(lv: &LiteralValue) -> Option<bool> {
 /// The number a literal expression stands for (casts that keep the value are looked through).
 fn literal_num(e: &Expr) -> Option<Num> {
     match e {
+        Expr::Alias(inner, _) => literal_num(inner),
         Expr::Literal(LiteralValue::Dyn(DynLiteralValue::Int(i))) => Some(Num::Int(*i)),
         Expr::Literal(LiteralValue::Dyn(DynLiteralValue::Float(f))) => Some(Num::Float(*f)),
         Expr::Literal(LiteralValue::Scalar(s)) => any_num(s.value()),
@@ -321,6 +322,8 @@ fn int_range(dt: &DataType) -> Option<(i128, i128)> {
 /// The numbers of a list literal (`is_in` right-hand side).
 fn literal_list(e: &Expr) -> Option<Vec<Num>> {
     let series = match e {
+        Expr::Alias(inner, _) => return literal_list(inner),
+        Expr::Agg(AggExpr::Implode { input, .. }) => return literal_list(input),
         Expr::Literal(LiteralValue::Series(s)) => (**s).clone(),
         Expr::Literal(LiteralValue::Scalar(sc)) => match sc.value() {
             AnyValue::List(s) => s.clone(),
