@@ -167,7 +167,6 @@ fn main() {
     println!("rust   (b) direct, Masses only            {t:>10.3?}  {rows:>9} rows");
 
     if std::env::var_os("HDFSTREAM_BENCH_VERBOSE").is_some() {
-        use hdfstream::remote::Backend;
         let conn = hdfstream::ClientBuilder::new()
             .with_url(base.clone())
             .build()

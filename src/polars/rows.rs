@@ -37,7 +37,7 @@ pub(crate) struct IndexInfo<'a> {
 
 impl IndexInfo<'_> {
     fn all(&self) -> RowRanges {
-        RowRanges::from_ranges([0..self.total])
+        RowRanges::from_ranges(std::iter::once(0..self.total))
     }
 
     fn unknown(&self) -> RowSet {
@@ -64,7 +64,9 @@ impl IndexInfo<'_> {
             return RowRanges::new();
         }
         // Both are within 0..=total, which came from a u64.
-        RowRanges::from_ranges([u64::try_from(lo).unwrap_or(0)..u64::try_from(hi).unwrap_or(0)])
+        RowRanges::from_ranges(std::iter::once(
+            u64::try_from(lo).unwrap_or(0)..u64::try_from(hi).unwrap_or(0),
+        ))
     }
 
     fn complement(&self, r: &RowRanges) -> RowRanges {

@@ -357,7 +357,7 @@ impl Inner {
             .files
             .iter()
             .map(|f| {
-                let window = RowRanges::from_ranges([f.offset..f.offset + f.rows]);
+                let window = RowRanges::from_ranges(std::iter::once(f.offset..f.offset + f.rows));
                 RowRanges::from_ranges(
                     g.intersection(&window)
                         .iter()
@@ -461,9 +461,9 @@ impl Inner {
                 ));
             }
         }
-        let mut g = RowRanges::from_ranges([0..self.total]);
+        let mut g = RowRanges::from_ranges(std::iter::once(0..self.total));
         if let Some(w) = window {
-            g = g.intersection(&RowRanges::from_ranges([w]));
+            g = g.intersection(&RowRanges::from_ranges(std::iter::once(w)));
         }
         if let Some(n) = self.args.n_rows {
             g = take_first(&g, u64::try_from(n).unwrap_or(u64::MAX));
