@@ -568,29 +568,55 @@ impl Inner {
 
     /// Local row sets of the rows whose mask value is true (mask in `local` order).
     fn matches(&self, local: &[RowRanges], mask: &BooleanChunked) -> PolarsResult<Vec<RowRanges>> {
-        let mut it = mask.iter();
+        let total: u64 = local.iter().map(RowRanges::row_count).sum();
+        if u64::try_from(mask.len()).ok() != Some(total) {
+            return Err(PolarsError::ShapeMismatch(
+                format!("predicate mask has {} values for {total} rows", mask.len()).into(),
+            ));
+        }
+        let mut hits = true_positions(mask)
+            .into_iter()
+            .map(|p| p as u64)
+            .peekable();
         let mut out = Vec::with_capacity(local.len());
+        // Position of the first row of the current run in mask order.
+        let mut pos = 0u64;
         for rows in local {
             let mut runs: Vec<Range<u64>> = Vec::new();
             for r in rows {
-                for i in r {
-                    let Some(m) = it.next() else {
-                        return Err(PolarsError::ShapeMismatch(
-                            "predicate mask too short".into(),
-                        ));
-                    };
-                    if m == Some(true) {
-                        match runs.last_mut() {
-                            Some(last) if last.end == i => last.end = i + 1,
-                            _ => runs.push(i..i + 1),
-                        }
+                let len = r.end - r.start;
+                while let Some(&p) = hits.peek() {
+                    if p >= pos + len {
+                        break;
                     }
+                    let row = r.start + (p - pos);
+                    match runs.last_mut() {
+                        Some(last) if last.end == row => last.end = row + 1,
+                        _ => runs.push(row..row + 1),
+                    }
+                    hits.next();
                 }
+                pos += len;
             }
             out.push(RowRanges::from_ranges(runs));
         }
         Ok(out)
     }
+}
+
+/// Positions of the true (and valid) values of a mask, ascending.
+fn true_positions(mask: &BooleanChunked) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut base = 0usize;
+    for arr in mask.downcast_iter() {
+        let bits = match arr.validity() {
+            Some(valid) => arr.values() & valid,
+            None => arr.values().clone(),
+        };
+        out.extend(bits.true_idx_iter().map(|i| base + i));
+        base += arr.len();
+    }
+    out
 }
 
 /// Evaluates `predicate` on `df` as a boolean mask (nulls are false); with `limit`, only the
@@ -619,7 +645,10 @@ fn evaluate_mask(
             format!("predicate gave {} values for {height} rows", mask.len()).into(),
         ));
     }
-    let mut left = limit.unwrap_or(u64::MAX);
+    let Some(limit) = limit else {
+        return Ok(mask);
+    };
+    let mut left = limit;
     let values: Vec<bool> = mask
         .iter()
         .map(|m| {
