@@ -18,7 +18,6 @@ if ! "$VENV/bin/python" -c "import hdfstream, h5py, numpy" >/dev/null 2>&1; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "hdfstream==0.0.28" h5py numpy
 fi
-echo "setup: ok (libhdf5 $(dpkg-query -W -f='${Version}' libhdf5-dev), venv $VENV)"
 
 # Arrow/Parquet export (helper arrow): the S3-compatible moto server for tests/export_s3.rs
 # (required when CI=true) and pyarrow for scripts/bench_export.sh.
@@ -26,3 +25,4 @@ if ! "$VENV/bin/python" -c "import moto, pyarrow" >/dev/null 2>&1; then
     echo "setup: installing moto[server] and pyarrow into $VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]" pyarrow
 fi
+echo "setup: ok (libhdf5 $(dpkg-query -W -f='${Version}' libhdf5-dev), venv $VENV)"

@@ -7,9 +7,9 @@ pub mod config;
 pub mod error;
 #[cfg(feature = "parquet")]
 pub mod export;
-pub mod progress;
 #[cfg(feature = "polars")]
 pub mod polars;
+pub mod progress;
 pub mod remote;
 pub mod selection;
 

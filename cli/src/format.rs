@@ -27,7 +27,11 @@ pub(crate) enum FormatError {
 }
 
 /// Writes `data` to `out` in `format`.
-pub(crate) fn write_array(data: &ArrayData, format: Format, out: &mut dyn Write) -> Result<(), FormatError> {
+pub(crate) fn write_array(
+    data: &ArrayData,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), FormatError> {
     match format {
         Format::Json => write_json(data, out),
         Format::Npy => match data {
@@ -42,7 +46,11 @@ pub(crate) fn write_array(data: &ArrayData, format: Format, out: &mut dyn Write)
 
 /// The numpy `descr` string of a fixed-size type, e.g. `<f8`, `|S10`, `|u1`.
 fn npy_descr(dtype: &Dtype) -> Result<String, FormatError> {
-    let little = if cfg!(target_endian = "little") { '<' } else { '>' };
+    let little = if cfg!(target_endian = "little") {
+        '<'
+    } else {
+        '>'
+    };
     Ok(match dtype {
         Dtype::Int { size: 1, .. } => "|i1".into(),
         Dtype::UInt { size: 1, .. } => "|u1".into(),
@@ -106,10 +114,11 @@ fn json_scalars(nd: &NdArray) -> Result<Vec<serde_json::Value>, FormatError> {
         (TypedBuffer::U64(v), _) => nums(v),
         (TypedBuffer::F32(v), _) => floats(v),
         (TypedBuffer::F64(v), _) => floats(v),
-        (TypedBuffer::Bytes { item_size, data }, Dtype::FixedString { .. }) if *item_size > 0 => data
-            .chunks_exact(*item_size)
-            .map(|s| Value::String(fixed_string_text(s)))
-            .collect(),
+        (TypedBuffer::Bytes { item_size, data }, Dtype::FixedString { .. }) if *item_size > 0 => {
+            data.chunks_exact(*item_size)
+                .map(|s| Value::String(fixed_string_text(s)))
+                .collect()
+        }
         (_, dtype) => {
             return Err(FormatError::Unsupported(format!(
                 "type {dtype} cannot be shown as text; use --format npy"
@@ -132,7 +141,9 @@ fn json_values(data: &ArrayData) -> Result<Vec<serde_json::Value>, FormatError> 
             .elements
             .iter()
             .map(|e| match e {
-                VlenElement::String(s) => Ok(serde_json::Value::String(String::from_utf8_lossy(s).into_owned())),
+                VlenElement::String(s) => Ok(serde_json::Value::String(
+                    String::from_utf8_lossy(s).into_owned(),
+                )),
                 VlenElement::Array(inner) => Ok(serde_json::Value::Array(json_values(inner)?)),
             })
             .collect(),

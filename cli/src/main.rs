@@ -36,7 +36,12 @@ struct Remote {
     #[arg(long, env = "HDFSTREAM_USER", global = true)]
     user: Option<String>,
     /// Password for --user (env HDFSTREAM_PASSWORD; never printed).
-    #[arg(long, env = "HDFSTREAM_PASSWORD", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "HDFSTREAM_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
     password: Option<String>,
     /// Accept invalid TLS certificates (verification is on by default).
     #[arg(long, global = true)]
@@ -148,7 +153,8 @@ fn connect(remote: &Remote) -> Result<Arc<Connection>, CliError> {
         .with_url(remote.url.clone())
         .with_allow_invalid_certificates(remote.insecure);
     if let Some(user) = &remote.user {
-        builder = builder.with_credentials(user.clone(), remote.password.clone().unwrap_or_default());
+        builder =
+            builder.with_credentials(user.clone(), remote.password.clone().unwrap_or_default());
     }
     if remote.no_progress {
         builder = builder.with_progress(false);
@@ -158,7 +164,10 @@ fn connect(remote: &Remote) -> Result<Arc<Connection>, CliError> {
 
 /// Opens `path` with options suited to one-shot commands: shallow groups, nothing inlined.
 fn open_path(conn: &Arc<Connection>, path: &str) -> Result<Node, CliError> {
-    let options = OpenOptions { max_depth: 0, data_size_limit: 0 };
+    let options = OpenOptions {
+        max_depth: 0,
+        data_size_limit: 0,
+    };
     Ok(open_with(conn.clone(), path, options)?)
 }
 
@@ -172,11 +181,18 @@ fn check_slice(spec: &SliceSpec, shape: &[u64]) -> Result<(), CliError> {
             shape.len()
         ));
     }
-    let dims = spec.runs.iter().map(|r| (0, r)).chain(spec.rest.iter().enumerate().map(|(k, r)| (k + 1, r)));
+    let dims = spec
+        .runs
+        .iter()
+        .map(|r| (0, r))
+        .chain(spec.rest.iter().enumerate().map(|(k, r)| (k + 1, r)));
     for (k, r) in dims {
         let end = r.start.saturating_add(r.count);
         if end > shape[k] {
-            return fail(format!("{}:{end} is outside dimension {k} of length {}", r.start, shape[k]));
+            return fail(format!(
+                "{}:{end} is outside dimension {k} of length {}",
+                r.start, shape[k]
+            ));
         }
     }
     for pair in spec.runs.windows(2) {
@@ -190,14 +206,18 @@ fn check_slice(spec: &SliceSpec, shape: &[u64]) -> Result<(), CliError> {
             ));
         }
     }
-    spec.check_against(shape).map_err(|e| CliError::Slice(e.message))
+    spec.check_against(shape)
+        .map_err(|e| CliError::Slice(e.message))
 }
 
 fn create_output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, CliError> {
     Ok(match path {
-        Some(p) => Box::new(BufWriter::new(
-            fs::File::create(p).map_err(|source| CliError::File { path: p.clone(), source })?,
-        )),
+        Some(p) => Box::new(BufWriter::new(fs::File::create(p).map_err(|source| {
+            CliError::File {
+                path: p.clone(),
+                source,
+            }
+        })?)),
         None => Box::new(BufWriter::new(io::stdout().lock())),
     })
 }
@@ -212,29 +232,48 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 Node::File(file) => show::list_group(&*file.root()?, out)?,
             }
         }
-        Command::Info { remote, file, object, json } => {
+        Command::Info {
+            remote,
+            file,
+            object,
+            json,
+        } => {
             let conn = connect(&remote)?;
             let Node::File(file) = open_path(&conn, &file)? else {
-                return Err(CliError::Usage(format!("{file} is a directory, not a file")));
+                return Err(CliError::Usage(format!(
+                    "{file} is a directory, not a file"
+                )));
             };
             let object = file.get(&object)?;
             let out = &mut io::stdout().lock();
             if json {
-                serde_json::to_writer_pretty(&mut *out, &show::object_json(&object)?).map_err(io::Error::from)?;
+                serde_json::to_writer_pretty(&mut *out, &show::object_json(&object)?)
+                    .map_err(io::Error::from)?;
                 writeln!(out)?;
             } else {
                 show::describe(&object, out)?;
             }
         }
-        Command::Get { remote, file, object, slice, format, output } => {
+        Command::Get {
+            remote,
+            file,
+            object,
+            slice,
+            format,
+            output,
+        } => {
             let conn = connect(&remote)?;
             let Node::File(file) = open_path(&conn, &file)? else {
-                return Err(CliError::Usage(format!("{file} is a directory, not a file")));
+                return Err(CliError::Usage(format!(
+                    "{file} is a directory, not a file"
+                )));
             };
             let dataset = file.dataset(&object)?;
             let spec = match &slice {
                 Some(text) => SliceSpec::parse_str(text).map_err(|e| CliError::Slice(e.message))?,
-                None => hdfstream::Selection::all().resolve(dataset.shape())?.to_slice_spec(),
+                None => hdfstream::Selection::all()
+                    .resolve(dataset.shape())?
+                    .to_slice_spec(),
             };
             check_slice(&spec, dataset.shape())?;
             let data = conn.request_slice(file.path(), dataset.path(), &spec)?;
@@ -242,7 +281,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
             write_array(&data, format, &mut out)?;
             out.flush()?;
         }
-        Command::Download { remote, path, output } => {
+        Command::Download {
+            remote,
+            path,
+            output,
+        } => {
             let conn = connect(&remote)?;
             let mut out = create_output(&Some(output))?;
             let bytes = conn.download(path.trim_start_matches('/'), &mut out)?;
@@ -259,18 +302,43 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
         }
         Command::Serve(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(hdfstream_server::run(&args))?;
         }
-        Command::Sample { dir, particles, files, seed } => {
-            fs::create_dir_all(&dir).map_err(|source| CliError::File { path: dir.clone(), source })?;
-            let summary = write_sample(&dir, &SampleOptions { particles, files, seed })?;
-            for f in summary.snapshot_files.iter().chain(std::iter::once(&summary.halo_file)) {
+        Command::Sample {
+            dir,
+            particles,
+            files,
+            seed,
+        } => {
+            fs::create_dir_all(&dir).map_err(|source| CliError::File {
+                path: dir.clone(),
+                source,
+            })?;
+            let summary = write_sample(
+                &dir,
+                &SampleOptions {
+                    particles,
+                    files,
+                    seed,
+                },
+            )?;
+            for f in summary
+                .snapshot_files
+                .iter()
+                .chain(std::iter::once(&summary.halo_file))
+            {
                 println!("{}", f.display());
             }
             eprintln!(
                 "wrote {} bytes: {} gas, {} dark matter, {} star particles, {} halos",
-                summary.bytes, summary.num_part_total[0], summary.num_part_total[1], summary.num_part_total[4], summary.halos
+                summary.bytes,
+                summary.num_part_total[0],
+                summary.num_part_total[1],
+                summary.num_part_total[4],
+                summary.halos
             );
         }
     }
@@ -281,8 +349,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HDFSTREAM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,hdfstream_server=info")),
+            tracing_subscriber::EnvFilter::try_from_env("HDFSTREAM_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,hdfstream_server=info")
+            }),
         )
         .with_writer(io::stderr)
         .init();

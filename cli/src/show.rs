@@ -8,12 +8,21 @@ use serde_json::{Value, json};
 
 /// Lists subdirectories (with a trailing `/`) and then files with size and media type.
 pub(crate) fn list_directory(dir: &Directory, out: &mut dyn Write) -> Result<(), hdfstream::Error> {
-    let io_err = |source: io::Error| hdfstream::Error::Io { context: "writing the listing".into(), source };
+    let io_err = |source: io::Error| hdfstream::Error::Io {
+        context: "writing the listing".into(),
+        source,
+    };
     for (name, _) in dir.directories()? {
         writeln!(out, "{:>14}  {:<24}  {name}/", "-", "directory").map_err(io_err)?;
     }
     for (name, file) in dir.files()? {
-        writeln!(out, "{:>14}  {:<24}  {name}", file.size(), file.media_type()).map_err(io_err)?;
+        writeln!(
+            out,
+            "{:>14}  {:<24}  {name}",
+            file.size(),
+            file.media_type()
+        )
+        .map_err(io_err)?;
     }
     Ok(())
 }
@@ -21,7 +30,10 @@ pub(crate) fn list_directory(dir: &Directory, out: &mut dyn Write) -> Result<(),
 /// Lists the members of a group: groups with a trailing `/`, datasets with type and shape,
 /// soft links with their target.
 pub(crate) fn list_group(group: &Group, out: &mut dyn Write) -> Result<(), hdfstream::Error> {
-    let io_err = |source: io::Error| hdfstream::Error::Io { context: "writing the listing".into(), source };
+    let io_err = |source: io::Error| hdfstream::Error::Io {
+        context: "writing the listing".into(),
+        source,
+    };
     for name in group.keys() {
         let line = match group.get_link(&name)? {
             Link::Soft(target) => format!("{name} -> {target}"),
@@ -59,7 +71,11 @@ fn attr_text(value: &AttrValue) -> String {
 
 fn number_text(value: &AttrValue, v: f64) -> String {
     match value.as_i64() {
-        Some(i) if value.dtype().is_some_and(|d| !matches!(d, hdfstream_protocol::Dtype::Float { .. })) => {
+        Some(i)
+            if value
+                .dtype()
+                .is_some_and(|d| !matches!(d, hdfstream_protocol::Dtype::Float { .. })) =>
+        {
             i.to_string()
         }
         _ => format!("{v:?}"),
@@ -68,13 +84,23 @@ fn number_text(value: &AttrValue, v: f64) -> String {
 
 /// Writes a text description of a group or dataset.
 pub(crate) fn describe(object: &Object, out: &mut dyn Write) -> Result<(), hdfstream::Error> {
-    let io_err = |source: io::Error| hdfstream::Error::Io { context: "writing the description".into(), source };
+    let io_err = |source: io::Error| hdfstream::Error::Io {
+        context: "writing the description".into(),
+        source,
+    };
     match object {
         Object::Group(g) => {
             writeln!(out, "group {}  ({} members)", g.path(), g.len()).map_err(io_err)?;
         }
         Object::Dataset(d) => {
-            writeln!(out, "dataset {}  type {}  shape {:?}", d.path(), d.dtype(), d.shape()).map_err(io_err)?;
+            writeln!(
+                out,
+                "dataset {}  type {}  shape {:?}",
+                d.path(),
+                d.dtype(),
+                d.shape()
+            )
+            .map_err(io_err)?;
         }
     }
     let attrs = object.attrs();
@@ -118,8 +144,11 @@ fn attr_json(value: &AttrValue) -> Value {
 
 /// A JSON description of a group or dataset.
 pub(crate) fn object_json(object: &Object) -> Result<Value, hdfstream::Error> {
-    let attrs: serde_json::Map<String, Value> =
-        object.attrs().iter().map(|(k, v)| (k.to_string(), attr_json(v))).collect();
+    let attrs: serde_json::Map<String, Value> = object
+        .attrs()
+        .iter()
+        .map(|(k, v)| (k.to_string(), attr_json(v)))
+        .collect();
     Ok(match object {
         Object::Dataset(d) => json!({
             "type": "dataset",
@@ -132,7 +161,9 @@ pub(crate) fn object_json(object: &Object) -> Result<Value, hdfstream::Error> {
             let mut members = Vec::new();
             for name in g.keys() {
                 members.push(match g.get_link(&name)? {
-                    Link::Soft(target) => json!({"name": name, "type": "soft_link", "target": target}),
+                    Link::Soft(target) => {
+                        json!({"name": name, "type": "soft_link", "target": target})
+                    }
                     Link::Hard => match g.get(&name)? {
                         Object::Group(_) => json!({"name": name, "type": "group"}),
                         Object::Dataset(d) => json!({
