@@ -19,10 +19,10 @@ if ! "$VENV/bin/python" -c "import hdfstream, h5py, numpy" >/dev/null 2>&1; then
     "$VENV/bin/pip" install -q --disable-pip-version-check "hdfstream==0.0.28" h5py numpy
 fi
 
-# Arrow/Parquet export (helper arrow): the S3-compatible moto server for tests/export_s3.rs
-# (required when CI=true) and pyarrow for scripts/bench_export.sh.
-if ! "$VENV/bin/python" -c "import moto, pyarrow" >/dev/null 2>&1; then
-    echo "setup: installing moto[server] and pyarrow into $VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]" pyarrow
+# The S3-compatible moto server for tests/export_s3.rs (required when CI=true), and pyarrow
+# and polars for the Python side of scripts/bench_export.sh and the scan benchmark.
+if ! "$VENV/bin/python" -c "import moto, pyarrow, polars" >/dev/null 2>&1; then
+    echo "setup: installing moto[server], pyarrow and polars into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]" pyarrow polars
 fi
 echo "setup: ok (libhdf5 $(dpkg-query -W -f='${Version}' libhdf5-dev), venv $VENV)"
