@@ -67,6 +67,10 @@ pub struct ScanArgsHdfstream {
     pub user: Option<String>,
     /// Password for `user`. Default: none.
     pub password: Option<String>,
+    /// Also turns row-aligned datasets of nested subgroups into columns named by their path
+    /// relative to the scanned group (`Sub/Name`), depth-first in server member order; soft
+    /// links are not followed. Default: false.
+    pub recursive: bool,
 }
 
 impl std::fmt::Debug for ScanArgsHdfstream {
@@ -83,6 +87,7 @@ impl std::fmt::Debug for ScanArgsHdfstream {
             .field("boolean_columns", &self.boolean_columns)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("recursive", &self.recursive)
             .finish()
     }
 }
@@ -104,6 +109,7 @@ impl Default for ScanArgsHdfstream {
             boolean_columns: Vec::new(),
             user: None,
             password: None,
+            recursive: false,
         }
     }
 }
@@ -174,6 +180,12 @@ impl ScanArgsHdfstream {
     pub fn with_credentials(mut self, user: &str, password: Option<&str>) -> Self {
         self.user = Some(user.to_owned());
         self.password = password.map(str::to_owned);
+        self
+    }
+
+    /// Includes datasets of nested subgroups (see [`ScanArgsHdfstream::recursive`]). Default: false.
+    pub fn with_recursive(mut self, recursive: bool) -> Self {
+        self.recursive = recursive;
         self
     }
 }

@@ -24,6 +24,9 @@
 //!   ([`ScanArgsHdfstream::concurrency`], default 4); numeric payloads are streamed straight
 //!   into the vector that becomes the Series, without a copy.
 //!
+//! [`scan_group`] and [`scan_file`] do the same for an already opened [`Group`] or [`File`],
+//! reusing its connection.
+//!
 //! URL forms (`url` argument):
 //!
 //! | form | example |
@@ -56,7 +59,7 @@ pub use args::{
 };
 pub use scan::{HdfstreamBatches, HdfstreamScan};
 
-use crate::remote::Backend;
+use crate::remote::{Backend, File, Group};
 
 /// A lazy table over `group` of the file(s) `url` names (see the module docs for URL forms).
 pub fn scan_hdfstream(url: &str, group: &str, args: ScanArgsHdfstream) -> PolarsResult<LazyFrame> {
@@ -72,6 +75,16 @@ pub fn scan_hdfstream_with(
     args: ScanArgsHdfstream,
 ) -> PolarsResult<LazyFrame> {
     HdfstreamScan::with_backend(backend, path, group, args)?.lazy()
+}
+
+/// A lazy table over an opened remote group, through the connection its file was opened with.
+pub fn scan_group(group: &Group, args: ScanArgsHdfstream) -> PolarsResult<LazyFrame> {
+    scan_hdfstream_with(group.backend(), group.file_path(), group.path(), args)
+}
+
+/// A lazy table over the group at `group` of an opened remote file, through its connection.
+pub fn scan_file(file: &File, group: &str, args: ScanArgsHdfstream) -> PolarsResult<LazyFrame> {
+    scan_hdfstream_with(file.backend(), file.path(), group, args)
 }
 
 /// Maps a client error to a Polars error, naming what was being read.

@@ -354,28 +354,53 @@ fn dataset_columns(
     }
 }
 
-/// The datasets (name, info) of a group description, in member order.
+/// The datasets (path relative to the scanned group, info) of the group `group` of `vpath`,
+/// in member order; with `recursive`, datasets of nested subgroups follow depth-first, each
+/// right where its subgroup is listed. Soft links are never followed.
 fn group_datasets(
-    member: Member,
+    backend: &dyn Backend,
     vpath: &str,
     group: &str,
+    recursive: bool,
 ) -> PolarsResult<Vec<(String, DatasetInfo)>> {
+    let mut out = Vec::new();
+    collect_datasets(backend, vpath, group, "", recursive, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the datasets of `group` (requested at depth 0) under the name prefix `prefix`.
+fn collect_datasets(
+    backend: &dyn Backend,
+    vpath: &str,
+    group: &str,
+    prefix: &str,
+    recursive: bool,
+    out: &mut Vec<(String, DatasetInfo)>,
+) -> PolarsResult<()> {
+    let member = backend
+        .request_object(vpath, group, 0, 0)
+        .map_err(|e| to_polars(e, &format!("{vpath}:{group}")))?;
     let Member::Group(g) = member else {
         return Err(PolarsError::InvalidOperation(
             format!("`{group}` in `{vpath}` is not a group").into(),
         ));
     };
-    let mut out = Vec::new();
     for (name, m) in g.members {
+        let rel = format!("{prefix}{name}");
         match m {
-            Some(Member::Dataset(d)) => out.push((name, d)),
+            Some(Member::Dataset(d)) => out.push((rel, d)),
             Some(Member::SoftLink { target }) => {
-                tracing::debug!(name, target, "soft link in scanned group left out")
+                tracing::debug!(name = rel, target, "soft link in scanned group left out")
             }
-            _ => tracing::debug!(name, "non-dataset member of scanned group left out"),
+            // At depth 0 every member but a subgroup is described, so `None` is a subgroup.
+            None | Some(Member::Group(_)) if recursive => {
+                let sub = format!("{}/{name}", group.trim_end_matches('/'));
+                collect_datasets(backend, vpath, &sub, &format!("{rel}/"), recursive, out)?;
+            }
+            _ => tracing::debug!(name = rel, "non-dataset member of scanned group left out"),
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The row count of a group: the most common first dimension (ties: the first seen).
@@ -418,15 +443,23 @@ pub(crate) fn load_table(
     let group = group_path(group);
     let metas = run_parallel(files.len(), args.concurrency, |i| {
         let vpath = files.get(i).map(String::as_str).unwrap_or_default();
-        let m = backend
-            .request_object(vpath, &group, 0, 0)
-            .map_err(|e| to_polars(e, &format!("{vpath}:{group}")))?;
-        group_datasets(m, vpath, &group)
+        group_datasets(backend.as_ref(), vpath, &group, args.recursive)
     })?;
     let Some(first) = metas.first() else {
         return Err(PolarsError::NoData("no file to scan".into()));
     };
-    let n0 = row_count(first);
+    // The row count comes from the group's own datasets; nested ones only when it has none.
+    let top: Vec<(String, DatasetInfo)> = first
+        .iter()
+        .filter(|(n, _)| !n.contains('/'))
+        .cloned()
+        .collect();
+    let n0 = if top.is_empty() {
+        row_count(first)
+    } else {
+        row_count(&top)
+    };
+    let prefix = format!("{}/", group.trim_end_matches('/'));
     let mut columns = Vec::new();
     for (name, d) in first {
         let object = format!("{}/{name}", group.trim_end_matches('/'));
@@ -458,7 +491,7 @@ pub(crate) fn load_table(
     for (vpath, datasets) in files.into_iter().zip(&metas) {
         let mut rows: Option<u64> = None;
         for c in &columns {
-            let name = c.object.rsplit('/').next().unwrap_or_default();
+            let name = c.object.strip_prefix(&prefix).unwrap_or(&c.object);
             let found = datasets.iter().find(|(n, _)| n == name).map(|(_, d)| d);
             let Some(d) = found else {
                 return Err(PolarsError::SchemaMismatch(

@@ -60,6 +60,11 @@ impl File {
         self.info.media_type == HDF5_MEDIA_TYPE
     }
 
+    /// The connection this file was opened through (shared, not a new one).
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        self.shared.backend.clone()
+    }
+
     /// Loading knobs inherited from `open`.
     pub fn options(&self) -> OpenOptions {
         self.shared.options

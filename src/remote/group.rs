@@ -236,6 +236,11 @@ impl Group {
         &self.shared.vpath
     }
 
+    /// The connection this group's file was opened through (shared, not a new one).
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        self.shared.backend.clone()
+    }
+
     /// Member names in server order (no request).
     pub fn keys(&self) -> Vec<String> {
         self.data.members.iter().map(|(n, _)| n.clone()).collect()
