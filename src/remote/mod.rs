@@ -29,6 +29,7 @@ mod dataset;
 mod directory;
 mod element;
 mod file;
+pub(crate) mod glob;
 mod group;
 mod path;
 
