@@ -154,16 +154,24 @@ fn scan_group_reuses_the_group_connection() {
 
 const ROWS: usize = 1_000;
 
-/// Group `G`: `A (n)`, soft link `L -> /G/A`, subgroup `S` with `B (n)` and `T/C (n, 2)`,
+/// Group `G`: `A (n)`, soft links `L -> /G/A` and `M -> /G/S`, subgroup `S` with `B (n)` and `T/C (n, 2)`,
 /// non-aligned `X (n + 3)`.
 fn write_nested(dir: &std::path::Path) {
-    let f = hdf5_metno::File::create(dir.join("nested.hdf5")).unwrap();
+    write_nested_file(&dir.join("nested.hdf5"), 0);
+}
+
+/// [`write_nested`]'s layout in one file, values shifted by `shift`.
+fn write_nested_file(path: &std::path::Path, shift: i64) {
+    let f = hdf5_metno::File::create(path).unwrap();
     let g = f.create_group("G").unwrap();
-    let a: Vec<i64> = (0..ROWS as i64).map(|i| i * 7 - 300).collect();
+    let a: Vec<i64> = (0..ROWS as i64).map(|i| i * 7 - 300 + shift).collect();
     g.new_dataset_builder().with_data(&a).create("A").unwrap();
     g.link_soft("/G/A", "L").unwrap();
+    g.link_soft("/G/S", "M").unwrap();
     let sub = g.create_group("S").unwrap();
-    let b: Vec<f64> = (0..ROWS).map(|i| (i as f64).sqrt() * 0.5).collect();
+    let b: Vec<f64> = (0..ROWS)
+        .map(|i| (i as f64).sqrt() * 0.5 + shift as f64)
+        .collect();
     sub.new_dataset_builder().with_data(&b).create("B").unwrap();
     let t = sub.create_group("T").unwrap();
     let c = ndarray::Array2::from_shape_fn((ROWS, 2), |(i, j)| (i * 3 + j) as i32 - 17);
@@ -232,4 +240,63 @@ fn recursive_scan_names_nested_columns_by_path() {
     );
     let objects: Vec<String> = s.slices().into_iter().filter_map(|r| r.object).collect();
     assert_eq!(objects, ["/G/S/T/C"], "only the projected nested dataset");
+}
+
+#[test]
+fn recursive_scan_over_a_glob_matches_libhdf5() {
+    let s = Served::custom(|dir| {
+        for k in 0..2 {
+            write_nested_file(&dir.join(format!("nested.{k}.hdf5")), 1000 * k);
+        }
+    });
+    let lf = hdfstream::polars::scan_hdfstream_with(
+        s.backend(),
+        "nested.*.hdf5",
+        "/G",
+        ScanArgsHdfstream::default().with_recursive(true),
+    )
+    .unwrap();
+    let schema = lf.clone().collect_schema().unwrap();
+    let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["row_index", "A", "S/B", "S/T/C"]);
+    let files: Vec<_> = (0..2)
+        .map(|k| s.root.join(format!("nested.{k}.hdf5")))
+        .collect();
+    let want = truth(&files, "G", &schema, Some("row_index"));
+    assert_eq!(want.height(), 2 * ROWS);
+    let q = |lf: LazyFrame| {
+        lf.filter(
+            col("row_index")
+                .gt_eq(lit(900u64))
+                .and(col("S/B").lt(lit(1010.0))),
+        )
+        .select([col("row_index"), col("A"), col("S/T/C")])
+    };
+    let got = q(lf).collect().unwrap();
+    assert!(got.height() > 100, "{got}");
+    assert_same(&got, &q(want.lazy()).collect().unwrap(), "recursive glob");
+}
+
+#[test]
+fn recursive_scan_stops_at_a_hard_link_cycle() {
+    let s = Served::custom(|dir| {
+        let f = hdf5_metno::File::create(dir.join("cycle.hdf5")).unwrap();
+        let g = f.create_group("G").unwrap();
+        let a: Vec<u16> = (0..50).collect();
+        g.new_dataset_builder().with_data(&a).create("A").unwrap();
+        g.link_hard("/G", "Up").unwrap();
+    });
+    let args = ScanArgsHdfstream::default();
+    let flat = hdfstream::polars::scan_hdfstream_with(s.backend(), "cycle.hdf5", "G", args.clone())
+        .unwrap();
+    assert_eq!(flat.collect().unwrap().height(), 50);
+    let e = hdfstream::polars::scan_hdfstream_with(
+        s.backend(),
+        "cycle.hdf5",
+        "G",
+        args.with_recursive(true),
+    )
+    .err()
+    .expect("a cycle is an error");
+    assert!(e.to_string().contains("hard-link cycle"), "{e}");
 }

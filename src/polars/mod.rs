@@ -12,6 +12,9 @@
 //!   `tracing` warning, or fail the scan with [`OnUnsupported::Error`]. Column order is the
 //!   server's member order, after the virtual row-index column and before the optional file
 //!   path column.
+//! * **Nested groups**: with [`ScanArgsHdfstream::recursive`], row-aligned datasets of
+//!   subgroups become columns named by their relative path (`Sub/Name`), depth-first in
+//!   member order; soft links are not followed.
 //! * **Pushdown**: only projected datasets are fetched; predicates on the row-index column
 //!   (`<`, `<=`, `>`, `>=`, `==`, `!=`, `is_between`, `is_in`, `&`, `|`, `!`, value-keeping
 //!   casts) become the minimal sorted set of row ranges, fetched with one multi-slice request

@@ -354,6 +354,9 @@ fn dataset_columns(
     }
 }
 
+/// Deepest subgroup nesting a recursive scan descends into.
+const MAX_NESTING: usize = 64;
+
 /// The datasets (path relative to the scanned group, info) of the group `group` of `vpath`,
 /// in member order; with `recursive`, datasets of nested subgroups follow depth-first, each
 /// right where its subgroup is listed. Soft links are never followed.
@@ -385,6 +388,16 @@ fn collect_datasets(
             format!("`{group}` in `{vpath}` is not a group").into(),
         ));
     };
+    if prefix.matches('/').count() > MAX_NESTING {
+        // Hard links can make a group its own descendant; the wire carries no object identity.
+        return Err(PolarsError::ComputeError(
+            format!(
+                "{vpath}:{group}: subgroups nested more than {MAX_NESTING} levels deep \
+                 (a hard-link cycle?)"
+            )
+            .into(),
+        ));
+    }
     for (name, m) in g.members {
         let rel = format!("{prefix}{name}");
         match m {
