@@ -1,7 +1,7 @@
 //! Polars connector: remote HDF5 groups as lazy tables (feature `polars`).
 //!
 //! [`scan_hdfstream`] turns a group of a file on an hdfstream server (or of every file a glob
-//! matches) into a [`LazyFrame`](polars::prelude::LazyFrame):
+//! matches) into a [`LazyFrame`]:
 //!
 //! * **Schema from metadata only**: one column per dataset whose first dimension is the row
 //!   count (the most common first dimension in the group). `(N, k)` datasets become
