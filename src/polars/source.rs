@@ -1,10 +1,9 @@
 //! Where a scan reads from: URL forms, remote globs, and the table layout (files, row counts,
 //! columns) built from metadata only.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
-use hdfstream_protocol::{Attributes, DatasetInfo, Dtype, Member, PathInfo};
+use hdfstream_protocol::{Attributes, DatasetInfo, Dtype, Member};
 use polars::prelude::*;
 
 use super::args::{MultiColumn, OnUnsupported, ScanArgsHdfstream};
@@ -75,112 +74,12 @@ pub(crate) fn parse_location(url: &str, file: Option<&str>) -> PolarsResult<Loca
     Ok(Location { server, path })
 }
 
-/// True when `path` contains glob wildcards (`*` or `?`).
-pub(crate) fn is_glob(path: &str) -> bool {
-    path.contains(['*', '?'])
-}
-
-/// Matches `name` against a pattern of literal characters, `*` (any run) and `?` (one char).
-pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ni));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || Some(&c) == n.get(ni) => {
-                pi += 1;
-                ni += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    pi = sp + 1;
-                    ni = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
-}
-
-/// Natural order: runs of digits compare as numbers (`snap.2` before `snap.10`).
-pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
-    fn chunks(s: &str) -> Vec<(bool, &str)> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        let bytes = s.as_bytes();
-        for i in 1..=bytes.len() {
-            let boundary = i == bytes.len()
-                || bytes.get(i).map(u8::is_ascii_digit) != bytes.get(i - 1).map(u8::is_ascii_digit);
-            if boundary {
-                let part = s.get(start..i).unwrap_or_default();
-                out.push((part.starts_with(|c: char| c.is_ascii_digit()), part));
-                start = i;
-            }
-        }
-        out
-    }
-    let (ca, cb) = (chunks(a), chunks(b));
-    for (x, y) in ca.iter().zip(cb.iter()) {
-        let ord = match (x, y) {
-            ((true, dx), (true, dy)) => {
-                let (tx, ty) = (dx.trim_start_matches('0'), dy.trim_start_matches('0'));
-                tx.len().cmp(&ty.len()).then_with(|| tx.cmp(ty))
-            }
-            ((_, sx), (_, sy)) => sx.cmp(sy),
-        };
-        if ord != Ordering::Equal {
-            return ord;
-        }
-    }
-    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
-}
+pub(crate) use crate::remote::glob::is_glob;
 
 /// Expands a glob over the files of one remote directory, in natural order.
 pub(crate) fn expand_glob(backend: &dyn Backend, path: &str) -> PolarsResult<Vec<String>> {
-    let (dir, pattern) = path.rsplit_once('/').unwrap_or(("", path));
-    if is_glob(dir) {
-        return Err(invalid(format!(
-            "glob `{path}`: wildcards are only supported in the file name, not in directories"
-        )));
-    }
-    let listing = backend
-        .request_path(dir)
-        .map_err(|e| to_polars(e, &format!("listing directory `{dir}`")))?;
-    let PathInfo::Directory(d) = listing else {
-        return Err(invalid(format!(
-            "glob `{path}`: `{dir}` is not a directory"
-        )));
-    };
-    let mut names: Vec<&String> = d
-        .files
-        .iter()
-        .map(|(n, _)| n)
-        .filter(|n| glob_match(pattern, n))
-        .collect();
-    names.sort_by(|a, b| natural_cmp(a, b));
-    if names.is_empty() {
-        return Err(PolarsError::NoData(
-            format!("glob `{path}` matches no file").into(),
-        ));
-    }
-    Ok(names
-        .into_iter()
-        .map(|n| {
-            if dir.is_empty() {
-                n.clone()
-            } else {
-                format!("{dir}/{n}")
-            }
-        })
-        .collect())
+    crate::remote::glob::expand_files(backend, path)
+        .map_err(|e| to_polars(e, "expanding the file glob"))
 }
 
 /// How the values of a column are decoded.
