@@ -5,7 +5,7 @@
 //! ([`with_columns`](GroupReaderBuilder::with_columns)), a row selection
 //! ([`with_row_ranges`](GroupReaderBuilder::with_row_ranges)) and a batch size, and
 //! [`build`](GroupReaderBuilder::build) a [`GroupRecordBatchReader`], which implements
-//! [`RecordBatchReader`](::arrow::record_batch::RecordBatchReader).
+//! [`RecordBatchReader`].
 //!
 //! Every dataset of the group whose first dimension is the table's row count becomes a
 //! column (see [Type mapping](self#type-mapping) below). The table's row

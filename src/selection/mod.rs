@@ -1,7 +1,7 @@
 //! Selections: row sets, numpy-style hyperslabs, fancy indexing and multi-slice planning.
 //!
 //! Everything here is pure logic (no I/O): it turns what a user asks for into the
-//! [`SliceSpec`](hdfstream_protocol::SliceSpec)s sent to the server and the shape of the result.
+//! [`SliceSpec`]s sent to the server and the shape of the result.
 
 mod fancy;
 mod hyperslab;
