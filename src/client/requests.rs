@@ -59,7 +59,7 @@ impl Connection {
             let resp = self.inner.send(&call)?;
             check_msgpack(&resp, &call.url)?;
             let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
-            let mut dec = ArrayDecoder::new().with_fresh_buffer_hook(advise_large_buffer);
+            let mut dec = ArrayDecoder::new();
             let bytes = codec::pump(resp, &mut dec, &mut progress, &call.url)?;
             let data = dec.finish().map_err(decode_err(&call.url))?;
             Ok((data, bytes))
@@ -153,31 +153,3 @@ fn log_read(url: &str, object: &str, bytes: u64, t0: Instant) {
     );
 }
 
-/// Buffers at least this large get transparent-huge-page advice before the payload lands.
-const HUGE_PAGE_ADVICE_MIN: usize = 8 << 20;
-
-/// Advises the kernel to back a large, freshly allocated read buffer with huge pages.
-///
-/// Faulting a new buffer in 4 KiB at a time costs more than copying the payload into it
-/// (about 0.8 against 4.6 GB/s on a 256 MiB buffer in `protocol/benches/decode.rs`). The
-/// advice only changes paging; contents and correctness are unaffected, and a refusal by the
-/// kernel is ignored.
-pub(crate) fn advise_large_buffer(buf: &mut [u8]) {
-    if buf.len() < HUGE_PAGE_ADVICE_MIN {
-        return;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = 4096;
-        let addr = buf.as_mut_ptr() as usize;
-        let start = addr.next_multiple_of(PAGE);
-        let end = addr + buf.len();
-        if end > start {
-            // SAFETY: [start, end) lies inside `buf`, a live allocation we hold exclusively;
-            // MADV_HUGEPAGE changes only how the range is paged, never its contents.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-}
