@@ -152,4 +152,3 @@ fn log_read(url: &str, object: &str, bytes: u64, t0: Instant) {
         "slice read"
     );
 }
-
