@@ -8,6 +8,7 @@ use hdfstream_protocol::{
     ArrayData, DimSelection, MAX_SLICES, SliceSpec, TypedBuffer, VlenElement,
 };
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::source::{ColumnSpec, Shape, Values};
 use super::to_polars;
@@ -148,8 +149,8 @@ fn fetch_strings(
             .map_err(|e| to_polars(e, &what()))?;
         match data {
             ArrayData::Nd(nd) => match nd.data {
-                TypedBuffer::Bytes { item_size, data } if item_size > 0 => out.extend(
-                    data.chunks(item_size)
+                TypedBuffer::Bytes { item_size, data } if item_size > 0 => out.par_extend(
+                    data.par_chunks(item_size)
                         .map(|c| String::from_utf8_lossy(strip_nul(c)).into_owned()),
                 ),
                 TypedBuffer::Bytes { .. } => {
@@ -162,18 +163,20 @@ fn fetch_strings(
                 }
             },
             ArrayData::Vlen(v) => {
-                for e in v.elements {
-                    match e {
-                        VlenElement::String(b) => {
-                            out.push(String::from_utf8_lossy(&b).into_owned())
-                        }
-                        VlenElement::Array(_) => {
-                            return Err(PolarsError::SchemaMismatch(
-                                format!("{}: expected strings, received sequences", what()).into(),
-                            ));
-                        }
-                    }
-                }
+                let decoded: PolarsResult<Vec<String>> = v
+                    .elements
+                    .into_par_iter()
+                    .map(|e| match e {
+                        // Valid UTF-8 keeps its allocation; anything else is decoded lossily.
+                        VlenElement::String(b) => Ok(String::from_utf8(b).unwrap_or_else(|e| {
+                            String::from_utf8_lossy(e.as_bytes()).into_owned()
+                        })),
+                        VlenElement::Array(_) => Err(PolarsError::SchemaMismatch(
+                            format!("{}: expected strings, received sequences", what()).into(),
+                        )),
+                    })
+                    .collect();
+                out.extend(decoded?);
             }
         }
     }
@@ -232,9 +235,9 @@ enum NumVec {
 impl NumVec {
     /// Non-zero test of every value (for integers shown as booleans).
     fn nonzero(self) -> Vec<bool> {
-        fn nz<T: PartialEq + Default>(v: Vec<T>) -> Vec<bool> {
+        fn nz<T: PartialEq + Default + Send + Sync>(v: Vec<T>) -> Vec<bool> {
             let zero = T::default();
-            v.into_iter().map(|x| x != zero).collect()
+            v.into_par_iter().map(|x| x != zero).collect()
         }
         match self {
             NumVec::I8(v) => nz(v),
