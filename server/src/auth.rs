@@ -87,27 +87,36 @@ impl fmt::Debug for Users {
     }
 }
 
+/// Reads a users or access-rules file as text.
+fn read_config(path: &Path) -> Result<String, ServerError> {
+    std::fs::read_to_string(path).map_err(|source| ServerError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The trimmed lines of a users or access-rules file with their 1-based numbers, without
+/// blank lines and `#` comments.
+fn config_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(index, raw)| (index + 1, raw.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+}
+
 impl Users {
     /// Read and validate a users file.
     pub fn load(path: &Path) -> Result<Self, ServerError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ServerError::ReadFile {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_config(path)?, path)
     }
 
     /// Parse users-file text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ServerError> {
         let mut entries = HashMap::new();
-        for (index, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for (number, line) in config_lines(text) {
             let bad = |reason| ServerError::UsersFile {
                 path: path.to_path_buf(),
-                line: index + 1,
+                line: number,
                 reason,
             };
             let mut parts = line.splitn(3, ':');
@@ -211,24 +220,16 @@ pub struct AccessRules {
 impl AccessRules {
     /// Read and validate an access rules file.
     pub fn load(path: &Path) -> Result<Self, ServerError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ServerError::ReadFile {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_config(path)?, path)
     }
 
     /// Parse access-file text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ServerError> {
         let mut rules = Vec::new();
-        for (index, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for (number, line) in config_lines(text) {
             let bad = |reason| ServerError::AccessFile {
                 path: path.to_path_buf(),
-                line: index + 1,
+                line: number,
                 reason,
             };
             let mut fields = line.split_whitespace();
