@@ -8,12 +8,19 @@ mod support;
 
 use std::sync::Arc;
 
-use hdfstream::{Error, Node};
+use hdfstream::{Directory, Error, Node};
 use remote_common::{E0, Session, map_get, map_keys, session};
 
 const RUN: &str = "EAGLE/Fiducial_models/RefL0012N0188";
 
 /// Names of the subdirectories and files in the recorded listing at interaction `i`.
+/// The directory at `path` below `dir` (one lookup, which must succeed and be a directory).
+fn subdir(dir: &Arc<Directory>, path: &str) -> Arc<Directory> {
+    dir.get(path)
+        .and_then(Node::into_directory)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 fn recorded_listing(s: &Session, i: usize) -> (Vec<String>, Vec<String>) {
     let v = s.recorded_response(i);
     (
@@ -47,11 +54,10 @@ fn eagle_dir_listing_with_files() {
         return;
     };
     let eagle = s.open("/EAGLE").into_directory().unwrap();
-    let snap = eagle
-        .get("Fiducial_models/RefL0012N0188/snapshot_000_z020p000")
-        .unwrap()
-        .into_directory()
-        .unwrap();
+    let snap = subdir(
+        &eagle,
+        "Fiducial_models/RefL0012N0188/snapshot_000_z020p000",
+    );
     let files = snap.files().unwrap();
     let want: Vec<String> = (0..16)
         .map(|i| format!("snap_000_z020p000.{i}.hdf5"))
@@ -74,11 +80,7 @@ fn eagle_dir_listing_with_subdirs() {
         return;
     };
     let eagle = s.open("EAGLE").into_directory().unwrap();
-    let fid = eagle
-        .get("Fiducial_models")
-        .unwrap()
-        .into_directory()
-        .unwrap();
+    let fid = subdir(&eagle, "Fiducial_models");
     assert!(!fid.is_loaded());
     assert_eq!(
         s.request_count(),
@@ -116,17 +118,9 @@ fn eagle_subdir() {
         return;
     };
     let eagle = s.open("/EAGLE").into_directory().unwrap();
-    let fid = eagle
-        .get("Fiducial_models")
-        .unwrap()
-        .into_directory()
-        .unwrap();
-    let run = eagle
-        .get("Fiducial_models/RefL0012N0188")
-        .unwrap()
-        .into_directory()
-        .unwrap();
-    let again = fid.get("RefL0012N0188").unwrap().into_directory().unwrap();
+    let fid = subdir(&eagle, "Fiducial_models");
+    let run = subdir(&eagle, "Fiducial_models/RefL0012N0188");
+    let again = subdir(&fid, "RefL0012N0188");
     assert!(Arc::ptr_eq(&run, &again));
     assert_eq!(run.path(), RUN);
     s.finish();
@@ -138,18 +132,10 @@ fn eagle_subdir_loaded() {
         return;
     };
     let eagle = s.open("/EAGLE").into_directory().unwrap();
-    let fid = eagle
-        .get("Fiducial_models")
-        .unwrap()
-        .into_directory()
-        .unwrap();
+    let fid = subdir(&eagle, "Fiducial_models");
     assert_eq!(fid.len().unwrap(), 7);
-    let run = fid.get("RefL0012N0188").unwrap().into_directory().unwrap();
-    let again = eagle
-        .get("Fiducial_models/RefL0012N0188")
-        .unwrap()
-        .into_directory()
-        .unwrap();
+    let run = subdir(&fid, "RefL0012N0188");
+    let again = subdir(&eagle, "Fiducial_models/RefL0012N0188");
     assert!(Arc::ptr_eq(&run, &again));
     s.finish();
 }
@@ -166,23 +152,15 @@ fn implicit_directory() {
         .into_directory()
         .unwrap();
     assert!(snap.is_loaded());
-    let eagle = root.get("EAGLE").unwrap().into_directory().unwrap();
+    let eagle = subdir(&root, "EAGLE");
     assert!(!eagle.is_loaded(), "intermediate directories stay unloaded");
-    let fid = eagle
-        .get("Fiducial_models")
-        .unwrap()
-        .into_directory()
-        .unwrap();
+    let fid = subdir(&eagle, "Fiducial_models");
     assert!(!fid.is_loaded());
     assert_eq!(s.request_count(), 2);
     eagle.directories().unwrap();
     let dirs = fid.directories().unwrap();
     let (_, run) = dirs.iter().find(|(n, _)| n == "RefL0012N0188").unwrap();
-    let snap_again = run
-        .get("snapshot_028_z000p000")
-        .unwrap()
-        .into_directory()
-        .unwrap();
+    let snap_again = subdir(run, "snapshot_028_z000p000");
     assert!(
         Arc::ptr_eq(&snap, &snap_again),
         "listings reuse implicitly created objects"
@@ -215,7 +193,7 @@ fn non_existent_directory_already_loaded() {
         return;
     };
     let root = s.open("/").into_directory().unwrap();
-    let eagle = root.get("EAGLE").unwrap().into_directory().unwrap();
+    let eagle = subdir(&root, "EAGLE");
     eagle.len().unwrap();
     assert_not_found(eagle.get("invalid"));
     s.finish();
@@ -229,7 +207,7 @@ fn non_existent_subdir_in_directory_already_loaded() {
         return;
     };
     let root = s.open("/").into_directory().unwrap();
-    let eagle = root.get("EAGLE").unwrap().into_directory().unwrap();
+    let eagle = subdir(&root, "EAGLE");
     eagle.len().unwrap();
     assert_not_found(eagle.get("invalid1/invalid2"));
     s.finish();
@@ -275,16 +253,11 @@ fn request_dir_with_dir_already_loaded() {
         return;
     };
     let eagle = s.open("/EAGLE").into_directory().unwrap();
-    let snap = eagle
-        .get("Fiducial_models/RefL0012N0188/snapshot_000_z020p000")
-        .unwrap()
-        .into_directory()
-        .unwrap();
-    let run = eagle
-        .get("Fiducial_models/RefL0012N0188")
-        .unwrap()
-        .into_directory()
-        .unwrap();
+    let snap = subdir(
+        &eagle,
+        "Fiducial_models/RefL0012N0188/snapshot_000_z020p000",
+    );
+    let run = subdir(&eagle, "Fiducial_models/RefL0012N0188");
     let dirs = run.directories().unwrap();
     let (_, listed) = dirs
         .iter()
@@ -306,11 +279,10 @@ fn request_dir_with_file_already_loaded() {
         .unwrap()
         .into_file()
         .unwrap();
-    let snap = eagle
-        .get("Fiducial_models/RefL0012N0188/snapshot_000_z020p000")
-        .unwrap()
-        .into_directory()
-        .unwrap();
+    let snap = subdir(
+        &eagle,
+        "Fiducial_models/RefL0012N0188/snapshot_000_z020p000",
+    );
     let files = snap.files().unwrap();
     let (_, listed) = files
         .iter()
