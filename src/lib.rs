@@ -12,6 +12,7 @@ pub mod polars;
 pub mod progress;
 pub mod remote;
 pub mod selection;
+pub mod table;
 
 pub use client::{BackoffConfig, ClientBuilder, Connection, RetryConfig};
 pub use config::Config;

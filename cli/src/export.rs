@@ -10,6 +10,8 @@ use hdfstream::export::{ExportOptions, ExportSummary, ParquetCompression, to_par
 use hdfstream::remote::Backend;
 use hdfstream::{Connection, Error, OpenOptions};
 
+use crate::region::RegionArgs;
+
 /// Arguments of `hdfstream export` after the server URL.
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
@@ -41,6 +43,8 @@ pub(crate) struct ExportArgs {
     /// 1-byte integer datasets to write as booleans (h5py bools), comma separated.
     #[arg(long, value_delimiter = ',')]
     pub(crate) boolean_columns: Option<Vec<String>>,
+    #[command(flatten)]
+    pub(crate) region: RegionArgs,
 }
 
 /// Parses `START:END` (END exclusive).
@@ -79,6 +83,13 @@ pub(crate) fn run(
     }
     if let Some(r) = rows {
         builder = builder.with_rows(r);
+    }
+    if let Some(region) = args.region.region()? {
+        builder = builder
+            .with_region(region)
+            .with_region_exact(args.region.exact)
+            .with_cell_padding(args.region.cell_padding)
+            .with_position_column(args.region.position_column.clone());
     }
     if let Some(b) = &args.boolean_columns {
         builder = builder.with_boolean_columns(b.iter().cloned());

@@ -2,6 +2,7 @@
 
 mod export;
 mod format;
+mod region;
 mod show;
 
 use std::fs;
@@ -84,8 +85,10 @@ enum Command {
         object: String,
         /// Selection in the server's string form: slices separated by ';', dimensions by ',',
         /// each `start:stop` or an index, e.g. "0:10,0:3;30:40,0:3". Default: everything.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "regions")]
         slice: Option<String>,
+        #[command(flatten)]
+        region: region::RegionArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
@@ -210,6 +213,58 @@ fn check_slice(spec: &SliceSpec, shape: &[u64]) -> Result<(), CliError> {
         .map_err(|e| CliError::Slice(e.message))
 }
 
+/// The rows of `dataset` a region selects, as a multi-slice over its first dimension.
+fn region_spec(
+    conn: &Arc<Connection>,
+    file: &hdfstream::File,
+    dataset: &hdfstream::Dataset,
+    args: &region::RegionArgs,
+    r: &hdfstream::table::Region,
+) -> Result<SliceSpec, CliError> {
+    use hdfstream::table::{RegionQuery, TableCells, TableFile};
+    let Some(&rows) = dataset.shape().first() else {
+        return Err(CliError::Usage(format!(
+            "--region needs a dataset with rows; {} is scalar",
+            dataset.path()
+        )));
+    };
+    let group = match dataset.path().rsplit_once('/') {
+        Some(("", _)) | None => "/".to_string(),
+        Some((g, _)) => g.to_string(),
+    };
+    let position = format!("{}/{}", group.trim_end_matches('/'), args.position_column);
+    let files = [TableFile {
+        vpath: file.path().to_string(),
+        rows,
+    }];
+    let cells = TableCells::load(conn.as_ref(), &files, &group, 4)?;
+    let q = RegionQuery {
+        region: r,
+        exact: args.exact,
+        padding: args.cell_padding,
+        position: &position,
+        concurrency: 4,
+    };
+    let selected = cells.region_rows(conn.as_ref(), &files, &q)?.rows;
+    if selected.run_count() > hdfstream_protocol::MAX_SLICES {
+        return Err(CliError::Usage(format!(
+            "the region selects {} separate row ranges, more than one request may carry",
+            selected.run_count()
+        )));
+    }
+    let mut runs = selected.to_dim_selections();
+    if runs.is_empty() {
+        runs.push(hdfstream_protocol::DimSelection { start: 0, count: 0 });
+    }
+    let rest = dataset
+        .shape()
+        .iter()
+        .skip(1)
+        .map(|&n| hdfstream_protocol::DimSelection { start: 0, count: n })
+        .collect();
+    Ok(SliceSpec { runs, rest })
+}
+
 fn create_output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, CliError> {
     Ok(match path {
         Some(p) => Box::new(BufWriter::new(fs::File::create(p).map_err(|source| {
@@ -259,6 +314,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             file,
             object,
             slice,
+            region,
             format,
             output,
         } => {
@@ -269,9 +325,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 )));
             };
             let dataset = file.dataset(&object)?;
-            let spec = match &slice {
-                Some(text) => SliceSpec::parse_str(text).map_err(|e| CliError::Slice(e.message))?,
-                None => hdfstream::Selection::all()
+            let spec = match (&slice, region.region()?) {
+                (Some(text), _) => {
+                    SliceSpec::parse_str(text).map_err(|e| CliError::Slice(e.message))?
+                }
+                (None, Some(r)) => region_spec(&conn, &file, &dataset, &region, &r)?,
+                (None, None) => hdfstream::Selection::all()
                     .resolve(dataset.shape())?
                     .to_slice_spec(),
             };

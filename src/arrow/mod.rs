@@ -72,6 +72,10 @@ pub use metadata::attr_text;
 
 use crate::remote::{Backend, Dataset, Group, HasAttrs, Object, OpenOptions};
 use crate::selection::RowRanges;
+use crate::table::{
+    DEFAULT_PADDING, DEFAULT_POSITION_COLUMN, Region, RegionQuery, RegionRows, TableCells,
+    TableFile,
+};
 use crate::{Connection, Error, Result};
 use types::{ColumnType, column_type, read_column};
 
@@ -123,6 +127,10 @@ pub struct GroupReaderBuilder {
     boolean_columns: Vec<String>,
     prefetch: usize,
     concurrency: usize,
+    region: Option<Region>,
+    region_exact: bool,
+    cell_padding: f64,
+    position_column: String,
 }
 
 fn column_error(name: &str, reason: impl std::fmt::Display) -> Error {
@@ -143,6 +151,10 @@ impl GroupReaderBuilder {
             boolean_columns: Vec::new(),
             prefetch: DEFAULT_PREFETCH,
             concurrency: DEFAULT_CONCURRENCY,
+            region: None,
+            region_exact: false,
+            cell_padding: DEFAULT_PADDING,
+            position_column: DEFAULT_POSITION_COLUMN.to_string(),
         }
     }
 
@@ -222,6 +234,93 @@ impl GroupReaderBuilder {
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
+    }
+
+    /// Reads only the rows of the SWIFT cells `region` touches (the selection swiftsimio's
+    /// `constrain_spatial` makes), intersected with any row selection. Default: every row.
+    pub fn with_region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// Keeps only rows whose position lies in the region, not every row of its cells.
+    /// Default: false.
+    pub fn with_region_exact(mut self, exact: bool) -> Self {
+        self.region_exact = exact;
+        self
+    }
+
+    /// Cell padding (in cell sizes) for files without `MinPositions`/`MaxPositions`.
+    /// Default [`DEFAULT_PADDING`] (0.1).
+    pub fn with_cell_padding(mut self, padding: f64) -> Self {
+        self.cell_padding = padding;
+        self
+    }
+
+    /// The `(N, 3)` position dataset a region applies to. Default `Coordinates`.
+    pub fn with_position_column(mut self, name: impl Into<String>) -> Self {
+        self.position_column = name.into();
+        self
+    }
+
+    /// The global rows the region selects (metadata, plus positions when filtering exactly);
+    /// `None` without a region.
+    pub fn region_rows(&self) -> Result<Option<RegionRows>> {
+        self.region_rows_for(None)
+    }
+
+    /// [`region_rows`](Self::region_rows), checking each file's row count against the
+    /// table's when given.
+    fn region_rows_for(&self, table_rows: Option<&[u64]>) -> Result<Option<RegionRows>> {
+        let Some(region) = &self.region else {
+            return Ok(None);
+        };
+        let g0 = self.groups.first().ok_or_else(|| Error::InvalidPath {
+            path: String::new(),
+            reason: "no group to read".to_string(),
+        })?;
+        let position = format!(
+            "{}/{}",
+            g0.path().trim_end_matches('/'),
+            self.position_column
+        );
+        let mut files = Vec::with_capacity(self.groups.len());
+        for g in &self.groups {
+            // Row counts come from the position dataset, the column a region is about.
+            let ds = g.dataset(&position)?;
+            if ds.shape().len() != 2 || ds.shape().get(1) != Some(&3) {
+                return Err(column_error(
+                    &position,
+                    format!(
+                        "a region needs an (N, 3) position dataset, not {:?}",
+                        ds.shape()
+                    ),
+                ));
+            }
+            let rows = ds.shape().first().copied().unwrap_or(0);
+            if let Some(expected) = table_rows.and_then(|t| t.get(files.len()))
+                && *expected != rows
+            {
+                return Err(column_error(
+                    &format!("{}:{position}", g.file_path()),
+                    format!("it has {rows} rows where the table's columns have {expected}"),
+                ));
+            }
+            files.push(TableFile {
+                vpath: g.file_path().to_string(),
+                rows,
+            });
+        }
+        let backend = g0.backend();
+        let cells = TableCells::load(backend.as_ref(), &files, g0.path(), self.concurrency)?;
+        let q = RegionQuery {
+            region,
+            exact: self.region_exact,
+            padding: self.cell_padding,
+            position: &position,
+            concurrency: self.concurrency,
+        };
+        cells.region_rows(backend.as_ref(), &files, &q).map(Some)
     }
 
     /// The groups read, one per file, in order.
@@ -391,7 +490,12 @@ impl GroupReaderBuilder {
     /// Resolves the table and starts the background fetcher.
     pub fn build(self) -> Result<GroupRecordBatchReader> {
         let table = self.plan()?;
-        let plans = plan_batches(&table.file_rows, self.rows.as_ref(), self.batch_size);
+        let rows = match (self.region_rows_for(Some(&table.file_rows))?, &self.rows) {
+            (Some(r), Some(sel)) => Some(r.rows.intersection(sel)),
+            (Some(r), None) => Some(r.rows),
+            (None, sel) => sel.clone(),
+        };
+        let plans = plan_batches(&table.file_rows, rows.as_ref(), self.batch_size);
         let num_rows = plans.iter().map(|p| p.rows as u64).sum();
         let schema = Arc::clone(&table.schema);
         let (tx, rx) = sync_channel(self.prefetch);

@@ -26,10 +26,12 @@ use ::arrow::datatypes::{
     ArrowPrimitiveType, DataType, Field, FieldRef, Float32Type, Float64Type, Int8Type, Int16Type,
     Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
-use hdfstream_protocol::{ArrayData, Dtype, TypedBuffer, VlenElement};
+use hdfstream_protocol::{ArrayData, Dtype};
 
 use crate::remote::{Dataset, ElementKind};
-use crate::selection::Selection;
+use crate::selection::{RowRanges, Selection};
+use crate::table::fetch::append_strings;
+use crate::table::{ColumnData, ColumnRequest, fetch_column};
 use crate::{Error, Result};
 
 /// How the values of one column are fetched and assembled.
@@ -242,43 +244,57 @@ where
     Ok(PrimitiveArray::<T>::new(ScalarBuffer::from(v), None))
 }
 
-/// Appends the strings of one fetched block, stripping the NUL padding of fixed strings.
-fn append_strings(b: &mut StringBuilder, data: &ArrayData) -> Result<()> {
-    match data {
-        ArrayData::Nd(nd) => match &nd.data {
-            TypedBuffer::Bytes { item_size, data } if *item_size > 0 => {
-                for c in data.chunks(*item_size) {
-                    let end = c.iter().rposition(|&x| x != 0).map_or(0, |p| p + 1);
-                    b.append_value(String::from_utf8_lossy(c.get(..end).unwrap_or_default()));
-                }
-                Ok(())
+/// A `Utf8` array from the core's string offsets and bytes (invalid UTF-8 replaced).
+fn string_array(offsets: &[usize], bytes: &[u8]) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(offsets.len().saturating_sub(1), bytes.len());
+    for w in offsets.windows(2) {
+        b.append_value(String::from_utf8_lossy(
+            bytes.get(w[0]..w[1]).unwrap_or_default(),
+        ));
+    }
+    Arc::new(b.finish())
+}
+
+/// Strings or packed ARRAY-type elements of `ranges`: from the inline contents when the
+/// server sent them, else with one multi-slice request (the table core's fetcher).
+fn read_non_numeric(ds: &Dataset, sels: &[Selection], ranges: &[Range<u64>]) -> Result<ColumnData> {
+    if ds.inline_data().is_none() {
+        let (backend, vpath) = ds.location();
+        let rest = ds
+            .shape()
+            .iter()
+            .skip(1)
+            .map(|&n| hdfstream_protocol::DimSelection { start: 0, count: n })
+            .collect();
+        let req = ColumnRequest {
+            object: ds.path(),
+            dtype: ds.dtype(),
+            rest,
+        };
+        let rows = RowRanges::from_ranges(ranges.iter().cloned());
+        return fetch_column(backend, vpath, &req, &rows);
+    }
+    let what = ds.path();
+    if matches!(ds.dtype(), Dtype::FixedString { .. } | Dtype::VlenString) {
+        let (mut offsets, mut bytes) = (vec![0], Vec::new());
+        for sel in sels {
+            append_strings(&ds.read_raw(sel)?, &mut offsets, &mut bytes, what)?;
+        }
+        return Ok(ColumnData::Strings { offsets, bytes });
+    }
+    let mut bytes = Vec::new();
+    for sel in sels {
+        match ds.read_raw(sel)? {
+            ArrayData::Nd(nd) => bytes.extend_from_slice(nd.data.as_bytes()),
+            ArrayData::Vlen(_) => {
+                return Err(Error::TypeMismatch {
+                    expected: "fixed-size array elements".to_string(),
+                    found: "variable-length data".to_string(),
+                });
             }
-            TypedBuffer::Bytes { .. } => {
-                for _ in 0..nd.shape.iter().product::<u64>() {
-                    b.append_value("");
-                }
-                Ok(())
-            }
-            _ => Err(Error::TypeMismatch {
-                expected: "strings".to_string(),
-                found: format!("{:?}", nd.dtype),
-            }),
-        },
-        ArrayData::Vlen(v) => {
-            for e in &v.elements {
-                match e {
-                    VlenElement::String(s) => b.append_value(String::from_utf8_lossy(s)),
-                    VlenElement::Array(_) => {
-                        return Err(Error::TypeMismatch {
-                            expected: "strings".to_string(),
-                            found: "variable-length sequences".to_string(),
-                        });
-                    }
-                }
-            }
-            Ok(())
         }
     }
+    Ok(ColumnData::Packed(bytes))
 }
 
 /// Reads the rows `ranges` (file-local, ascending, non-overlapping) of one dataset as an
@@ -312,28 +328,24 @@ pub(crate) fn read_column(
             };
             Arc::new(BooleanArray::new(bits, None))
         }
-        ColumnKind::Utf8 => {
-            let mut b = StringBuilder::with_capacity(n, n.saturating_mul(8));
-            for sel in &sels {
-                append_strings(&mut b, &ds.read_raw(sel)?)?;
+        ColumnKind::Utf8 => match read_non_numeric(ds, &sels, ranges)? {
+            ColumnData::Strings { offsets, bytes } => string_array(&offsets, &bytes),
+            _ => {
+                return Err(Error::TypeMismatch {
+                    expected: "strings".to_string(),
+                    found: format!("{:?}", ds.dtype()),
+                });
             }
-            Arc::new(b.finish())
-        }
-        ColumnKind::ArrayOf(k) => {
-            let mut bytes = Vec::new();
-            for sel in &sels {
-                match ds.read_raw(sel)? {
-                    ArrayData::Nd(nd) => bytes.extend_from_slice(nd.data.as_bytes()),
-                    ArrayData::Vlen(_) => {
-                        return Err(Error::TypeMismatch {
-                            expected: "fixed-size array elements".to_string(),
-                            found: "variable-length data".to_string(),
-                        });
-                    }
-                }
+        },
+        ColumnKind::ArrayOf(k) => match read_non_numeric(ds, &sels, ranges)? {
+            ColumnData::Packed(bytes) => by_kind!(k, array_of, &bytes, n),
+            _ => {
+                return Err(Error::TypeMismatch {
+                    expected: "fixed-size array elements".to_string(),
+                    found: format!("{:?}", ds.dtype()),
+                });
             }
-            by_kind!(k, array_of, &bytes, n)
-        }
+        },
     };
     if values.len() != n {
         return Err(Error::UnexpectedResponse {

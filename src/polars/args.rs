@@ -2,6 +2,8 @@
 
 use polars::prelude::PlSmallStr;
 
+use crate::table::{DEFAULT_PADDING, DEFAULT_POSITION_COLUMN, Region};
+
 /// Default name of the virtual row-index column.
 pub const DEFAULT_ROW_INDEX: &str = "row_index";
 /// Default number of requests in flight at once.
@@ -41,7 +43,7 @@ pub struct RowIndexSpec {
 
 /// Options of a scan. Every field has a documented default; build with
 /// `ScanArgsHdfstream::default()` and the `with_*` methods.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct ScanArgsHdfstream {
     /// Virtual row-index column (global across files, `UInt64`). Default: `row_index`, offset 0.
     /// Predicates on it become row ranges fetched from the server. `None`: no such column.
@@ -71,6 +73,22 @@ pub struct ScanArgsHdfstream {
     /// relative to the scanned group (`Sub/Name`), depth-first in server member order; soft
     /// links are not followed. Default: false.
     pub recursive: bool,
+    /// Only the rows of the SWIFT cells this region touches (the selection swiftsimio's
+    /// `constrain_spatial` makes), or with [`region_exact`](Self::region_exact) only the
+    /// rows whose position lies in it. Default: none (every row).
+    pub region: Option<Region>,
+    /// Keeps only the rows whose position lies in [`region`](Self::region), not every row
+    /// of the touched cells. Default: false.
+    pub region_exact: bool,
+    /// Padding of the cell extents, in cell sizes, for files without
+    /// `Cells/MinPositions`/`MaxPositions`. Default [`DEFAULT_PADDING`] (0.1, as swiftsimio).
+    pub cell_padding: f64,
+    /// The `(N, 3)` position dataset regions and position filters apply to. Default
+    /// `Coordinates`.
+    pub position_column: String,
+    /// Turns range conditions on the position column's components in a filter into the
+    /// rows of the cells they touch (the filter is still evaluated exactly). Default: true.
+    pub region_pruning: bool,
 }
 
 impl std::fmt::Debug for ScanArgsHdfstream {
@@ -88,6 +106,11 @@ impl std::fmt::Debug for ScanArgsHdfstream {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("recursive", &self.recursive)
+            .field("region", &self.region)
+            .field("region_exact", &self.region_exact)
+            .field("cell_padding", &self.cell_padding)
+            .field("position_column", &self.position_column)
+            .field("region_pruning", &self.region_pruning)
             .finish()
     }
 }
@@ -110,6 +133,11 @@ impl Default for ScanArgsHdfstream {
             user: None,
             password: None,
             recursive: false,
+            region: None,
+            region_exact: false,
+            cell_padding: DEFAULT_PADDING,
+            position_column: DEFAULT_POSITION_COLUMN.to_owned(),
+            region_pruning: true,
         }
     }
 }
@@ -186,6 +214,45 @@ impl ScanArgsHdfstream {
     /// Includes datasets of nested subgroups (see [`ScanArgsHdfstream::recursive`]). Default: false.
     pub fn with_recursive(mut self, recursive: bool) -> Self {
         self.recursive = recursive;
+        self
+    }
+
+    /// Reads only the rows of the cells `region` touches. Default: every row.
+    pub fn with_region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// Reads every row again (removes the region). Default.
+    pub fn without_region(mut self) -> Self {
+        self.region = None;
+        self
+    }
+
+    /// Keeps only rows whose position lies in the region (not every row of its cells).
+    /// Default: false.
+    pub fn with_region_exact(mut self, exact: bool) -> Self {
+        self.region_exact = exact;
+        self
+    }
+
+    /// Cell padding (in cell sizes) for files without `MinPositions`/`MaxPositions`.
+    /// Default 0.1.
+    pub fn with_cell_padding(mut self, padding: f64) -> Self {
+        self.cell_padding = padding;
+        self
+    }
+
+    /// The position dataset regions apply to. Default `Coordinates`.
+    pub fn with_position_column(mut self, name: &str) -> Self {
+        self.position_column = name.to_owned();
+        self
+    }
+
+    /// Stops turning position filters into cell ranges (every row is read and filtered).
+    /// Default: pruning on.
+    pub fn without_region_pruning(mut self) -> Self {
+        self.region_pruning = false;
         self
     }
 }

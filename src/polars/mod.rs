@@ -48,6 +48,7 @@
 
 mod args;
 mod fetch;
+mod region;
 mod rows;
 mod scan;
 mod source;

@@ -20,7 +20,7 @@ pub(crate) struct RowSet {
 
 /// A literal number.
 #[derive(Debug, Clone, Copy)]
-enum Num {
+pub(crate) enum Num {
     Int(i128),
     Float(f64),
 }
@@ -245,7 +245,7 @@ impl IndexInfo<'_> {
 }
 
 /// `a op b` == `b flip(op) a`.
-fn flip(op: Operator) -> Option<Operator> {
+pub(crate) fn flip(op: Operator) -> Option<Operator> {
     Some(match op {
         Operator::Lt => Operator::Gt,
         Operator::LtEq => Operator::GtEq,
@@ -283,7 +283,7 @@ fn literal_bool(lv: &LiteralValue) -> Option<bool> {
 }
 
 /// The number a literal expression stands for (casts that keep the value are looked through).
-fn literal_num(e: &Expr) -> Option<Num> {
+pub(crate) fn literal_num(e: &Expr) -> Option<Num> {
     match e {
         Expr::Alias(inner, _) => literal_num(inner),
         Expr::Literal(LiteralValue::Dyn(DynLiteralValue::Int(i))) => Some(Num::Int(*i)),

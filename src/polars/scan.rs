@@ -3,19 +3,24 @@
 
 use std::any::Any;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
 use polars_plan::utils::expr_to_leaf_column_names;
 
-use super::args::ScanArgsHdfstream;
+use super::args::{MultiColumn, ScanArgsHdfstream};
 use super::fetch::{fetch_column, run_parallel};
+use super::region::PositionInfo;
 use super::rows::IndexInfo;
-use super::source::{ColumnSpec, Table, expand_glob, is_glob, load_table, parse_location};
+use super::source::{ColumnSpec, Shape, Table, expand_glob, is_glob, load_table, parse_location};
 use super::to_polars;
 use crate::ClientBuilder;
 use crate::remote::{AttrValue, Backend};
 use crate::selection::RowRanges;
+use crate::table::{
+    Region, RegionQuery, RegionRows, RegionSelection, ScanReport, TableCells, TableFile,
+};
 
 /// Request-body bytes a run costs (start and count), used to weigh late materialization.
 const RUN_COST_BYTES: u64 = 16;
@@ -35,6 +40,14 @@ struct Inner {
     args: ScanArgsHdfstream,
     schema: SchemaRef,
     total: u64,
+    /// The `Cells/` indexes, loaded on the first query that needs them.
+    cells: Mutex<Option<Arc<TableCells>>>,
+    /// Global rows of [`ScanArgsHdfstream::region`], computed once.
+    region_rows: Mutex<Option<RegionRows>>,
+    /// Payload bytes fetched by the current query.
+    fetched: AtomicU64,
+    /// What the last query read.
+    report: Mutex<Option<ScanReport>>,
 }
 
 impl std::fmt::Debug for HdfstreamScan {
@@ -116,6 +129,10 @@ impl HdfstreamScan {
                 args,
                 schema: Arc::new(schema),
                 total,
+                cells: Mutex::new(None),
+                region_rows: Mutex::new(None),
+                fetched: AtomicU64::new(0),
+                report: Mutex::new(None),
             }),
         })
     }
@@ -129,6 +146,20 @@ impl HdfstreamScan {
     /// Total rows over all files.
     pub fn row_count(&self) -> u64 {
         self.inner.total
+    }
+
+    /// What the last query (collect, batch) read: the cells kept by a region or position
+    /// filter, the row ranges fetched and the payload bytes; `None` before the first query.
+    pub fn last_report(&self) -> Option<ScanReport> {
+        lock(&self.inner.report).clone()
+    }
+
+    /// The cells and file-local rows `region` touches, from the `Cells/` metadata only.
+    pub fn region_selection(&self, region: &Region) -> PolarsResult<RegionSelection> {
+        self.inner
+            .cells()?
+            .select(region, self.inner.args.cell_padding)
+            .map_err(|e| to_polars(e, "selecting the region's cells"))
     }
 
     /// Virtual paths of the files, in table order, with their row counts.
@@ -332,7 +363,111 @@ fn take_first(r: &RowRanges, n: u64) -> RowRanges {
     RowRanges::from_ranges(out)
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Inner {
+    fn table_files(&self) -> Vec<TableFile> {
+        self.table
+            .files
+            .iter()
+            .map(|f| TableFile {
+                vpath: f.vpath.clone(),
+                rows: f.rows,
+            })
+            .collect()
+    }
+
+    /// The cell indexes of every file (loaded once).
+    fn cells(&self) -> PolarsResult<Arc<TableCells>> {
+        if let Some(c) = lock(&self.cells).as_ref() {
+            return Ok(c.clone());
+        }
+        let loaded = TableCells::load(
+            self.backend.as_ref(),
+            &self.table_files(),
+            &self.table.group,
+            self.args.concurrency,
+        )
+        .map_err(|e| to_polars(e, "reading the Cells/ index"))?;
+        let loaded = Arc::new(loaded);
+        *lock(&self.cells) = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Absolute path of the position dataset.
+    fn position_object(&self) -> String {
+        format!(
+            "{}/{}",
+            self.table.group.trim_end_matches('/'),
+            self.args.position_column
+        )
+    }
+
+    /// Whether the table has the position dataset as a column (either mapping).
+    fn has_positions(&self) -> bool {
+        let object = self.position_object();
+        self.table
+            .columns
+            .iter()
+            .any(|c| c.object == object && matches!(c.shape, Shape::Array(3) | Shape::Split(_)))
+    }
+
+    /// Global rows of the scan's region: the touched cells' rows, filtered by position where
+    /// the region is exact or a file has no cell index (computed once).
+    fn region_rows(&self, region: &Region) -> PolarsResult<RegionRows> {
+        if let Some(r) = lock(&self.region_rows).as_ref() {
+            return Ok(r.clone());
+        }
+        let position = self.position_object();
+        let cells = self.cells()?;
+        let q = RegionQuery {
+            region,
+            exact: self.args.region_exact,
+            padding: self.args.cell_padding,
+            position: &position,
+            concurrency: self.args.concurrency,
+        };
+        let needs_positions = q.exact || !cells.has_index();
+        if needs_positions && !self.has_positions() {
+            return Err(PolarsError::ColumnNotFound(
+                format!(
+                    "filtering the region needs the (N, 3) position dataset {position} \
+                     (ScanArgsHdfstream::position_column)"
+                )
+                .into(),
+            ));
+        }
+        let out = cells
+            .region_rows(self.backend.as_ref(), &self.table_files(), &q)
+            .map_err(|e| to_polars(e, "selecting the region's rows"))?;
+        self.fetched
+            .fetch_add(out.position_bytes, Ordering::Relaxed);
+        *lock(&self.region_rows) = Some(out.clone());
+        Ok(out)
+    }
+
+    /// Rows of the cells a filter's position conditions may match, with the cell counts;
+    /// `None` when the filter has none, pruning is off or there is no cell index.
+    fn predicate_cells(&self, predicate: &Expr) -> PolarsResult<Option<RegionSelection>> {
+        if !self.args.region_pruning || !self.has_positions() {
+            return Ok(None);
+        }
+        let info = PositionInfo {
+            name: &self.args.position_column,
+            split: self.args.multi_column == MultiColumn::Split,
+        };
+        let Some(bounds) = info.bounds(predicate) else {
+            return Ok(None);
+        };
+        let cells = self.cells()?;
+        if !cells.has_index() {
+            return Ok(None);
+        }
+        Ok(Some(cells.select_bounds(&bounds, self.args.cell_padding)))
+    }
+
     fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.table.columns.iter().find(|c| c.name.as_str() == name)
     }
@@ -370,6 +505,10 @@ impl Inner {
     /// Fetches `cols` over per-file `local` rows, concurrently; one Series per column.
     fn fetch(&self, cols: &[&ColumnSpec], local: &[RowRanges]) -> PolarsResult<Vec<Series>> {
         let nf = self.table.files.len();
+        let rows: u64 = local.iter().map(RowRanges::row_count).sum();
+        let row_bytes: u64 = cols.iter().map(|c| c.row_bytes).sum();
+        self.fetched
+            .fetch_add(rows.saturating_mul(row_bytes), Ordering::Relaxed);
         let parts = run_parallel(cols.len() * nf, self.args.concurrency, |t| {
             let (c, f) = (t / nf, t % nf);
             match (cols.get(c), self.table.files.get(f), local.get(f)) {
@@ -465,6 +604,13 @@ impl Inner {
         if let Some(w) = window {
             g = g.intersection(&RowRanges::from_ranges(std::iter::once(w)));
         }
+        self.fetched.store(0, Ordering::Relaxed);
+        let (mut cells_kept, mut cells_total) = (0, 0);
+        if let Some(region) = &self.args.region {
+            let r = self.region_rows(region)?;
+            g = g.intersection(&r.rows);
+            (cells_kept, cells_total) = (r.cells_kept, r.cells_total);
+        }
         if let Some(n) = self.args.n_rows {
             g = take_first(&g, u64::try_from(n).unwrap_or(u64::MAX));
         }
@@ -484,6 +630,13 @@ impl Inner {
                 None => exact = false,
             }
         }
+        if let Some(p) = predicate
+            && !exact
+            && let Some(sel) = self.predicate_cells(p)?
+        {
+            g = g.intersection(&sel.global_rows(&self.table_files()));
+            (cells_kept, cells_total) = (sel.cells_kept(), sel.cells_total());
+        }
         let limit = limit.map(|n| u64::try_from(n).unwrap_or(u64::MAX));
         if exact && let Some(n) = limit {
             g = take_first(&g, n);
@@ -494,8 +647,30 @@ impl Inner {
             exact,
             "scan row set"
         );
+        *lock(&self.report) = Some(ScanReport {
+            cells_kept,
+            cells_total,
+            row_ranges: g.clone(),
+            bytes_fetched: 0,
+        });
+        let out = self.execute_rows(names, predicate, limit, exact, &g);
+        if let Some(r) = lock(&self.report).as_mut() {
+            r.bytes_fetched = self.fetched.load(Ordering::Relaxed);
+        }
+        out
+    }
+
+    /// Runs a query over the candidate global rows `g`.
+    fn execute_rows(
+        &self,
+        names: &[PlSmallStr],
+        predicate: Option<&Expr>,
+        limit: Option<u64>,
+        exact: bool,
+        g: &RowRanges,
+    ) -> PolarsResult<DataFrame> {
         let data_cols: Vec<&ColumnSpec> = names.iter().filter_map(|n| self.column(n)).collect();
-        let local = self.split(&g);
+        let local = self.split(g);
         let predicate = match predicate {
             Some(p) if !exact => p,
             _ => {

@@ -162,16 +162,6 @@ fn polars_numeric(k: ElementKind) -> DataType {
     }
 }
 
-/// Bytes of one element of a numeric kind.
-pub(crate) fn kind_size(k: ElementKind) -> u64 {
-    match k {
-        ElementKind::I8 | ElementKind::U8 => 1,
-        ElementKind::I16 | ElementKind::U16 => 2,
-        ElementKind::I32 | ElementKind::U32 | ElementKind::F32 => 4,
-        ElementKind::I64 | ElementKind::U64 | ElementKind::F64 => 8,
-    }
-}
-
 /// The columns one dataset becomes, or why it cannot be one.
 fn dataset_columns(
     name: &str,
@@ -219,7 +209,7 @@ fn dataset_columns(
             } else {
                 (Values::Numeric(kind), polars_numeric(kind))
             };
-            let size = kind_size(kind);
+            let size = kind.size() as u64;
             if rank == 1 {
                 return Ok(vec![col(name.into(), values, Shape::Scalar, base, size)]);
             }

@@ -7,6 +7,7 @@ use hdfstream_protocol::{
 };
 use ndarray::{ArrayD, IxDyn};
 
+use super::Backend;
 use super::attrs::{Attrs, HasAttrs};
 use super::element::{Element, check_castable, dtype_name, into_strings, into_vec, is_exact};
 use super::group::FileShared;
@@ -115,6 +116,11 @@ fn gather_array(data: &ArrayData, spec: &SliceSpec, read_shape: Vec<u64>) -> Res
 impl Dataset {
     pub(crate) fn new(shared: Arc<FileShared>, path: String, data: Arc<DatasetData>) -> Self {
         Self { shared, path, data }
+    }
+
+    /// The backend and virtual file path the dataset is read through.
+    pub(crate) fn location(&self) -> (&dyn Backend, &str) {
+        (self.shared.backend.as_ref(), &self.shared.vpath)
     }
 
     /// Absolute HDF5 path.

@@ -64,6 +64,17 @@ impl ElementKind {
             F64 => "f8",
         }
     }
+
+    /// Bytes of one element.
+    pub fn size(self) -> usize {
+        use ElementKind::*;
+        match self {
+            I8 | U8 => 1,
+            I16 | U16 => 2,
+            I32 | U32 | F32 => 4,
+            I64 | U64 | F64 => 8,
+        }
+    }
 }
 
 /// Human-readable name of a wire dtype for error messages.

@@ -27,7 +27,7 @@ mod attrs;
 mod connection;
 mod dataset;
 mod directory;
-mod element;
+pub(crate) mod element;
 mod file;
 pub(crate) mod glob;
 mod group;

@@ -23,6 +23,8 @@ use crate::auth::Identity;
 
 /// Most records a [`RequestLog`] keeps (oldest dropped first).
 pub const REQUEST_LOG_CAPACITY: usize = 100_000;
+/// Slices with at most this many runs have them kept in the request log.
+pub const LOGGED_RUNS: usize = 1 << 16;
 
 /// One request as served: what was asked and how much body went out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +39,9 @@ pub struct RequestRecord {
     pub object: Option<String>,
     /// Number of first-dimension runs in the slice, if the request had one.
     pub slice_runs: Option<usize>,
+    /// The first-dimension runs as `(start, count)`, for slices of at most
+    /// [`LOGGED_RUNS`] runs (tests compare them with the rows they expect).
+    pub slice_rows: Option<Arc<[(u64, u64)]>>,
     /// Authenticated user, if any.
     pub user: Option<String>,
     /// Response status code (0 if the client left before a response was ready).
@@ -55,6 +60,7 @@ impl RequestRecord {
             vpath: None,
             object: None,
             slice_runs: None,
+            slice_rows: None,
             user: None,
             status: 0,
             body_bytes: 0,
@@ -122,6 +128,7 @@ pub(crate) struct RequestInfo {
     pub(crate) vpath: Option<String>,
     pub(crate) object: Option<String>,
     pub(crate) slice_runs: Option<usize>,
+    pub(crate) slice_rows: Option<Arc<[(u64, u64)]>>,
 }
 
 /// Counts in-flight requests per client key.
@@ -346,6 +353,7 @@ fn track(mut pending: Pending, resp: Response, slot: Option<ClientSlot>) -> Resp
         pending.record.vpath = info.vpath.clone();
         pending.record.object = info.object.clone();
         pending.record.slice_runs = info.slice_runs;
+        pending.record.slice_rows.clone_from(&info.slice_rows);
     }
     let expected = if pending.record.method == "HEAD" {
         Some(0)

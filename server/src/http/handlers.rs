@@ -161,6 +161,11 @@ async fn answer_msgpack(
     let req = parsed.map_err(|e| request_error(&e))?;
     info.object.clone_from(&req.object);
     info.slice_runs = req.slice.as_ref().map(|s| s.runs.len());
+    info.slice_rows = req
+        .slice
+        .as_ref()
+        .filter(|s| s.runs.len() <= super::gate::LOGGED_RUNS)
+        .map(|s| s.runs.iter().map(|r| (r.start, r.count)).collect());
     let (node, segs, who) = resolve(shared, segs, who)
         .await
         .map_err(|refusal| match refusal {

@@ -24,7 +24,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-pub use gate::{REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
+pub use gate::{LOGGED_RUNS, REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
 
 use crate::auth::{AccessRules, Users};
 use crate::config::{Limits, ServeArgs, ServeConfig, TlsConfig};
