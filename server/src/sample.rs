@@ -1096,7 +1096,9 @@ fn write_virtual(path: &Path, sources: &[PathBuf], total: &[u64; 7]) -> hdf5_met
     }
     let file = File::create(path)?;
     write_header(&file, 0, sources.len(), total, total, true)?;
-    let first = &opened[0];
+    let first = opened
+        .first()
+        .ok_or_else(|| hdf5_metno::Error::from("no snapshot files"))?;
     let mut arrays = Vec::new();
     for &t in &TYPES {
         let name = format!("PartType{t}");

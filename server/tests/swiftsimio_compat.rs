@@ -247,4 +247,27 @@ fn swift_mask_script_agrees_through_the_server(
         );
     }
     assert_eq!(one_file["cells"], whole["cells"]);
+    // ... which is, in that file's own index, its kept cells' [offset, offset + count).
+    let f = hdf5_metno::File::open(&part1).expect("open file 1");
+    let read = |name: &str| -> Vec<i64> {
+        f.dataset(name)
+            .and_then(|d| d.read_raw())
+            .expect("cells index")
+    };
+    let offsets = read("Cells/OffsetsInFile/PartType0");
+    let counts = read("Cells/Counts/PartType0");
+    let mut from_index: Vec<(u64, u64)> = Vec::new();
+    for c in one_file["file_cells"].as_array().expect("file_cells") {
+        let c = c.as_u64().expect("cell") as usize;
+        let (a, n) = (offsets[c] as u64, counts[c] as u64);
+        match from_index.last_mut() {
+            Some(last) if last.1 == a => last.1 += n,
+            _ if n > 0 => from_index.push((a, a + n)),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        from_index, local_ranges,
+        "file 1: kept cells of the file's own index"
+    );
 }
