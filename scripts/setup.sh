@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for building and testing hdfstream:
 # the system libhdf5 (for hdfstream-server) and a Python venv with the real Python
-# hdfstream client and h5py (for the compatibility check). Safe to run again.
+# hdfstream client, h5py and swiftsimio (for the compatibility checks). Safe to run again.
 set -euo pipefail
 
 if ! dpkg -s libhdf5-dev >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1; then
@@ -24,5 +24,11 @@ fi
 if ! "$VENV/bin/python" -c "import moto, pyarrow, polars" >/dev/null 2>&1; then
     echo "setup: installing moto[server], pyarrow and polars into $VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]" pyarrow polars
+fi
+# swiftsimio for the region-query truth (scripts/swift_mask.py) and its remote-file check
+# (scripts/compat_swiftsimio.py, run by server/tests/swiftsimio_compat.rs).
+if ! "$VENV/bin/python" -c "import swiftsimio, sys; sys.exit(swiftsimio.__version__ != '12.4.0')" >/dev/null 2>&1; then
+    echo "setup: installing swiftsimio 12.4.0 into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "swiftsimio==12.4.0"
 fi
 echo "setup: ok (libhdf5 $(dpkg-query -W -f='${Version}' libhdf5-dev), venv $VENV)"

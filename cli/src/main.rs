@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use hdfstream::{ClientBuilder, Connection, Node, OpenOptions, open_with};
 use hdfstream_protocol::SliceSpec;
 use hdfstream_server::ServeArgs;
-use hdfstream_server::sample::{SampleOptions, write_sample};
+use hdfstream_server::sample::{SampleOptions, write_sample, write_virtual_snapshot};
 
 use crate::format::{Format, write_array};
 
@@ -129,6 +129,10 @@ enum Command {
         /// Seed of the deterministic generator.
         #[arg(long, default_value_t = SampleOptions::default().seed)]
         seed: u64,
+        /// With --files > 1, also write SWIFT's virtual file snap_0000.hdf5 over the files
+        /// (what swiftsimio masks for a multi-file snapshot).
+        #[arg(long)]
+        virtual_file: bool,
     },
 }
 
@@ -371,6 +375,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             particles,
             files,
             seed,
+            virtual_file,
         } => {
             fs::create_dir_all(&dir).map_err(|source| CliError::File {
                 path: dir.clone(),
@@ -390,6 +395,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 .chain(std::iter::once(&summary.halo_file))
             {
                 println!("{}", f.display());
+            }
+            if virtual_file && files > 1 {
+                println!("{}", write_virtual_snapshot(&summary)?.display());
             }
             eprintln!(
                 "wrote {} bytes: {} gas, {} dark matter, {} star particles, {} halos",

@@ -1,7 +1,12 @@
 //! A realistic SWIFT/EAGLE-like sample snapshot (`hdfstream sample DIR`): particle files with
-//! `Header`, `Cosmology`, `Units`, gas / dark matter / star particles sorted by cell, unit
-//! attributes, soft links and a `Cells/` index, an `Extra/` group with every other type the
-//! server supports, and a halo catalogue whose ids join to the particles' `HaloID`.
+//! `Header`, `Cosmology`, `Units` and SWIFT's run-description groups (enough for swiftsimio to
+//! load and mask them), gas / dark matter / star particles sorted by cell, unit attributes,
+//! soft links and a `Cells/` index as SWIFT's writer makes it (counts, file-local offsets,
+//! files, and Min/MaxPositions bounding each cell's particles, which drift up to a fifth of a
+//! cell out of their cell; a void of empty cells), SWIFT's filter pipelines (gzip 4, shuffle,
+//! Fletcher-32), an `Extra/` group with every other type the server supports, and a halo
+//! catalogue whose ids join to the particles' `HaloID`. [`write_virtual_snapshot`] adds the
+//! virtual file SWIFT writes next to a multi-file snapshot.
 //!
 //! Everything is a pure function of the seed: values come from a counter-based generator
 //! (`splitmix64` of seed, stream and particle index), so a particle's properties do not depend
@@ -11,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use hdf5_metno::types::{FixedAscii, VarLenArray, VarLenUnicode};
 use hdf5_metno::{Dataset, File, Group, H5Type, Location};
-use ndarray::ArrayView2;
+use ndarray::{ArrayViewD, IxDyn};
 
 use crate::error::ServerError;
 
@@ -33,8 +38,15 @@ const TYPE_NAMES: [&str; 7] = [
     "BH",
     "Neutrino",
 ];
-/// zlib level of the compressed datasets (1: fast; shuffled floats barely gain from more).
-const DEFLATE_LEVEL: u8 = 1;
+/// zlib level of the compressed datasets (SWIFT's usual `Snapshots:compression: 4`).
+const DEFLATE_LEVEL: u8 = 4;
+/// Rows per chunk of the `Cells/` datasets (SWIFT's `io_write_array`: 1024, or fewer cells).
+const CELL_CHUNK_ROWS: usize = 1024;
+/// Largest drift since the last rebuild along each axis, as a fraction of the cell width.
+const MAX_DRIFT: f64 = 0.2;
+/// Cell-index range `[VOID_LO, VOID_HI)` along each axis of the void: no particle's home.
+const VOID_LO: usize = 2;
+const VOID_HI: usize = 4;
 /// Rows per chunk of the compressed datasets.
 const CHUNK_ROWS: usize = 32_768;
 /// Redshift of the snapshot.
@@ -180,12 +192,38 @@ struct Particles {
     order: Vec<u32>,
     /// Particles per cell.
     cell_counts: Vec<u64>,
+    /// Per cell, the smallest unwrapped coordinates of its particles (`f64::MAX` when empty,
+    /// as SWIFT).
+    cell_min: Vec<[f64; 3]>,
+    /// Per cell, the largest unwrapped coordinates of its particles (`-f64::MAX` when empty).
+    cell_max: Vec<[f64; 3]>,
 }
 
+/// Width of a top-level cell.
+const CELL_WIDTH: f64 = BOX_SIZE / CELLS_PER_SIDE as f64;
+
+/// Per-axis cell indices of a position in [0, BoxSize).
+fn cell_ijk(p: &[f64; 3]) -> [usize; 3] {
+    let g = CELLS_PER_SIDE;
+    p.map(|x| ((x / BOX_SIZE * g as f64) as usize).min(g - 1))
+}
+
+/// Cell index (SWIFT's `cell_getid`: `(i * cdim + j) * cdim + k`) of a position.
 fn cell_of(p: &[f64; 3]) -> usize {
     let g = CELLS_PER_SIDE;
-    let c = p.map(|x| ((x / BOX_SIZE * g as f64) as usize).min(g - 1));
+    let c = cell_ijk(p);
     (c[0] * g + c[1]) * g + c[2]
+}
+
+/// Whether a position lies in the void, the cells no particle has as its home.
+fn in_void(p: &[f64; 3]) -> bool {
+    cell_ijk(p).iter().all(|c| (VOID_LO..VOID_HI).contains(c))
+}
+
+/// Periodic wrap into [0, BoxSize) (`rem_euclid` alone can round up to BoxSize).
+fn wrap(x: f64) -> f64 {
+    let w = x.rem_euclid(BOX_SIZE);
+    if w >= BOX_SIZE { 0.0 } else { w }
 }
 
 fn generate(seed: u64, ptype: usize, n: usize, halos: &Halos) -> Particles {
@@ -202,9 +240,8 @@ fn generate(seed: u64, ptype: usize, n: usize, halos: &Halos) -> Particles {
         if uniform(s, 0, j) < in_halo {
             let h = halos.pick(uniform(s, 1, j));
             let r = halos.radius[h];
-            let p = [0u64, 1, 2].map(|k| {
-                (halos.centre[h][k as usize] + r * normal(s, 2 + k, j)).rem_euclid(BOX_SIZE)
-            });
+            let p =
+                [0u64, 1, 2].map(|k| wrap(halos.centre[h][k as usize] + r * normal(s, 2 + k, j)));
             let v = [0u64, 1, 2]
                 .map(|k| halos.velocity[h][k as usize] + (normal(s, 5 + k, j) * 60.0) as f32);
             pos.push(p);
@@ -216,9 +253,45 @@ fn generate(seed: u64, ptype: usize, n: usize, halos: &Halos) -> Particles {
             halo.push(-1);
         }
     }
-    // Counting sort by cell.
+    // SWIFT sorts particles by cell at a rebuild and then drifts them: each particle's home
+    // cell is that of its position before a drift of up to MAX_DRIFT cells along each axis,
+    // so cells' particles spill slightly over their nominal extent. Drifted positions are
+    // not wrapped in SWIFT's memory (only when written), so a cell's Min/MaxPositions, which
+    // SWIFT computes from them, can reach below 0 or above BoxSize: `unwrapped` keeps them.
+    // Home positions in the void move two cells along x (with the particle), so the void
+    // cells stay empty (the void is away from the box faces, no wrapping there).
+    let mut unwrapped = Vec::with_capacity(n);
+    let cells: Vec<usize> = pos
+        .iter_mut()
+        .enumerate()
+        .map(|(j, p)| {
+            let mut home = [0.0; 3];
+            let mut u = *p;
+            for k in 0..3 {
+                let d = (2.0 * uniform(s, 50 + k as u64, j as u64) - 1.0) * MAX_DRIFT * CELL_WIDTH;
+                let raw = p[k] - d;
+                if raw < 0.0 {
+                    home[k] = wrap(raw + BOX_SIZE);
+                    u[k] = p[k] + BOX_SIZE;
+                } else if raw >= BOX_SIZE {
+                    home[k] = wrap(raw - BOX_SIZE);
+                    u[k] = p[k] - BOX_SIZE;
+                } else {
+                    home[k] = raw;
+                }
+            }
+            if in_void(&home) {
+                let shift = (VOID_HI - VOID_LO) as f64 * CELL_WIDTH;
+                home[0] = wrap(home[0] + shift);
+                p[0] = wrap(p[0] + shift);
+                u[0] = p[0];
+            }
+            unwrapped.push(u);
+            cell_of(&home)
+        })
+        .collect();
+    // Counting sort by home cell.
     let ncells = CELLS_PER_SIDE.pow(3);
-    let cells: Vec<usize> = pos.iter().map(cell_of).collect();
     let mut cell_counts = vec![0u64; ncells];
     for &c in &cells {
         cell_counts[c] += 1;
@@ -232,9 +305,15 @@ fn generate(seed: u64, ptype: usize, n: usize, halos: &Halos) -> Particles {
         })
         .collect();
     let mut order = vec![0u32; n];
+    let mut cell_min = vec![[f64::MAX; 3]; ncells];
+    let mut cell_max = vec![[-f64::MAX; 3]; ncells];
     for (j, &c) in cells.iter().enumerate() {
         order[next[c] as usize] = j as u32;
         next[c] += 1;
+        for k in 0..3 {
+            cell_min[c][k] = cell_min[c][k].min(unwrapped[j][k]);
+            cell_max[c][k] = cell_max[c][k].max(unwrapped[j][k]);
+        }
     }
     Particles {
         ptype,
@@ -243,6 +322,8 @@ fn generate(seed: u64, ptype: usize, n: usize, halos: &Halos) -> Particles {
         halo,
         order,
         cell_counts,
+        cell_min,
+        cell_max,
     }
 }
 
@@ -288,10 +369,49 @@ fn write_unit_attrs(ds: &Dataset, u: &Units) -> hdf5_metno::Result<()> {
     attr(ds, "U_I exponent", &[0.0f32])?;
     attr(ds, "a-scale exponent", &[u.a])?;
     attr(ds, "h-scale exponent", &[u.h])?;
+    let physical = cgs * (1.0 / (1.0 + REDSHIFT)).powf(f64::from(u.a));
+    attr(
+        ds,
+        "Conversion factor to physical CGS (including cosmological corrections)",
+        &[physical],
+    )?;
+    scalar(
+        ds,
+        "Expression for physical CGS units",
+        &fixed_str::<64>(&cgs_expression(u)),
+    )?;
+    scalar(ds, "Lossy compression filter", &fixed_str::<4>("None"))?;
+    attr(ds, "Value stored as physical", &[0i32])?;
+    attr(ds, "Property can be converted to comoving", &[1i32])?;
     let vd = FixedAscii::<200>::from_ascii(u.desc.as_bytes()).unwrap_or_default();
     scalar(ds, "VarDescription", &vd)?;
     let d: VarLenUnicode = u.desc.parse().unwrap_or_default();
     scalar(ds, "Description", &d)
+}
+
+/// SWIFT's "Expression for physical CGS units", e.g. `a U_L [ cm ]`.
+fn cgs_expression(u: &Units) -> String {
+    let mut out = String::new();
+    let mut term = |sym: &str, e: f32| {
+        if e != 0.0 {
+            if e == 1.0 {
+                out.push_str(&format!("{sym} "));
+            } else {
+                out.push_str(&format!("{sym}^{e} "));
+            }
+        }
+    };
+    term("a", u.a);
+    term("h", u.h);
+    term("U_M", u.m);
+    term("U_L", u.l);
+    term("U_t", u.t);
+    term("U_T", u.temp);
+    if out.is_empty() {
+        out.push_str("[ - ] ");
+    }
+    out.push_str("[ cgs ]");
+    out
 }
 
 fn attr<T: H5Type>(loc: &Location, name: &str, vals: &[T]) -> hdf5_metno::Result<()> {
@@ -309,37 +429,63 @@ fn fixed_str<const N: usize>(s: &str) -> FixedAscii<N> {
     FixedAscii::<N>::from_ascii(s.as_bytes()).unwrap_or_default()
 }
 
-/// Writes a 1-D or (n, width) dataset, gzip-chunked when `compress` and deflate is available.
+/// How a dataset is stored (the filter pipelines SWIFT's writer uses).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// Contiguous, no filters.
+    Plain,
+    /// Chunked with a Fletcher-32 checksum only (SWIFT with `Snapshots:compression: 0`).
+    Checksum,
+    /// Chunked, shuffle + gzip level `DEFLATE_LEVEL` + Fletcher-32 (SWIFT's particle arrays).
+    Gzip,
+    /// `Cells/` arrays: 1024-row chunks, Fletcher-32 + shuffle + gzip 4 (SWIFT's `io_write_array`).
+    Cells,
+}
+
+/// Writes a 1-D or (n, width) dataset stored as `store` says (plain when the filter is missing).
 fn dataset<T: H5Type>(
     g: &Group,
     name: &str,
     data: &[T],
     width: usize,
-    compress: bool,
+    store: Store,
 ) -> hdf5_metno::Result<Dataset> {
     let rows = data.len().checked_div(width).unwrap_or(data.len());
-    let gzip = compress && rows > 0 && hdf5_metno::filters::deflate_available();
-    let chunk = rows.clamp(1, CHUNK_ROWS);
-    if width == 0 {
-        let b = g.new_dataset_builder().with_data(data);
-        if gzip {
-            b.chunk(chunk).shuffle().deflate(DEFLATE_LEVEL).create(name)
-        } else {
-            b.create(name)
-        }
+    let store = if rows == 0
+        || !hdf5_metno::filters::deflate_available() && matches!(store, Store::Gzip | Store::Cells)
+    {
+        Store::Plain
     } else {
-        let view = ArrayView2::from_shape((rows, width), data)
-            .map_err(|e| hdf5_metno::Error::from(e.to_string().as_str()))?;
-        let b = g.new_dataset_builder().with_data(view);
-        if gzip {
-            b.chunk((chunk, width))
-                .shuffle()
-                .deflate(DEFLATE_LEVEL)
-                .create(name)
-        } else {
-            b.create(name)
-        }
+        store
+    };
+    let chunk_rows = if store == Store::Cells {
+        rows.clamp(1, CELL_CHUNK_ROWS)
+    } else {
+        rows.clamp(1, CHUNK_ROWS)
+    };
+    let shape: Vec<usize> = if width == 0 {
+        vec![rows]
+    } else {
+        vec![rows, width]
+    };
+    let view = ArrayViewD::from_shape(IxDyn(&shape), data)
+        .map_err(|e| hdf5_metno::Error::from(e.to_string().as_str()))?;
+    let b = g.new_dataset_builder().with_data(view);
+    if store == Store::Plain {
+        return b.create(name);
     }
+    let mut chunk = shape;
+    chunk[0] = chunk_rows;
+    let b = b.chunk(chunk);
+    match store {
+        Store::Gzip => b.shuffle().deflate(DEFLATE_LEVEL).fletcher32().create(name),
+        Store::Cells => b.fletcher32().shuffle().deflate(DEFLATE_LEVEL).create(name),
+        _ => b.fletcher32().create(name),
+    }
+}
+
+fn gzip_if(gzip: bool) -> Store {
+    if gzip { Store::Gzip } else { Store::Plain }
 }
 
 /// The particles of one type that go into one file (indices into generation order).
@@ -362,7 +508,7 @@ fn write_particles(
     let s = seed ^ ((p.ptype as u64 + 1) << 56);
     let n = fs.rows.len();
     let pos: Vec<f64> = fs.rows.iter().flat_map(|&j| p.pos[j as usize]).collect();
-    let ds = dataset(g, "Coordinates", &pos, 3, p.ptype == 1)?;
+    let ds = dataset(g, "Coordinates", &pos, 3, gzip_if(p.ptype == 1))?;
     write_unit_attrs(
         &ds,
         &units(
@@ -376,7 +522,7 @@ fn write_particles(
     )?;
     drop(pos);
     let vel: Vec<f32> = fs.rows.iter().flat_map(|&j| p.vel[j as usize]).collect();
-    let ds = dataset(g, "Velocities", &vel, 3, false)?;
+    let ds = dataset(g, "Velocities", &vel, 3, Store::Plain)?;
     write_unit_attrs(
         &ds,
         &units(
@@ -399,20 +545,20 @@ fn write_particles(
         .iter()
         .map(|&j| base_mass * (1.0 + 0.05 * uniform(s, 20, u64::from(j)) as f32))
         .collect();
-    let ds = dataset(g, "Masses", &masses, 0, false)?;
+    let ds = dataset(g, "Masses", &masses, 0, Store::Checksum)?;
     write_unit_attrs(
         &ds,
         &units("Masses of the particles", 0.0, 1.0, 0.0, 0.0, 0.0),
     )?;
     let off = id_offset(p.ptype, total);
     let ids: Vec<u64> = fs.rows.iter().map(|&j| off + u64::from(j)).collect();
-    let ds = dataset(g, "ParticleIDs", &ids, 0, false)?;
+    let ds = dataset(g, "ParticleIDs", &ids, 0, Store::Plain)?;
     write_unit_attrs(
         &ds,
         &units("Unique IDs of the particles", 0.0, 0.0, 0.0, 0.0, 0.0),
     )?;
     let hid: Vec<i64> = fs.rows.iter().map(|&j| p.halo[j as usize]).collect();
-    let ds = dataset(g, "HaloID", &hid, 0, p.ptype == 0)?;
+    let ds = dataset(g, "HaloID", &hid, 0, gzip_if(p.ptype == 0))?;
     write_unit_attrs(
         &ds,
         &units(
@@ -432,7 +578,7 @@ fn write_particles(
                 .iter()
                 .map(|&j| (0.1 + 0.55 * uniform(s, 30, u64::from(j))) as f32)
                 .collect();
-            let ds = dataset(g, "BirthScaleFactors", &birth, 0, true)?;
+            let ds = dataset(g, "BirthScaleFactors", &birth, 0, Store::Gzip)?;
             write_unit_attrs(
                 &ds,
                 &units(
@@ -460,7 +606,7 @@ fn write_gas(g: &Group, fs: &FileSlice<'_>, s: u64, n: usize) -> hdf5_metno::Res
         dens.push(10f64.powf(-1.0 + boost + 0.8 * normal(s, 40, j64)) as f32);
         temp.push(10f64.powf(4.0 + 2.5 * uniform(s, 42, j64) - 0.3 * boost) as f32);
     }
-    let ds = dataset(g, "Densities", &dens, 0, true)?;
+    let ds = dataset(g, "Densities", &dens, 0, Store::Gzip)?;
     write_unit_attrs(
         &ds,
         &units(
@@ -472,13 +618,13 @@ fn write_gas(g: &Group, fs: &FileSlice<'_>, s: u64, n: usize) -> hdf5_metno::Res
             -3.0,
         ),
     )?;
-    let ds = dataset(g, "Temperatures", &temp, 0, true)?;
+    let ds = dataset(g, "Temperatures", &temp, 0, Store::Gzip)?;
     write_unit_attrs(
         &ds,
         &units("Temperatures of the gas particles", 0.0, 0.0, 0.0, 1.0, 0.0),
     )?;
     let u: Vec<f32> = temp.iter().map(|t| t * 1.2e-4).collect();
-    let ds = dataset(g, "InternalEnergies", &u, 0, false)?;
+    let ds = dataset(g, "InternalEnergies", &u, 0, Store::Plain)?;
     write_unit_attrs(
         &ds,
         &units(
@@ -494,7 +640,7 @@ fn write_gas(g: &Group, fs: &FileSlice<'_>, s: u64, n: usize) -> hdf5_metno::Res
         .iter()
         .map(|d| 0.05 * (0.0018 / d.max(1e-12)).cbrt())
         .collect();
-    let ds = dataset(g, "SmoothingLengths", &hsml, 0, false)?;
+    let ds = dataset(g, "SmoothingLengths", &hsml, 0, Store::Plain)?;
     write_unit_attrs(
         &ds,
         &units(
@@ -517,13 +663,13 @@ fn write_gas(g: &Group, fs: &FileSlice<'_>, s: u64, n: usize) -> hdf5_metno::Res
             }
         })
         .collect();
-    let ds = dataset(g, "StarFormationRates", &sfr, 0, false)?;
+    let ds = dataset(g, "StarFormationRates", &sfr, 0, Store::Plain)?;
     write_unit_attrs(
         &ds,
         &units("Star formation rates of the gas", 0.0, 1.0, -1.0, 0.0, 0.0),
     )?;
     let flag: Vec<bool> = sfr.iter().map(|&r| r > 0.0).collect();
-    let ds = dataset(g, "IsStarForming", &flag, 0, false)?;
+    let ds = dataset(g, "IsStarForming", &flag, 0, Store::Plain)?;
     write_unit_attrs(
         &ds,
         &units(
@@ -547,7 +693,7 @@ fn write_gas(g: &Group, fs: &FileSlice<'_>, s: u64, n: usize) -> hdf5_metno::Res
         frac.push(he);
         frac.extend(metals);
     }
-    let ds = dataset(g, "ElementMassFractions", &frac, 9, false)?;
+    let ds = dataset(g, "ElementMassFractions", &frac, 9, Store::Plain)?;
     write_unit_attrs(
         &ds,
         &units(
@@ -650,7 +796,7 @@ fn write_snapshot_file(
             rows: &p.order[start as usize..(start + len) as usize],
         });
     }
-    write_header(&file, f, files, &this_file, total)?;
+    write_header(&file, f, files, &this_file, total, false)?;
     for fs in &slices {
         let g = file.create_group(&format!("PartType{}", fs.p.ptype))?;
         write_particles(&g, fs, seed, total)?;
@@ -658,7 +804,11 @@ fn write_snapshot_file(
     file.link_soft("/PartType0", "GasParticles")?;
     file.link_soft("/PartType1", "DMParticles")?;
     file.link_soft("/PartType4", "StarsParticles")?;
-    write_cells(&file, parts, cell_file)?;
+    let arrays: Vec<CellArrays> = parts
+        .iter()
+        .map(|p| CellArrays::of_file(p, cell_file))
+        .collect();
+    write_cells(&file, &arrays)?;
     write_extra(&file, seed)?;
     file.close()
 }
@@ -669,6 +819,7 @@ fn write_header(
     files: usize,
     this_file: &[u64; 7],
     total: &[u64; 7],
+    is_virtual: bool,
 ) -> hdf5_metno::Result<()> {
     let a = 1.0 / (1.0 + REDSHIFT);
     let h = file.create_group("Header")?;
@@ -680,7 +831,8 @@ fn write_header(
         "NumPart_Total_HighWord",
         &total.map(|n| (n >> 32) as u32),
     )?;
-    attr(&h, "NumFilesPerSnapshot", &[files as i32])?;
+    let files_per_snapshot = if is_virtual { 1 } else { files as i32 };
+    attr(&h, "NumFilesPerSnapshot", &[files_per_snapshot])?;
     attr(&h, "ThisFile", &[f as i32])?;
     attr(&h, "Redshift", &[REDSHIFT])?;
     attr(&h, "Scale-factor", &[a])?;
@@ -693,6 +845,23 @@ fn write_header(
     h.new_dataset_builder()
         .with_data(&names[..])
         .create("PartTypeNames")?;
+    // The rest of what SWIFT's writer puts in the header (swiftsimio reads several).
+    attr(&h, "TotalNumberOfParticles", &total.map(|n| n as i64))?;
+    attr(&h, "InitialMassTable", &[0.0f64; 7])?;
+    attr(&h, "Flag_Entropy_ICs", &[0u32; 7])?;
+    attr(&h, "CanHaveTypes", &total.map(|n| i32::from(n > 0)))?;
+    attr(&h, "Virtual", &[i32::from(is_virtual)])?;
+    attr(&h, "Shift", &[0.0f64; 3])?;
+    attr(&h, "TimeBase_dloga", &[1.0e-16f64])?;
+    attr(&h, "TimeBase_dt", &[1.0e-12f64])?;
+    scalar(&h, "OutputType", &fixed_str::<10>("FullVolume"))?;
+    scalar(&h, "SelectOutput", &fixed_str::<7>("Default"))?;
+    scalar(&h, "System", &fixed_str::<16>("hdfstream-sample"))?;
+    scalar(
+        &h,
+        "SnapshotDate",
+        &fixed_str::<23>("00:00:00 2026-01-01 UTC"),
+    )?;
     let c = file.create_group("Cosmology")?;
     for (k, v) in [
         ("h", 0.6777),
@@ -702,6 +871,21 @@ fn write_header(
         ("Omega_r", 0.0),
         ("Redshift", REDSHIFT),
         ("Scale-factor", a),
+        ("Omega_cdm", 0.307 - 0.0482),
+        ("Omega_k", 0.0),
+        ("Omega_nu", 0.0),
+        ("Omega_nu_0", 0.0),
+        // 100 h km/s/Mpc in the internal time unit Mpc / (km/s).
+        ("H0 [internal units]", 67.77),
+        ("w_0", -1.0),
+        ("w_a", 0.0),
+        ("w", -1.0),
+        ("T_CMB_0 [K]", 2.7255),
+        ("N_eff", 3.04),
+        ("N_ur", 3.04),
+        ("N_nu", 0.0),
+        ("a_beg", 1.0 / 128.0),
+        ("a_end", 1.0),
     ] {
         attr(&c, k, &[v])?;
     }
@@ -712,6 +896,13 @@ fn write_header(
     attr(&u, "Unit time in cgs (U_t)", &[UNIT_TIME])?;
     attr(&u, "Unit current in cgs (U_I)", &[UNIT_CURRENT])?;
     attr(&u, "Unit temperature in cgs (U_T)", &[UNIT_TEMPERATURE])?;
+    let u = file.create_group("InternalCodeUnits")?;
+    attr(&u, "Unit length in cgs (U_L)", &[UNIT_LENGTH])?;
+    attr(&u, "Unit mass in cgs (U_M)", &[UNIT_MASS])?;
+    attr(&u, "Unit time in cgs (U_t)", &[UNIT_TIME])?;
+    attr(&u, "Unit current in cgs (U_I)", &[UNIT_CURRENT])?;
+    attr(&u, "Unit temperature in cgs (U_T)", &[UNIT_TEMPERATURE])?;
+    write_scheme_groups(file, files)?;
     let code = file.create_group("Code")?;
     scalar(&code, "Code", &fixed_str::<5>("SWIFT"))?;
     let git: VarLenUnicode = "hdfstream-sample v1".parse().unwrap_or_default();
@@ -719,37 +910,287 @@ fn write_header(
     Ok(())
 }
 
-fn write_cells(file: &File, parts: &[Particles], cell_file: &[i32]) -> hdf5_metno::Result<()> {
-    let g = CELLS_PER_SIDE;
-    let cells = file.create_group("Cells")?;
-    let meta = cells.create_group("Meta-data")?;
-    attr(&meta, "dimension", &[g as i32; 3])?;
-    attr(&meta, "size", &[BOX_SIZE / g as f64; 3])?;
-    attr(&meta, "nr_cells", &[(g * g * g) as i32])?;
-    let w = BOX_SIZE / g as f64;
-    let centres: Vec<f64> = (0..g * g * g)
-        .flat_map(|c| [c / (g * g), (c / g) % g, c % g].map(|i| (i as f64 + 0.5) * w))
-        .collect();
-    dataset(&cells, "Centres", &centres, 3, false)?;
-    let counts = cells.create_group("Counts")?;
-    let offsets = cells.create_group("OffsetsInFile")?;
-    let filesg = cells.create_group("Files")?;
-    for p in parts {
-        let name = format!("PartType{}", p.ptype);
-        let c: Vec<i64> = p.cell_counts.iter().map(|&n| n as i64).collect();
-        dataset(&counts, &name, &c, 0, false)?;
-        // Offset of each cell within the file that holds it.
-        let mut off = Vec::with_capacity(c.len());
+/// SWIFT's run-description groups: `Policy`, `Parameters`, the schemes (with the named
+/// columns of `ElementMassFractions`), `RuntimePars` and `UnusedParameters`.
+fn write_scheme_groups(file: &File, files: usize) -> hdf5_metno::Result<()> {
+    let policy = file.create_group("Policy")?;
+    for (k, v) in [
+        ("steal", 1i32),
+        ("keep", 1),
+        ("block", 0),
+        ("cpu tight", 0),
+        ("mpi", i32::from(files > 1)),
+        ("numa affinity", 0),
+        ("hydrodynamics", 1),
+        ("self gravity", 1),
+        ("external gravity", 0),
+        ("cosmological integration", 1),
+        ("drift everything", 1),
+        ("reconstruct multi-poles", 1),
+        ("temperature", 1),
+        ("cooling", 0),
+        ("stars", 1),
+        ("star formation", 1),
+        ("feedback", 0),
+        ("black holes", 0),
+        ("fof search", 0),
+    ] {
+        attr(&policy, k, &[v])?;
+    }
+    let params = file.create_group("Parameters")?;
+    let distributed = if files > 1 { "1" } else { "0" };
+    for (k, v) in [
+        ("MetaData:run_name", "hdfstream-sample-L0025"),
+        ("Snapshots:basename", "snap"),
+        ("Snapshots:compression", "4"),
+        ("Snapshots:distributed", distributed),
+        ("Cosmology:h", "0.6777"),
+        ("Cosmology:Omega_cdm", "0.2588"),
+        ("Cosmology:Omega_lambda", "0.693"),
+        ("Cosmology:Omega_b", "0.0482"),
+        ("Cosmology:a_begin", "0.0078125"),
+        ("Cosmology:a_end", "1.0"),
+        ("Scheduler:max_top_level_cells", "8"),
+    ] {
+        let v: VarLenUnicode = v.parse().unwrap_or_default();
+        scalar(&params, k, &v)?;
+    }
+    file.create_group("UnusedParameters")?;
+    let hydro = file.create_group("HydroScheme")?;
+    attr(&hydro, "Adiabatic index", &[5.0f32 / 3.0])?;
+    attr(&hydro, "Dimension", &[3i32])?;
+    scalar(&hydro, "Scheme", &fixed_str::<32>("SPHENIX (Borrow+ 2020)"))?;
+    scalar(&hydro, "Kernel function", &fixed_str::<32>("Wendland C2"))?;
+    attr(&hydro, "Kernel target N_ngb", &[57.7f32])?;
+    let gravity = file.create_group("GravityScheme")?;
+    attr(
+        &gravity,
+        "Comoving DM softening length [internal units]",
+        &[0.002f32],
+    )?;
+    attr(&gravity, "Opening angle", &[0.7f32])?;
+    let stars = file.create_group("StarsScheme")?;
+    scalar(
+        &stars,
+        "Scheme",
+        &fixed_str::<32>("Basic stars (no feedback)"),
+    )?;
+    let runtime = file.create_group("RuntimePars")?;
+    attr(&runtime, "PeriodicBoundariesOn", &[1i32])?;
+    let subgrid = file.create_group("SubgridScheme")?;
+    scalar(&subgrid, "Chemistry Model", &fixed_str::<5>("EAGLE"))?;
+    let named = subgrid.create_group("NamedColumns")?;
+    let elements: Vec<FixedAscii<32>> = [
+        "Hydrogen",
+        "Helium",
+        "Carbon",
+        "Nitrogen",
+        "Oxygen",
+        "Neon",
+        "Magnesium",
+        "Silicon",
+        "Iron",
+    ]
+    .iter()
+    .map(|s| fixed_str::<32>(s))
+    .collect();
+    named
+        .new_dataset_builder()
+        .with_data(&elements[..])
+        .create("ElementMassFractions")?;
+    Ok(())
+}
+
+/// One particle type's columns of the `Cells/` index.
+struct CellArrays {
+    ptype: usize,
+    counts: Vec<i64>,
+    offsets: Vec<i64>,
+    files: Vec<i32>,
+    /// (ncells, 3) row-major.
+    min: Vec<f64>,
+    max: Vec<f64>,
+}
+
+impl CellArrays {
+    /// The index of a distributed snapshot file: `Files` names the file holding each cell
+    /// (its cells are contiguous) and `OffsetsInFile` is the offset in that file.
+    fn of_file(p: &Particles, cell_file: &[i32]) -> Self {
+        let counts: Vec<i64> = p.cell_counts.iter().map(|&n| n as i64).collect();
+        let mut offsets = Vec::with_capacity(counts.len());
         let mut acc = 0i64;
-        for (i, &n) in c.iter().enumerate() {
+        for (i, &n) in counts.iter().enumerate() {
             if i > 0 && cell_file[i] != cell_file[i - 1] {
                 acc = 0;
             }
-            off.push(acc);
+            offsets.push(acc);
             acc += n;
         }
-        dataset(&offsets, &name, &off, 0, false)?;
-        dataset(&filesg, &name, cell_file, 0, false)?;
+        CellArrays {
+            ptype: p.ptype,
+            counts,
+            offsets,
+            files: cell_file.to_vec(),
+            min: p.cell_min.iter().flatten().copied().collect(),
+            max: p.cell_max.iter().flatten().copied().collect(),
+        }
+    }
+}
+
+/// Writes `Cells/` as SWIFT's `io_write_cell_offsets` does (every file of a distributed
+/// snapshot holds all cells of the snapshot).
+fn write_cells(file: &File, arrays: &[CellArrays]) -> hdf5_metno::Result<()> {
+    let g = CELLS_PER_SIDE;
+    let ncells = g * g * g;
+    let cells = file.create_group("Cells")?;
+    let meta = cells.create_group("Meta-data")?;
+    attr(&meta, "nr_cells", &[ncells as i32])?;
+    attr(&meta, "size", &[CELL_WIDTH; 3])?;
+    attr(&meta, "dimension", &[g as i32; 3])?;
+    let centres: Vec<f64> = (0..ncells)
+        .flat_map(|c| [c / (g * g), (c / g) % g, c % g].map(|i| (i as f64 + 0.5) * CELL_WIDTH))
+        .collect();
+    dataset(&cells, "Centres", &centres, 3, Store::Cells)?;
+    let offsets = cells.create_group("OffsetsInFile")?;
+    let files = cells.create_group("Files")?;
+    let counts = cells.create_group("Counts")?;
+    let ming = cells.create_group("MinPositions")?;
+    let maxg = cells.create_group("MaxPositions")?;
+    for a in arrays {
+        let name = format!("PartType{}", a.ptype);
+        dataset(&files, &name, &a.files, 0, Store::Cells)?;
+        dataset(&offsets, &name, &a.offsets, 0, Store::Cells)?;
+        dataset(&counts, &name, &a.counts, 0, Store::Cells)?;
+        dataset(&ming, &name, &a.min, 3, Store::Cells)?;
+        dataset(&maxg, &name, &a.max, 3, Store::Cells)?;
+    }
+    Ok(())
+}
+
+/// Path of the virtual file of a multi-file sample (`snap_0000.hdf5` next to its files).
+pub fn virtual_snapshot_path(summary: &SampleSummary) -> Option<PathBuf> {
+    let first = summary.snapshot_files.first()?;
+    (summary.snapshot_files.len() > 1).then(|| first.with_file_name("snap_0000.hdf5"))
+}
+
+/// Writes the virtual file SWIFT writes next to a distributed snapshot (`snap_0000.hdf5`,
+/// `NumFilesPerSnapshot` 1, `Virtual` 1): its particle datasets are HDF5 virtual datasets
+/// mapping the files' rows one after the other (source names relative, as SWIFT's), and its
+/// `Cells/` has `Files` all 0 and `OffsetsInFile` in rows of the virtual datasets.
+/// swiftsimio masks only work on such a file (or on a single-file snapshot).
+pub fn write_virtual_snapshot(summary: &SampleSummary) -> Result<PathBuf, ServerError> {
+    let path = virtual_snapshot_path(summary).ok_or_else(|| ServerError::Sample {
+        path: summary.halo_file.clone(),
+        detail: "a virtual file needs a snapshot of several files".to_owned(),
+    })?;
+    write_virtual(&path, &summary.snapshot_files, &summary.num_part_total).map_err(err(&path))?;
+    Ok(path)
+}
+
+fn write_virtual(path: &Path, sources: &[PathBuf], total: &[u64; 7]) -> hdf5_metno::Result<()> {
+    let opened: Vec<File> = sources.iter().map(File::open).collect::<Result<_, _>>()?;
+    let mut this_file = Vec::with_capacity(opened.len());
+    for f in &opened {
+        let n: Vec<i64> = f.group("Header")?.attr("NumPart_ThisFile")?.read_raw()?;
+        this_file.push(n);
+    }
+    let file = File::create(path)?;
+    write_header(&file, 0, sources.len(), total, total, true)?;
+    let first = opened
+        .first()
+        .ok_or_else(|| hdf5_metno::Error::from("no snapshot files"))?;
+    let mut arrays = Vec::new();
+    for &t in &TYPES {
+        let name = format!("PartType{t}");
+        let files: Vec<i32> = first.dataset(&format!("Cells/Files/{name}"))?.read_raw()?;
+        let local: Vec<i64> = first
+            .dataset(&format!("Cells/OffsetsInFile/{name}"))?
+            .read_raw()?;
+        // Row of each file's first particle in the virtual datasets.
+        let mut starts = vec![0i64; opened.len() + 1];
+        for (i, n) in this_file.iter().enumerate() {
+            starts[i + 1] = starts[i] + n.get(t).copied().unwrap_or(0);
+        }
+        let offsets = files
+            .iter()
+            .zip(&local)
+            .map(|(&f, &o)| starts.get(f as usize).copied().unwrap_or(0) + o)
+            .collect();
+        arrays.push(CellArrays {
+            ptype: t,
+            counts: first.dataset(&format!("Cells/Counts/{name}"))?.read_raw()?,
+            offsets,
+            files: vec![0; files.len()],
+            min: first
+                .dataset(&format!("Cells/MinPositions/{name}"))?
+                .read_raw()?,
+            max: first
+                .dataset(&format!("Cells/MaxPositions/{name}"))?
+                .read_raw()?,
+        });
+        let g = file.create_group(&name)?;
+        for member in first.group(&name)?.member_names()? {
+            let src = first.dataset(&format!("{name}/{member}"))?;
+            let shape = src.shape();
+            let width: Vec<usize> = shape.iter().skip(1).copied().collect();
+            let rows = total[t] as usize;
+            let vds_extents: Vec<usize> = std::iter::once(rows).chain(width.clone()).collect();
+            let mut b = g
+                .new_dataset_builder()
+                .empty_as(&src.dtype()?)
+                .shape(vds_extents.clone());
+            let mut start = 0usize;
+            for (i, source) in sources.iter().enumerate() {
+                let n = this_file[i].get(t).copied().unwrap_or(0) as usize;
+                if n == 0 {
+                    continue;
+                }
+                let src_extents: Vec<usize> = std::iter::once(n).chain(width.clone()).collect();
+                let src_name = source
+                    .file_name()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let rows_sel = if width.is_empty() {
+                    hdf5_metno::Selection::from(start..start + n)
+                } else {
+                    hdf5_metno::Selection::from((start..start + n, ..))
+                };
+                b = b.virtual_map(
+                    &src_name,
+                    format!("{name}/{member}"),
+                    src_extents,
+                    ..,
+                    vds_extents.clone(),
+                    rows_sel,
+                );
+                start += n;
+            }
+            let ds = b.create(member.as_str())?;
+            copy_attrs(&src, &ds)?;
+        }
+    }
+    file.link_soft("/PartType0", "GasParticles")?;
+    file.link_soft("/PartType1", "DMParticles")?;
+    file.link_soft("/PartType4", "StarsParticles")?;
+    write_cells(&file, &arrays)?;
+    file.close()
+}
+
+/// Copies the numeric and string attributes of a dataset (what `write_unit_attrs` writes).
+fn copy_attrs(src: &Dataset, dst: &Dataset) -> hdf5_metno::Result<()> {
+    use hdf5_metno::types::{FloatSize, IntSize, TypeDescriptor as T};
+    for name in src.attr_names()? {
+        let a = src.attr(&name)?;
+        let scalar_attr = a.ndim() == 0;
+        match a.dtype()?.to_descriptor()? {
+            T::Float(FloatSize::U8) if scalar_attr => scalar(dst, &name, &a.read_scalar::<f64>()?)?,
+            T::Float(FloatSize::U8) => attr(dst, &name, &a.read_raw::<f64>()?)?,
+            T::Float(FloatSize::U4) => attr(dst, &name, &a.read_raw::<f32>()?)?,
+            T::Integer(IntSize::U4) => attr(dst, &name, &a.read_raw::<i32>()?)?,
+            T::FixedAscii(_) => scalar(dst, &name, &a.read_scalar::<FixedAscii<256>>()?)?,
+            T::VarLenUnicode => scalar(dst, &name, &a.read_scalar::<VarLenUnicode>()?)?,
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -837,18 +1278,18 @@ fn write_halo_file(path: &Path, halos: &Halos, parts: &[Particles]) -> hdf5_metn
     attr(&hdr, "Redshift", &[REDSHIFT])?;
     let g = file.create_group("Halos")?;
     let ids: Vec<i64> = (1..=n as i64).collect();
-    dataset(&g, "ID", &ids, 0, false)?;
-    let ds = dataset(&g, "Mass", &halos.mass, 0, false)?;
+    dataset(&g, "ID", &ids, 0, Store::Plain)?;
+    let ds = dataset(&g, "Mass", &halos.mass, 0, Store::Plain)?;
     write_unit_attrs(&ds, &units("Halo masses", 0.0, 1.0, 0.0, 0.0, 0.0))?;
     let c: Vec<f64> = halos.centre.iter().flatten().copied().collect();
-    let ds = dataset(&g, "Centre", &c, 3, false)?;
+    let ds = dataset(&g, "Centre", &c, 3, Store::Plain)?;
     write_unit_attrs(
         &ds,
         &units("Co-moving halo centres", 1.0, 0.0, 0.0, 0.0, 1.0),
     )?;
     let v: Vec<f32> = halos.velocity.iter().flatten().copied().collect();
-    dataset(&g, "Velocity", &v, 3, false)?;
-    dataset(&g, "Radius", &halos.radius, 0, false)?;
-    dataset(&g, "NumParticles", &members, 0, false)?;
+    dataset(&g, "Velocity", &v, 3, Store::Plain)?;
+    dataset(&g, "Radius", &halos.radius, 0, Store::Plain)?;
+    dataset(&g, "NumParticles", &members, 0, Store::Plain)?;
     file.close()
 }
