@@ -327,5 +327,26 @@ def main(argv=None):
     return 0
 
 
+def batch(path):
+    """Runs every argument list of the JSON file `path` (a list of lists) in this one
+    process (swiftsimio is imported once) and prints a JSON list of their outputs; a query
+    that fails gives `{"error": <exit code>}`."""
+    import contextlib
+    import io
+
+    with open(path) as f:
+        queries = json.load(f)
+    results = []
+    for argv in queries:
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = main([str(a) for a in argv])
+        results.append(json.loads(buf.getvalue()) if rc == 0 else {"error": rc})
+    print(json.dumps(results))
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--batch":
+        sys.exit(batch(sys.argv[2]))
     sys.exit(main())

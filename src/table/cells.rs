@@ -281,10 +281,12 @@ impl CellIndex {
         }))
     }
 
-    /// Which cells may hold positions within any of `bounds` (no periodic copies: the
-    /// bounds of a filter on raw positions).
+    /// Which cells may hold positions within any of `bounds` (the bounds of a filter on raw
+    /// positions; cell extents are tested with their periodic copies).
     pub fn select_bounds(&self, bounds: &[Bounds], padding: f64) -> Vec<bool> {
-        self.keep_where(padding, |lo, hi| bounds.iter().any(|b| b.overlaps(lo, hi)))
+        self.keep_where(padding, |lo, hi| {
+            bounds.iter().any(|b| b.overlaps(lo, hi, self.box_size))
+        })
     }
 
     fn keep_where(&self, padding: f64, f: impl Fn([f64; 3], [f64; 3]) -> bool) -> Vec<bool> {

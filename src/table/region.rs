@@ -253,8 +253,9 @@ pub(crate) fn contains_any(windows: &[[Window; 3]], pos: [f64; 3], box_size: [f6
     })
 }
 
-/// Closed bounds `[lo, hi]` per axis without periodic wrapping (`±∞`: unbounded), as a
-/// filter on raw positions implies them (e.g. `x >= 1 and x <= 2`).
+/// Closed bounds `[lo, hi]` per axis on raw positions (`±∞`: unbounded), as a filter on
+/// the position column implies them (e.g. `x >= 1 and x <= 2`); unlike a [`RegionBox`] they
+/// do not wrap around the box.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bounds {
     /// Lower bounds.
@@ -292,9 +293,19 @@ impl Bounds {
         out
     }
 
-    /// True when the extent `[min, max]` overlaps the bounds on every axis.
-    pub(crate) fn overlaps(&self, min: [f64; 3], max: [f64; 3]) -> bool {
-        (0..3).all(|a| max[a] >= self.lo[a] && min[a] <= self.hi[a])
+    /// True when a particle of a cell with extent `[min, max]` may satisfy the bounds on
+    /// every axis: either at its raw position (anywhere in the extent), or wrapped into the
+    /// box `[0, side]` (the extent of drifted particles may reach past the box faces while
+    /// the positions written are wrapped, so the periodic copies are clipped to the box).
+    pub(crate) fn overlaps(&self, min: [f64; 3], max: [f64; 3], box_size: [f64; 3]) -> bool {
+        (0..3).all(|a| {
+            let (lo, hi, side) = (self.lo[a], self.hi[a], box_size[a]);
+            let hits = |a0: f64, a1: f64| a0 <= a1 && a1 >= lo && a0 <= hi;
+            hits(min[a], max[a])
+                || [-side, 0.0, side]
+                    .iter()
+                    .any(|s| hits((min[a] + s).max(0.0), (max[a] + s).min(side)))
+        })
     }
 }
 

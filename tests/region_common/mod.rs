@@ -32,6 +32,10 @@ impl Snapshot {
             },
         )
         .expect("sample");
+        if files > 1 {
+            // swiftsimio masks a split snapshot through SWIFT's virtual file only.
+            hdfstream_server::sample::write_virtual_snapshot(&summary).expect("virtual file");
+        }
         let server = ServerHandle::start(dir.path()).expect("server");
         Self {
             server,
@@ -175,10 +179,13 @@ pub(crate) fn venv_python() -> Option<PathBuf> {
     python.exists().then_some(python)
 }
 
-/// swiftsimio's selection of `boxes` in `path` (file-local row ranges of `ptype`), through
-/// `scripts/swift_mask.py`; `None` (with a note) when swiftsimio is not installed, which
-/// fails under `CI=true`.
-pub(crate) fn swift_mask(path: &Path, ptype: &str, boxes: &[&str]) -> Option<RowRanges> {
+/// One swiftsimio query: the file, the particle type and the boxes of a union.
+pub(crate) type MaskQuery<'a> = (&'a Path, &'a str, &'a [&'a str]);
+
+/// swiftsimio's selection (file-local row ranges of the particle type) for every query, in
+/// one run of `scripts/swift_mask.py --batch`; `None` (with a note) when swiftsimio is not
+/// installed, which fails under `CI=true`.
+pub(crate) fn swift_masks(queries: &[MaskQuery<'_>]) -> Option<Vec<RowRanges>> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/swift_mask.py");
     let ci = std::env::var_os("CI").is_some();
     let python = match venv_python() {
@@ -197,6 +204,7 @@ pub(crate) fn swift_mask(path: &Path, ptype: &str, boxes: &[&str]) -> Option<Row
     };
     let has = Command::new(&python)
         .args(["-c", "import swiftsimio"])
+        .env("NUMBA_DISABLE_JIT", "1")
         .output()
         .is_ok_and(|o| o.status.success());
     if !has {
@@ -207,13 +215,28 @@ pub(crate) fn swift_mask(path: &Path, ptype: &str, boxes: &[&str]) -> Option<Row
         println!("SKIP: swiftsimio is not installed in the venv (run scripts/setup.sh)");
         return None;
     }
-    let ptype_number = ptype.trim_start_matches("PartType");
-    let mut cmd = Command::new(&python);
-    cmd.arg(&script).arg(path).args(["--ptype", ptype_number]);
-    for b in boxes {
-        cmd.arg(format!("--box={b}"));
-    }
-    let out = cmd.output().expect("run swift_mask.py");
+    let argvs: Vec<Vec<String>> = queries
+        .iter()
+        .map(|(path, ptype, boxes)| {
+            let mut a = vec![
+                path.display().to_string(),
+                "--ptype".to_string(),
+                ptype.trim_start_matches("PartType").to_string(),
+            ];
+            a.extend(boxes.iter().map(|b| format!("--box={b}")));
+            a
+        })
+        .collect();
+    let list = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(list.path(), serde_json::to_vec(&argvs).expect("json")).expect("write");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg("--batch")
+        .arg(list.path())
+        // Plain Python is faster than compiling swiftsimio's numba helpers for a few calls.
+        .env("NUMBA_DISABLE_JIT", "1")
+        .output()
+        .expect("run swift_mask.py");
     assert!(
         out.status.success(),
         "swift_mask.py failed: {}",
@@ -221,10 +244,22 @@ pub(crate) fn swift_mask(path: &Path, ptype: &str, boxes: &[&str]) -> Option<Row
     );
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("JSON from swift_mask.py");
-    let ranges = v["ranges"].as_array().expect("ranges");
-    Some(RowRanges::from_ranges(ranges.iter().map(|r| {
-        let a = r[0].as_u64().expect("start");
-        let b = r[1].as_u64().expect("end");
-        a..b
-    })))
+    let results = v.as_array().expect("a list");
+    assert_eq!(results.len(), queries.len());
+    Some(
+        results
+            .iter()
+            .zip(queries)
+            .map(|(r, q)| {
+                let ranges = r["ranges"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("swift_mask.py failed on {q:?}: {r}"));
+                RowRanges::from_ranges(
+                    ranges
+                        .iter()
+                        .map(|x| x[0].as_u64().expect("start")..x[1].as_u64().expect("end")),
+                )
+            })
+            .collect(),
+    )
 }
