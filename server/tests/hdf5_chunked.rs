@@ -159,7 +159,10 @@ fn build(dir: &Path) -> (PathBuf, Vec<Case>) {
 /// Selections that cross chunk borders in every way: whole, an inner slice, many runs
 /// (some inside one chunk, some spanning several), and partial ranges of the other
 /// dimensions.
-fn selections(shape: &[usize], chunk: &[usize]) -> Vec<(Vec<(u64, u64)>, Vec<(u64, u64)>)> {
+/// Runs along dimension 0 and ranges of the other dimensions, as `(start, count)`.
+type Selection = (Vec<(u64, u64)>, Vec<(u64, u64)>);
+
+fn selections(shape: &[usize], chunk: &[usize]) -> Vec<Selection> {
     let n0 = shape[0] as u64;
     let c0 = chunk[0] as u64;
     let full: Vec<(u64, u64)> = shape[1..].iter().map(|&d| (0, d as u64)).collect();
@@ -441,7 +444,7 @@ fn each_chunk_is_decoded_once_per_request() {
     let h5 = File::open(&path).expect("open");
     let d1 = truth(&h5.dataset("d1").expect("dataset"));
     let nk = truth(&h5.dataset("nk").expect("dataset"));
-    let mut check = |name: &str, runs: &[(u64, u64)], rest: &[(u64, u64)], chunks: u64| {
+    let check = |name: &str, runs: &[(u64, u64)], rest: &[(u64, u64)], chunks: u64| {
         let req = slice(name, runs, rest);
         let before = decoded();
         let v = ask(&files, &path, &req).expect("read");
