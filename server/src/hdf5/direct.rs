@@ -43,7 +43,7 @@ unsafe extern "C" {
 }
 
 /// Decoded bytes one request may keep in its window of units.
-const WINDOW_BYTES: u64 = 64 << 20;
+const WINDOW_BYTES: u64 = 128 << 20;
 /// Largest unit (chunks of one dimension-0 chunk index touched by a selection) decoded
 /// here; larger ones go through libhdf5 with a chunk cache.
 const MAX_UNIT_BYTES: u64 = 64 << 20;
