@@ -162,6 +162,14 @@ fn build(dir: &Path) -> (PathBuf, Vec<Case>) {
 /// Runs along dimension 0 and ranges of the other dimensions, as `(start, count)`.
 type Selection = (Vec<(u64, u64)>, Vec<(u64, u64)>);
 
+/// The middle of every other dimension (one index or a short range).
+fn partial_again(shape: &[usize]) -> Vec<(u64, u64)> {
+    shape[1..]
+        .iter()
+        .map(|&d| ((d as u64) / 2, 1.max(d as u64 / 3)))
+        .collect()
+}
+
 fn selections(shape: &[usize], chunk: &[usize]) -> Vec<Selection> {
     let n0 = shape[0] as u64;
     let c0 = chunk[0] as u64;
@@ -185,8 +193,15 @@ fn selections(shape: &[usize], chunk: &[usize]) -> Vec<Selection> {
         (3 * c0 - 1, 2),
         (n0 - c0 / 2 - 3, c0 / 2 + 3),
     ];
+    // Fancy indexing arrives as runs of one row: scattered rows on both sides of borders.
+    let mut fancy: Vec<(u64, u64)> = [0, 1, c0 - 1, c0, c0 + 1, 2 * c0 + 5, n0 - 2, n0 - 1]
+        .iter()
+        .map(|&i| (i, 1))
+        .collect();
+    fancy.dedup();
     let mut out = vec![
         (vec![(0, n0)], full.clone()),
+        (fancy.clone(), full.clone()),
         (vec![(c0 / 2, n0 - c0)], full.clone()),
         (runs.clone(), full.clone()),
         (spanning.clone(), full.clone()),
@@ -196,6 +211,7 @@ fn selections(shape: &[usize], chunk: &[usize]) -> Vec<Selection> {
         out.push((vec![(0, n0)], partial.clone()));
         out.push((runs, partial));
         out.push((spanning, last));
+        out.push((fancy, partial_again(shape)));
     }
     out
 }
