@@ -26,6 +26,22 @@ const CHUNK: usize = 1 << 20;
 const RUNS: u64 = 1000;
 const RUN_ROWS: u64 = 100;
 
+/// CPU seconds used by this process (the server) so far, from `/proc/self/stat` (Linux;
+/// 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are 12 and 13.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    match (f.get(11), f.get(12)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => 0.0,
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -244,12 +260,17 @@ fn main() {
     ] {
         curl.fetch(f, b, 1, 0);
     }
+    // Median wall time, and the server's CPU seconds per wall second over all repeats.
     let time = |file: &str, body: &Path, n: usize, min: u64| {
-        median(
-            (0..repeats)
-                .map(|_| curl.fetch(file, body, n, min))
-                .collect(),
-        )
+        let (cpu0, mut wall) = (cpu_seconds(), 0.0);
+        let times: Vec<f64> = (0..repeats)
+            .map(|_| {
+                let t = curl.fetch(file, body, n, min);
+                wall += t;
+                t
+            })
+            .collect();
+        (median(times), (cpu_seconds() - cpu0) / wall)
     };
     let gz_whole = time("gz.hdf5", &whole, 1, bytes);
     let gz_multi = time("gz.hdf5", &multi, 1, mbytes);
@@ -267,16 +288,16 @@ fn main() {
          ({swift_rows}, 3) <f8 (2^20-row chunks, gzip 4 + shuffle + fletcher32); medians of {repeats}"
     );
     println!(
-        "{:<44} {:>10} {:>10} {:>10} {:>12}",
-        "request", "server s", "MB/s", "h5py s", "h5py/server"
+        "{:<44} {:>10} {:>10} {:>8} {:>10} {:>12}",
+        "request", "server s", "MB/s", "cores", "h5py s", "h5py/server"
     );
-    let row = |name: &str, s: f64, b: u64, h: Option<f64>| {
+    let row = |name: &str, (s, cores): (f64, f64), b: u64, h: Option<f64>| {
         let (hs, ratio) = match h {
             Some(h) => (format!("{h:.3}"), format!("{:.2}", h / s)),
             None => ("-".to_owned(), "-".to_owned()),
         };
         println!(
-            "{name:<44} {s:>10.3} {:>10.0} {hs:>10} {ratio:>12}",
+            "{name:<44} {s:>10.3} {:>10.0} {cores:>8.2} {hs:>10} {ratio:>12}",
             mbs(b, s)
         );
     };
@@ -314,9 +335,10 @@ fn main() {
         4 * bytes,
         None,
     );
+    println!("(cores: server CPU seconds per wall second while the requests ran)");
     println!(
         "concurrency: 2 requests {:.2}x, 4 requests {:.2}x the throughput of one",
-        2.0 * gz_whole / gz_two,
-        4.0 * gz_whole / gz_four
+        2.0 * gz_whole.0 / gz_two.0,
+        4.0 * gz_whole.0 / gz_four.0
     );
 }
