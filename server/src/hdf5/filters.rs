@@ -210,6 +210,55 @@ mod tests {
         assert_eq!(fletcher32(&[]), 0);
     }
 
+    fn with_fletcher(mut data: Vec<u8>) -> Vec<u8> {
+        let sum = fletcher32(&data);
+        data.extend_from_slice(&sum.to_le_bytes());
+        data
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        use flate2::Compression;
+        use flate2::write::ZlibEncoder;
+        use std::io::Write;
+        let mut enc = ZlibEncoder::new(Vec::new(), Compression::new(4));
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// The pipeline is undone in reverse order and masked filters are skipped.
+    #[test]
+    fn decode_honours_order_and_filter_mask() {
+        let data: Vec<u8> = (0..4003u32).map(|i| (i * 31 % 253) as u8).collect();
+        let pipeline = [
+            Filter::Shuffle { size: 8 },
+            Filter::Deflate,
+            Filter::Fletcher32,
+        ];
+        let all = with_fletcher(zlib(&shuffle(&data, 8)));
+        assert_eq!(decode(&pipeline, 0, all, data.len()).unwrap(), data);
+        // Deflate skipped for this chunk (mask bit 1).
+        let no_deflate = with_fletcher(shuffle(&data, 8));
+        assert_eq!(
+            decode(&pipeline, 0b010, no_deflate, data.len()).unwrap(),
+            data
+        );
+        // Nothing applied.
+        assert_eq!(
+            decode(&pipeline, 0b111, data.clone(), data.len()).unwrap(),
+            data
+        );
+        // A checksum inside the compressed stream (Fletcher-32 before deflate).
+        let inner = [Filter::Fletcher32, Filter::Deflate];
+        let raw = zlib(&with_fletcher(data.clone()));
+        assert_eq!(decode(&inner, 0, raw, data.len()).unwrap(), data);
+        // A flipped byte is caught by the checksum; a wrong size is an error.
+        let mut bad = with_fletcher(zlib(&shuffle(&data, 8)));
+        bad[10] ^= 1;
+        let e = decode(&pipeline, 0, bad, data.len()).unwrap_err();
+        assert!(e.contains("Fletcher-32"), "{e}");
+        assert!(decode(&pipeline, 0b111, data.clone(), data.len() + 1).is_err());
+    }
+
     #[test]
     fn inflate_rejects_wrong_sizes_and_garbage() {
         use flate2::Compression;
