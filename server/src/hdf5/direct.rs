@@ -399,7 +399,7 @@ impl Chunked {
             let (mut a, end) = (run.start, run.start + run.count);
             while a < end {
                 let ci = a / c0;
-                let b = end.min((ci + 1) * c0);
+                let b = end.min((ci + 1).saturating_mul(c0));
                 steps.push(Step { ci, a, b });
                 a = b;
             }
