@@ -5,24 +5,37 @@
 //! `Hdf5Files::write_response(file, request, out)` writes exactly one msgpack value for an
 //! object or slice request into `out` in bounded pieces and returns `Err(RequestError)`
 //! (status + message, PROTOCOL.md §7.1) for anything the reference answers with an error.
-//! It is blocking and is called from `spawn_blocking`; it takes the libhdf5 lock per chunk.
+//! It is blocking and is called from `spawn_blocking`; it takes the libhdf5 lock per piece
+//! (or per chunk lookup), never while decoding.
 //!
 //! How an answer is produced:
 //! - object maps are planned first under the lock (links in native iteration order,
 //!   attributes read and encoded, every type mapped), so a missing object or an unsupported
 //!   type is an error before any byte; then the plan is written, inline dataset contents
 //!   streamed like slices;
-//! - a selection is read in pieces of about 4 MiB, each one hyperslab block and one
+//! - a selection of a chunked dataset whose filters we implement (deflate, shuffle,
+//!   Fletcher-32) and whose file type is the memory type is planned by chunk (`direct`):
+//!   under the lock only the chunk addresses are looked up; the stored bytes are read with
+//!   `pread` and decoded on a shared pool of decode threads, each touched chunk once per
+//!   request, at most a small window of decoded chunks alive, output in request order;
+//! - any other selection is read in pieces of about 4 MiB, each one hyperslab block and one
 //!   `H5Dread` (lock held only for that call): runs along dimension 0 are walked in order,
 //!   runs closer than 64 KiB are read together and the gap dropped, rows larger than a piece
-//!   are split inside the row. Memory per request is bounded by the piece size whatever the
-//!   dataset or selection size, and the cost is O(number of runs + bytes);
+//!   are split inside the row. Chunked datasets read this way (filters libhdf5 must decode,
+//!   type conversions) are reopened with a chunk cache that holds the chunks one piece
+//!   touches, so each chunk is decoded once; pieces of contiguous datasets that are one byte
+//!   range of the file are read with `pread`, outside the lock. Memory per request is
+//!   bounded by the piece size (or the chunk window) whatever the dataset or selection
+//!   size, and the cost is O(number of runs + bytes);
 //! - payloads are cut into bins of at most 2^32-1 bytes (configurable for tests);
 //! - a null dataspace (no elements at all) is reported with shape `[0]`.
 
+mod direct;
 mod encode;
 mod ffi;
+mod filters;
 mod object;
+mod pool;
 mod read;
 mod types;
 
@@ -47,6 +60,12 @@ use read::{StreamError, stream_selection};
 pub const DEFAULT_OPEN_FILES: usize = 64;
 /// Default `data_size_limit` when a request does not give one (PROTOCOL.md §8).
 pub const DEFAULT_DATA_SIZE_LIMIT: u64 = 2_147_483_647;
+
+/// Number of chunks the server's own decoder (not libhdf5) has decoded for requests
+/// answered on the calling thread (lets tests check that each chunk is decoded once).
+pub fn decoded_chunks_on_this_thread() -> u64 {
+    direct::decoded_on_this_thread()
+}
 
 /// A 404 error with the given message.
 fn not_found(message: impl Into<String>) -> RequestError {

@@ -12,8 +12,9 @@ use hdf5_sys::h5p::H5P_DEFAULT;
 use hdf5_sys::h5t::hvl_t;
 use hdfstream_protocol::{DimSelection, SliceSpec};
 
+use super::direct::{Access, Contiguous, probe, with_chunk_cache};
 use super::encode::Sink;
-use super::ffi::{Id, locked, select_block, simple_space};
+use super::ffi::{Id, locked, select_block, simple_space, space_shape};
 use super::types::{Layout, MemType};
 
 /// Target size of one read.
@@ -67,6 +68,20 @@ impl Buffer {
     pub(crate) fn bytes(&self) -> &[u8] {
         let all: &[u8] = bytemuck_bytes(&self.words);
         &all[..self.len]
+    }
+
+    /// The bytes, writable.
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        // SAFETY: u64 has no padding, any byte pattern is a valid u64, and `len` bytes fit
+        // in the words (see `reuse`).
+        let all = unsafe {
+            std::slice::from_raw_parts_mut(
+                self.words.as_mut_ptr().cast::<u8>(),
+                self.words.len() * 8,
+            )
+        };
+        &mut all[..len]
     }
 }
 
@@ -225,11 +240,34 @@ pub(crate) fn stream_selection(
         }
     }
     if n > 0 {
+        let shape = locked(|| space_shape(file_space.raw())).unwrap_or_default();
+        let access = if sel.runs.is_empty() {
+            Access::Plain
+        } else {
+            probe(ds, mem, shape.len())
+        };
+        let mut contiguous = None;
+        let mut cache_for = None;
+        match access {
+            Access::Chunked(c) => {
+                if c.stream(sink, ds, file_space, mem, &shape, sel)? {
+                    sink.flush()?;
+                    return Ok(());
+                }
+                cache_for = Some(c.chunk().to_vec());
+            }
+            Access::Contiguous(c) => contiguous = Some(c),
+            Access::Cached(chunk) => cache_for = Some(chunk),
+            Access::Plain => {}
+        }
+        let cached = cache_for.and_then(|chunk| with_chunk_cache(ds, &chunk, mem.size, sel));
         let mut reader = Reader {
-            ds,
+            ds: cached.as_ref().unwrap_or(ds),
             file_space,
             mem,
             scratch: Vec::new(),
+            shape: &shape,
+            contiguous: contiguous.as_ref(),
         };
         if sel.runs.is_empty() {
             reader.piece(sink, &[], &[], &[])?;
@@ -247,6 +285,32 @@ struct Reader<'a> {
     file_space: &'a Id,
     mem: &'a MemType,
     scratch: Vec<u64>,
+    /// Dataset shape.
+    shape: &'a [u64],
+    /// Direct access to contiguous data (blocks that are one byte range are read with it).
+    contiguous: Option<&'a Contiguous>,
+}
+
+/// Emits the element ranges `keep` (all when empty) of a piece's bytes.
+fn emit_keep(
+    sink: &mut Sink<'_>,
+    mem: &MemType,
+    all: &[u8],
+    keep: &[(u64, u64)],
+) -> Result<(), StreamError> {
+    if keep.is_empty() {
+        emit_elements(sink, mem, all)?;
+        return Ok(());
+    }
+    let es = mem.size as u64;
+    for &(off, len) in keep {
+        let (a, b) = ((off * es) as usize, ((off + len) * es) as usize);
+        let part = all
+            .get(a..b)
+            .ok_or_else(|| StreamError::Read("piece bounds".into()))?;
+        emit_elements(sink, mem, part)?;
+    }
+    Ok(())
 }
 
 impl Reader<'_> {
@@ -264,6 +328,13 @@ impl Reader<'_> {
         let bytes = usize::try_from(n.saturating_mul(mem.size as u64))
             .map_err(|_| StreamError::Read("piece too large".into()))?;
         let mut buf = Buffer::reuse(std::mem::take(&mut self.scratch), bytes);
+        if let Some(direct) = self.contiguous.filter(|_| mem.layout == Layout::Fixed) {
+            if direct.read_block(self.shape, start, count, mem.size, buf.bytes_mut())? {
+                emit_keep(sink, mem, buf.bytes(), keep)?;
+                self.scratch = buf.words;
+                return Ok(());
+            }
+        }
         let space = locked(|| -> Result<Id, StreamError> {
             let space = if count.is_empty() {
                 // A scalar dataspace: one element, all selected.
@@ -302,19 +373,7 @@ impl Reader<'_> {
             Ok(space)
         })?;
         let guard = Reclaim { mem, space, buf };
-        let all = guard.buf.bytes();
-        if keep.is_empty() {
-            emit_elements(sink, mem, all)?;
-        } else {
-            let es = mem.size as u64;
-            for &(off, len) in keep {
-                let (a, b) = ((off * es) as usize, ((off + len) * es) as usize);
-                let part = all
-                    .get(a..b)
-                    .ok_or_else(|| StreamError::Read("piece bounds".into()))?;
-                emit_elements(sink, mem, part)?;
-            }
-        }
+        emit_keep(sink, mem, guard.buf.bytes(), keep)?;
         self.scratch = guard.into_words();
         Ok(())
     }
