@@ -26,6 +26,10 @@ pub const DEFAULT_PARTICLES: u64 = 100_000;
 const BOX_SIZE: f64 = 25.0;
 /// Cells per box side in the `Cells/` index.
 const CELLS_PER_SIDE: usize = 8;
+/// Cells per box side for snapshots of more than [`FINE_GRID_PARTICLES`] gas particles.
+const FINE_CELLS_PER_SIDE: usize = 16;
+/// Gas particles above which the `Cells/` grid has [`FINE_CELLS_PER_SIDE`] cells per side.
+const FINE_GRID_PARTICLES: u64 = 2_000_000;
 /// Particle types written, with their SWIFT group numbers.
 const TYPES: [usize; 3] = [0, 1, 4];
 /// Names of the 7 SWIFT particle types.
@@ -67,6 +71,18 @@ pub struct SampleOptions {
     pub files: u32,
     /// Seed of the generator.
     pub seed: u64,
+}
+
+impl SampleOptions {
+    /// Cells per box side of the `Cells/` index: 8, or 16 for more than 2·10^6 gas particles
+    /// (so that large samples have SWIFT-like numbers of particles per cell).
+    pub fn cells_per_side(&self) -> usize {
+        if self.particles > FINE_GRID_PARTICLES {
+            FINE_CELLS_PER_SIDE
+        } else {
+            CELLS_PER_SIDE
+        }
+    }
 }
 
 impl Default for SampleOptions {
@@ -199,25 +215,27 @@ struct Particles {
     cell_max: Vec<[f64; 3]>,
 }
 
-/// Width of a top-level cell.
-const CELL_WIDTH: f64 = BOX_SIZE / CELLS_PER_SIDE as f64;
+/// Width of a top-level cell of a grid of `g` cells per side.
+fn cell_width(g: usize) -> f64 {
+    BOX_SIZE / g as f64
+}
 
 /// Per-axis cell indices of a position in [0, BoxSize).
-fn cell_ijk(p: &[f64; 3]) -> [usize; 3] {
-    let g = CELLS_PER_SIDE;
+fn cell_ijk(p: &[f64; 3], g: usize) -> [usize; 3] {
     p.map(|x| ((x / BOX_SIZE * g as f64) as usize).min(g - 1))
 }
 
 /// Cell index (SWIFT's `cell_getid`: `(i * cdim + j) * cdim + k`) of a position.
-fn cell_of(p: &[f64; 3]) -> usize {
-    let g = CELLS_PER_SIDE;
-    let c = cell_ijk(p);
+fn cell_of(p: &[f64; 3], g: usize) -> usize {
+    let c = cell_ijk(p, g);
     (c[0] * g + c[1]) * g + c[2]
 }
 
 /// Whether a position lies in the void, the cells no particle has as its home.
-fn in_void(p: &[f64; 3]) -> bool {
-    cell_ijk(p).iter().all(|c| (VOID_LO..VOID_HI).contains(c))
+fn in_void(p: &[f64; 3], g: usize) -> bool {
+    cell_ijk(p, g)
+        .iter()
+        .all(|c| (VOID_LO..VOID_HI).contains(c))
 }
 
 /// Periodic wrap into [0, BoxSize) (`rem_euclid` alone can round up to BoxSize).
@@ -226,7 +244,7 @@ fn wrap(x: f64) -> f64 {
     if w >= BOX_SIZE { 0.0 } else { w }
 }
 
-fn generate(seed: u64, ptype: usize, n: usize, halos: &Halos) -> Particles {
+fn generate(seed: u64, ptype: usize, n: usize, halos: &Halos, g: usize) -> Particles {
     let s = seed ^ ((ptype as u64 + 1) << 56);
     let in_halo = match ptype {
         4 => 0.95,
@@ -268,7 +286,8 @@ fn generate(seed: u64, ptype: usize, n: usize, halos: &Halos) -> Particles {
             let mut home = [0.0; 3];
             let mut u = *p;
             for k in 0..3 {
-                let d = (2.0 * uniform(s, 50 + k as u64, j as u64) - 1.0) * MAX_DRIFT * CELL_WIDTH;
+                let d =
+                    (2.0 * uniform(s, 50 + k as u64, j as u64) - 1.0) * MAX_DRIFT * cell_width(g);
                 let raw = p[k] - d;
                 if raw < 0.0 {
                     home[k] = wrap(raw + BOX_SIZE);
@@ -280,18 +299,18 @@ fn generate(seed: u64, ptype: usize, n: usize, halos: &Halos) -> Particles {
                     home[k] = raw;
                 }
             }
-            if in_void(&home) {
-                let shift = (VOID_HI - VOID_LO) as f64 * CELL_WIDTH;
+            if in_void(&home, g) {
+                let shift = (VOID_HI - VOID_LO) as f64 * cell_width(g);
                 home[0] = wrap(home[0] + shift);
                 p[0] = wrap(p[0] + shift);
                 u[0] = p[0];
             }
             unwrapped.push(u);
-            cell_of(&home)
+            cell_of(&home, g)
         })
         .collect();
     // Counting sort by home cell.
-    let ncells = CELLS_PER_SIDE.pow(3);
+    let ncells = g.pow(3);
     let mut cell_counts = vec![0u64; ncells];
     for &c in &cells {
         cell_counts[c] += 1;
@@ -724,16 +743,17 @@ pub fn write_sample(dir: &Path, opts: &SampleOptions) -> Result<SampleSummary, S
     let counts = [n_gas, n_gas, n_gas / 10];
     let n_halos = (n_gas / 500).max(1);
     let halos = Halos::new(opts.seed, n_halos);
+    let grid = opts.cells_per_side();
     let parts: Vec<Particles> = TYPES
         .iter()
         .zip(counts)
-        .map(|(&t, n)| generate(opts.seed, t, n, &halos))
+        .map(|(&t, n)| generate(opts.seed, t, n, &halos, grid))
         .collect();
     let mut total = [0u64; 7];
     for p in &parts {
         total[p.ptype] = p.pos.len() as u64;
     }
-    let ncells = CELLS_PER_SIDE.pow(3);
+    let ncells = grid.pow(3);
     let mut summary = SampleSummary {
         snapshot_files: Vec::with_capacity(files),
         halo_file: dir.join("halos_0000.hdf5"),
@@ -1040,15 +1060,20 @@ impl CellArrays {
 /// Writes `Cells/` as SWIFT's `io_write_cell_offsets` does (every file of a distributed
 /// snapshot holds all cells of the snapshot).
 fn write_cells(file: &File, arrays: &[CellArrays]) -> hdf5_metno::Result<()> {
-    let g = CELLS_PER_SIDE;
-    let ncells = g * g * g;
+    let ncells = arrays.first().map_or(0, |a| a.counts.len());
+    let g = [CELLS_PER_SIDE, FINE_CELLS_PER_SIDE]
+        .into_iter()
+        .find(|g| g.pow(3) == ncells)
+        .ok_or_else(|| {
+            hdf5_metno::Error::from(format!("{ncells} cells is not a known grid").as_str())
+        })?;
     let cells = file.create_group("Cells")?;
     let meta = cells.create_group("Meta-data")?;
     attr(&meta, "nr_cells", &[ncells as i32])?;
-    attr(&meta, "size", &[CELL_WIDTH; 3])?;
+    attr(&meta, "size", &[cell_width(g); 3])?;
     attr(&meta, "dimension", &[g as i32; 3])?;
     let centres: Vec<f64> = (0..ncells)
-        .flat_map(|c| [c / (g * g), (c / g) % g, c % g].map(|i| (i as f64 + 0.5) * CELL_WIDTH))
+        .flat_map(|c| [c / (g * g), (c / g) % g, c % g].map(|i| (i as f64 + 0.5) * cell_width(g)))
         .collect();
     dataset(&cells, "Centres", &centres, 3, Store::Cells)?;
     let offsets = cells.create_group("OffsetsInFile")?;

@@ -188,40 +188,13 @@ pub(crate) fn into_vec<T: Element>(data: ArrayData) -> Result<Vec<T>, Error> {
     }
 }
 
-/// Decodes fixed (NUL padding stripped) or variable-length strings.
+/// Decodes fixed (NUL padding stripped) or variable-length strings (the table core's one
+/// string decoder; invalid UTF-8 is replaced).
 pub(crate) fn into_strings(data: &ArrayData) -> Result<Vec<String>, Error> {
-    match data {
-        ArrayData::Nd(nd) => match (&nd.dtype, &nd.data) {
-            (Dtype::FixedString { .. }, TypedBuffer::Bytes { item_size, data }) => {
-                if *item_size == 0 {
-                    let n: u64 = nd.shape.iter().product();
-                    return Ok(vec![String::new(); usize::try_from(n).unwrap_or(0)]);
-                }
-                Ok(data
-                    .chunks(*item_size)
-                    .map(|c| {
-                        let end = c.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
-                        String::from_utf8_lossy(c.get(..end).unwrap_or_default()).into_owned()
-                    })
-                    .collect())
-            }
-            (dtype, _) => Err(Error::TypeMismatch {
-                expected: "string".to_string(),
-                found: dtype_name(dtype),
-            }),
-        },
-        ArrayData::Vlen(v) => v
-            .elements
-            .iter()
-            .map(|e| match e {
-                hdfstream_protocol::VlenElement::String(b) => {
-                    Ok(String::from_utf8_lossy(b).into_owned())
-                }
-                hdfstream_protocol::VlenElement::Array(_) => Err(Error::TypeMismatch {
-                    expected: "string".to_string(),
-                    found: "variable-length sequence".to_string(),
-                }),
-            })
-            .collect(),
-    }
+    let (mut offsets, mut bytes) = (vec![0], Vec::new());
+    crate::table::fetch::append_strings(data, &mut offsets, &mut bytes, "the response")?;
+    Ok(offsets
+        .windows(2)
+        .map(|w| String::from_utf8_lossy(bytes.get(w[0]..w[1]).unwrap_or_default()).into_owned())
+        .collect())
 }
