@@ -282,6 +282,7 @@ fn read_non_numeric(ds: &Dataset, sels: &[Selection], ranges: &[Range<u64>]) -> 
         }
         return Ok(ColumnData::Strings { offsets, bytes });
     }
+    let item_size = ds.dtype().item_size().unwrap_or(1);
     let mut bytes = Vec::new();
     for sel in sels {
         match ds.read_raw(sel)? {
@@ -294,7 +295,10 @@ fn read_non_numeric(ds: &Dataset, sels: &[Selection], ranges: &[Range<u64>]) -> 
             }
         }
     }
-    Ok(ColumnData::Packed(bytes))
+    Ok(ColumnData::Values(hdfstream_protocol::TypedBuffer::Bytes {
+        item_size,
+        data: bytes,
+    }))
 }
 
 /// Reads the rows `ranges` (file-local, ascending, non-overlapping) of one dataset as an
@@ -338,7 +342,7 @@ pub(crate) fn read_column(
             }
         },
         ColumnKind::ArrayOf(k) => match read_non_numeric(ds, &sels, ranges)? {
-            ColumnData::Packed(bytes) => by_kind!(k, array_of, &bytes, n),
+            ColumnData::Values(buf) => by_kind!(k, array_of, buf.as_bytes(), n),
             _ => {
                 return Err(Error::TypeMismatch {
                     expected: "fixed-size array elements".to_string(),

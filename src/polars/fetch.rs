@@ -1,6 +1,7 @@
 //! Column values as Series: the table core's fetcher ([`crate::table::fetch_column`]) wrapped
 //! into Polars types without copying numeric buffers.
 
+use hdfstream_protocol::TypedBuffer;
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -38,18 +39,21 @@ fn string_series(name: PlSmallStr, offsets: &[usize], bytes: &[u8]) -> Series {
 
 /// Wraps a flat numeric vector as a Series (no copy of the values); `None` for other data.
 fn flat_series(name: PlSmallStr, data: ColumnData) -> Option<Series> {
-    Some(match data {
-        ColumnData::I8(v) => Int8Chunked::from_vec(name, v).into_series(),
-        ColumnData::I16(v) => Int16Chunked::from_vec(name, v).into_series(),
-        ColumnData::I32(v) => Int32Chunked::from_vec(name, v).into_series(),
-        ColumnData::I64(v) => Int64Chunked::from_vec(name, v).into_series(),
-        ColumnData::U8(v) => UInt8Chunked::from_vec(name, v).into_series(),
-        ColumnData::U16(v) => UInt16Chunked::from_vec(name, v).into_series(),
-        ColumnData::U32(v) => UInt32Chunked::from_vec(name, v).into_series(),
-        ColumnData::U64(v) => UInt64Chunked::from_vec(name, v).into_series(),
-        ColumnData::F32(v) => Float32Chunked::from_vec(name, v).into_series(),
-        ColumnData::F64(v) => Float64Chunked::from_vec(name, v).into_series(),
-        ColumnData::Strings { .. } | ColumnData::Packed(_) => return None,
+    let ColumnData::Values(buf) = data else {
+        return None;
+    };
+    Some(match buf {
+        TypedBuffer::I8(v) => Int8Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::I16(v) => Int16Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::I32(v) => Int32Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::I64(v) => Int64Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::U8(v) => UInt8Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::U16(v) => UInt16Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::U32(v) => UInt32Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::U64(v) => UInt64Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::F32(v) => Float32Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::F64(v) => Float64Chunked::from_vec(name, v).into_series(),
+        TypedBuffer::Bytes { .. } => return None,
     })
 }
 
@@ -59,18 +63,21 @@ fn nonzero(data: ColumnData) -> Option<Vec<bool>> {
         let zero = T::default();
         v.into_par_iter().map(|x| x != zero).collect()
     }
-    Some(match data {
-        ColumnData::I8(v) => nz(v),
-        ColumnData::I16(v) => nz(v),
-        ColumnData::I32(v) => nz(v),
-        ColumnData::I64(v) => nz(v),
-        ColumnData::U8(v) => nz(v),
-        ColumnData::U16(v) => nz(v),
-        ColumnData::U32(v) => nz(v),
-        ColumnData::U64(v) => nz(v),
-        ColumnData::F32(v) => nz(v),
-        ColumnData::F64(v) => nz(v),
-        ColumnData::Strings { .. } | ColumnData::Packed(_) => return None,
+    let ColumnData::Values(buf) = data else {
+        return None;
+    };
+    Some(match buf {
+        TypedBuffer::I8(v) => nz(v),
+        TypedBuffer::I16(v) => nz(v),
+        TypedBuffer::I32(v) => nz(v),
+        TypedBuffer::I64(v) => nz(v),
+        TypedBuffer::U8(v) => nz(v),
+        TypedBuffer::U16(v) => nz(v),
+        TypedBuffer::U32(v) => nz(v),
+        TypedBuffer::U64(v) => nz(v),
+        TypedBuffer::F32(v) => nz(v),
+        TypedBuffer::F64(v) => nz(v),
+        TypedBuffer::Bytes { .. } => return None,
     })
 }
 
