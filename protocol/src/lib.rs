@@ -27,6 +27,7 @@ mod error;
 mod message;
 mod ndarray;
 mod request;
+mod sink;
 mod stream;
 mod wire;
 
@@ -51,3 +52,4 @@ pub use request::{
     DimSelection, MAX_OBJECT_NAME_LEN, MAX_PARAMS, MAX_SLICE_DIMS, MAX_SLICE_STRING_LEN,
     MAX_SLICES, ObjectRequest, RequestParams, SliceSpec, validate_object_name,
 };
+pub use sink::Sink;

@@ -30,12 +30,12 @@ use hdf5_sys::h5t::H5Tequal;
 use hdf5_sys::h5z::{H5Z_FILTER_DEFLATE, H5Z_FILTER_FLETCHER32, H5Z_FILTER_SHUFFLE};
 use hdfstream_protocol::SliceSpec;
 
-use super::encode::Sink;
 use super::ffi::{Id, locked, select_block, simple_space};
 use super::filters::{self, Filter};
 use super::pool::{self, Pending};
 use super::read::{StreamError, element_count};
 use super::types::{Layout, MemType};
+use hdfstream_protocol::Sink;
 
 unsafe extern "C" {
     /// Identifier of the sec2 (POSIX) file driver, libhdf5's default (`H5FD_SEC2`).

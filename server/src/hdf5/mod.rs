@@ -31,7 +31,6 @@
 //! - a null dataspace (no elements at all) is reported with shape `[0]`.
 
 mod direct;
-mod encode;
 mod ffi;
 mod filters;
 mod object;
@@ -51,8 +50,8 @@ use hdf5_sys::h5o::H5Oopen;
 use hdf5_sys::h5p::H5P_DEFAULT;
 use hdfstream_protocol::{ObjectRequest, RequestError};
 
-use encode::{MAX_BIN, Sink};
 use ffi::{Id, c_string, locked, path_c_string};
+use hdfstream_protocol::{MAX_BIN_LEN as MAX_BIN, Sink};
 use object::{Expand, dataset_plan, plan, write_node};
 use read::{StreamError, stream_selection};
 

@@ -16,13 +16,13 @@ use hdf5_sys::h5o::H5Oopen;
 use hdf5_sys::h5p::H5P_DEFAULT;
 use hdfstream_protocol::RequestError;
 
-use super::encode::Sink;
 use super::ffi::{Id, c_string, locked, simple_space, space_shape};
 use super::not_found;
 use super::read::{
     Buffer, Reclaim, StreamError, element_count, emit_elements, stream_selection, whole,
 };
 use super::types::{Layout, MemType, mem_type};
+use hdfstream_protocol::Sink;
 
 /// Groups are expanded at most this deep, whatever `max_depth` says.
 const MAX_NESTING: u32 = 64;
@@ -339,7 +339,7 @@ fn attribute(obj: &Id, name: &str) -> Result<Vec<u8>, String> {
     };
     let mut out: Vec<u8> = Vec::new();
     {
-        let mut sink = Sink::new(&mut out, super::encode::MAX_BIN);
+        let mut sink = Sink::new(&mut out, hdfstream_protocol::MAX_BIN_LEN);
         match mem.layout {
             Layout::Fixed => sink.ndarray_header(&mem.dtype, &shape, bytes as u64),
             _ => sink.vlen_header(&shape, u32::try_from(n).map_err(|_| "too many elements")?),

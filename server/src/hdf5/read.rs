@@ -13,9 +13,9 @@ use hdf5_sys::h5t::hvl_t;
 use hdfstream_protocol::{DimSelection, SliceSpec};
 
 use super::direct::{Access, Contiguous, probe, with_chunk_cache};
-use super::encode::Sink;
 use super::ffi::{Id, locked, select_block, simple_space, space_shape};
 use super::types::{Layout, MemType};
+use hdfstream_protocol::Sink;
 
 /// Target size of one read.
 const PIECE: u64 = 4 << 20;

@@ -1,23 +1,20 @@
-//! msgpack output: a buffered sink, array headers (PROTOCOL.md §4, §3.7) and bin streaming.
+//! The response writer: a buffered msgpack sink for object maps and streamed ndarrays
+//! (PROTOCOL.md §4, §3.7), the counterpart of the decoders in this crate. The server writes
+//! every response through it.
 
 use std::io::{self, Write};
 
-use hdfstream_protocol::{
-    Dtype, MAX_BIN_LEN, bin_header, encode_descriptor, ndarray_header_with_max_bin,
-};
+use crate::{Dtype, bin_header, encode_descriptor, ndarray_header_with_max_bin};
 use rmp::encode;
-
-/// Largest payload of one msgpack bin (2^32 - 1 bytes).
-pub(crate) const MAX_BIN: u64 = MAX_BIN_LEN;
 
 /// Small writes are collected up to this size before being passed on.
 const FLUSH_AT: usize = 64 * 1024;
 
 /// Buffers small msgpack pieces and passes large payloads straight through.
-pub(crate) struct Sink<'a> {
+pub struct Sink<'a> {
     out: &'a mut dyn Write,
     buf: Vec<u8>,
-    /// Largest bin payload (normally [`MAX_BIN`]).
+    /// Largest bin payload (normally [`MAX_BIN_LEN`](crate::MAX_BIN_LEN)).
     max_bin: u64,
     /// Bytes still expected in the currently open bin.
     bin_left: u64,
@@ -27,7 +24,7 @@ pub(crate) struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     /// A sink writing to `out`.
-    pub(crate) fn new(out: &'a mut dyn Write, max_bin: u64) -> Self {
+    pub fn new(out: &'a mut dyn Write, max_bin: u64) -> Self {
         Self {
             out,
             buf: Vec::with_capacity(FLUSH_AT),
@@ -38,7 +35,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Passes buffered bytes on when enough have been collected.
-    pub(crate) fn maybe_flush(&mut self) -> io::Result<()> {
+    pub fn maybe_flush(&mut self) -> io::Result<()> {
         if self.buf.len() >= FLUSH_AT {
             self.flush()
         } else {
@@ -47,7 +44,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Passes all buffered bytes on.
-    pub(crate) fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
@@ -56,12 +53,12 @@ impl<'a> Sink<'a> {
     }
 
     /// Writes a msgpack str.
-    pub(crate) fn str(&mut self, s: &str) {
+    pub fn str(&mut self, s: &str) {
         self.str_bytes(s.as_bytes());
     }
 
     /// Writes raw bytes as a msgpack str.
-    pub(crate) fn str_bytes(&mut self, s: &[u8]) {
+    pub fn str_bytes(&mut self, s: &[u8]) {
         // Lengths above u32 cannot come from HDF5 names or strings we produce.
         let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
         let _ = encode::write_str_len(&mut self.buf, len);
@@ -69,39 +66,39 @@ impl<'a> Sink<'a> {
     }
 
     /// Writes an unsigned integer in its compact form.
-    pub(crate) fn uint(&mut self, v: u64) {
+    pub fn uint(&mut self, v: u64) {
         let _ = encode::write_uint(&mut self.buf, v);
     }
 
     /// Writes a map header.
-    pub(crate) fn map(&mut self, n: u32) {
+    pub fn map(&mut self, n: u32) {
         let _ = encode::write_map_len(&mut self.buf, n);
     }
 
     /// Writes an array header.
-    pub(crate) fn array(&mut self, n: u32) {
+    pub fn array(&mut self, n: u32) {
         let _ = encode::write_array_len(&mut self.buf, n);
     }
 
     /// Writes nil.
-    pub(crate) fn nil(&mut self) {
+    pub fn nil(&mut self) {
         let _ = encode::write_nil(&mut self.buf);
     }
 
     /// Writes a boolean.
-    pub(crate) fn bool(&mut self, v: bool) {
+    pub fn bool(&mut self, v: bool) {
         let _ = encode::write_bool(&mut self.buf, v);
     }
 
     /// Writes pre-encoded msgpack bytes.
-    pub(crate) fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.buf.extend_from_slice(bytes);
         self.maybe_flush()
     }
 
     /// Writes the header of a fixed-size ndarray up to and including the `data` array
     /// header; the payload (`nbytes`) must follow through [`Sink::payload`].
-    pub(crate) fn ndarray_header(&mut self, dtype: &Dtype, shape: &[u64], nbytes: u64) {
+    pub fn ndarray_header(&mut self, dtype: &Dtype, shape: &[u64], nbytes: u64) {
         let header = ndarray_header_with_max_bin(dtype, shape, nbytes, self.max_bin);
         self.buf.extend_from_slice(&header);
         self.payload_left = nbytes;
@@ -109,7 +106,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Writes the header of a vlen array; `n` elements must follow.
-    pub(crate) fn vlen_header(&mut self, shape: &[u64], n: u32) {
+    pub fn vlen_header(&mut self, shape: &[u64], n: u32) {
         self.map(3);
         self.str("vlen");
         self.bool(true);
@@ -120,7 +117,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Writes a shape array.
-    pub(crate) fn shape(&mut self, shape: &[u64]) {
+    pub fn shape(&mut self, shape: &[u64]) {
         self.array(shape.len() as u32);
         for &d in shape {
             self.uint(d);
@@ -128,7 +125,7 @@ impl<'a> Sink<'a> {
     }
 
     /// Streams payload bytes of the current ndarray, opening bins as needed.
-    pub(crate) fn payload(&mut self, mut data: &[u8]) -> io::Result<()> {
+    pub fn payload(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             if self.bin_left == 0 {
                 let len = self.payload_left.min(self.max_bin);
@@ -155,12 +152,12 @@ impl<'a> Sink<'a> {
     }
 
     /// Writes the `"type"` descriptor of `dtype`.
-    pub(crate) fn descriptor(&mut self, dtype: &Dtype) {
+    pub fn descriptor(&mut self, dtype: &Dtype) {
         self.buf.extend_from_slice(&encode_descriptor(dtype));
     }
 
     /// Payload bytes of the current ndarray not written yet.
-    pub(crate) fn payload_left(&self) -> u64 {
+    pub fn payload_left(&self) -> u64 {
         self.payload_left
     }
 }
