@@ -7,7 +7,6 @@ use hdfstream_protocol::{
 };
 use ndarray::{ArrayD, IxDyn};
 
-use super::Backend;
 use super::attrs::{Attrs, HasAttrs};
 use super::element::{Element, check_castable, dtype_name, into_strings, into_vec, is_exact};
 use super::group::FileShared;
@@ -119,7 +118,8 @@ impl Dataset {
     }
 
     /// The backend and virtual file path the dataset is read through.
-    pub(crate) fn location(&self) -> (&dyn Backend, &str) {
+    #[cfg(feature = "arrow")]
+    pub(crate) fn location(&self) -> (&dyn super::Backend, &str) {
         (self.shared.backend.as_ref(), &self.shared.vpath)
     }
 
