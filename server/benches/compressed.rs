@@ -2,7 +2,10 @@
 //! files, measured in one run (medians of several runs; the machine is noisy):
 //! * a 1-D `<f8` dataset of 2^25 values (256 MiB), 2^20-element chunks, gzip 4 + shuffle:
 //!   the whole dataset, 1000 runs × 100 rows in one multi-slice request (h5py: a loop of
-//!   1000 slices), and 2 and 4 concurrent whole-dataset requests;
+//!   1000 slices), and 2 and 4 concurrent whole-dataset requests, also on a second server
+//!   that lets each request decode one chunk at a time (`--decode-jobs-per-request 1`): on a
+//!   machine with few cores one request already uses them all, and this shows that
+//!   concurrent requests are no longer serialised by the libhdf5 lock;
 //! * a SWIFT-like (N, 3) `<f8` dataset with 2^20-row chunks, gzip 4 + shuffle + Fletcher-32:
 //!   whole and 1000 runs × 100 rows;
 //! * a contiguous copy of the 1-D dataset (whole, and the 1000 runs).
@@ -12,15 +15,16 @@
 //! Run: `cargo bench -p hdfstream-server --bench compressed` (needs `curl` and the venv of
 //! `scripts/setup.sh` for h5py; `HDFSTREAM_BENCH_ROWS` shrinks the 1-D dataset,
 //! `HDFSTREAM_BENCH_REPEATS` sets the number of runs per figure, default 5).
-//! The file only uses APIs that exist since the first server release, so it can be copied
-//! into an older checkout to measure "before" numbers.
+//! Apart from the second server's `decode_jobs_per_request`, the file only uses APIs that
+//! exist since the first server release, so it can be copied into an older checkout (with
+//! that figure removed) to measure "before" numbers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use hdfstream_protocol::{DimSelection, ObjectRequest, SliceSpec};
-use hdfstream_server::ServerHandle;
+use hdfstream_server::{Limits, ServeConfig, ServerHandle};
 
 const CHUNK: usize = 1 << 20;
 const RUNS: u64 = 1000;
@@ -219,6 +223,16 @@ fn main() {
         url: srv.base_url().to_owned(),
         dir: tmp.path().to_owned(),
     };
+    let mut one_job = ServeConfig::new(tmp.path());
+    one_job.limits = Limits {
+        decode_jobs_per_request: 1,
+        ..Limits::default()
+    };
+    let srv1 = ServerHandle::start_with(one_job).expect("server");
+    let curl1 = Curl {
+        url: srv1.base_url().to_owned(),
+        dir: tmp.path().to_owned(),
+    };
     let (rows64, srows64) = (rows as u64, swift_rows as u64);
     let whole = curl.body(
         "whole",
@@ -261,7 +275,7 @@ fn main() {
         curl.fetch(f, b, 1, 0);
     }
     // Median wall time, and the server's CPU seconds per wall second over all repeats.
-    let time = |file: &str, body: &Path, n: usize, min: u64| {
+    let time_on = |curl: &Curl, file: &str, body: &Path, n: usize, min: u64| {
         let (cpu0, mut wall) = (cpu_seconds(), 0.0);
         let times: Vec<f64> = (0..repeats)
             .map(|_| {
@@ -272,10 +286,13 @@ fn main() {
             .collect();
         (median(times), (cpu_seconds() - cpu0) / wall)
     };
+    let time = |file: &str, body: &Path, n: usize, min: u64| time_on(&curl, file, body, n, min);
     let gz_whole = time("gz.hdf5", &whole, 1, bytes);
     let gz_multi = time("gz.hdf5", &multi, 1, mbytes);
     let gz_two = time("gz.hdf5", &whole, 2, bytes);
     let gz_four = time("gz.hdf5", &whole, 4, bytes);
+    let j1_whole = time_on(&curl1, "gz.hdf5", &whole, 1, bytes);
+    let j1_two = time_on(&curl1, "gz.hdf5", &whole, 2, bytes);
     let sw_whole = time("swift.hdf5", &swhole, 1, sbytes);
     let sw_multi = time("swift.hdf5", &smulti, 1, smbytes);
     let ct_whole = time("contig.hdf5", &whole, 1, bytes);
@@ -335,10 +352,24 @@ fn main() {
         4 * bytes,
         None,
     );
+    row(
+        "1-D gzip, 1 decode job/request: whole",
+        j1_whole,
+        bytes,
+        p(0),
+    );
+    row(
+        "1-D gzip, 1 decode job/request: 2 concurrent",
+        j1_two,
+        2 * bytes,
+        None,
+    );
     println!("(cores: server CPU seconds per wall second while the requests ran)");
     println!(
-        "concurrency: 2 requests {:.2}x, 4 requests {:.2}x the throughput of one",
+        "concurrency: 2 requests {:.2}x, 4 requests {:.2}x the throughput of one; \
+         with 1 decode job per request, 2 requests {:.2}x",
         2.0 * gz_whole.0 / gz_two.0,
-        4.0 * gz_whole.0 / gz_four.0
+        4.0 * gz_whole.0 / gz_four.0,
+        2.0 * j1_whole.0 / j1_two.0
     );
 }

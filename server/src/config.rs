@@ -25,6 +25,10 @@ pub struct Limits {
     pub chunk_bytes: usize,
     /// Deepest directory expansion honoured for `max_depth` in directory listings.
     pub max_listing_depth: u32,
+    /// Chunks one request may have decoding at once on the shared decode pool; 0 (the
+    /// default) allows as many as the pool has threads. Lower it so that concurrent
+    /// clients share the cores instead of one large read taking all of them.
+    pub decode_jobs_per_request: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +38,7 @@ impl Default for Limits {
             max_requests_per_client: 8,
             chunk_bytes: 1 << 20,
             max_listing_depth: 16,
+            decode_jobs_per_request: 0,
         }
     }
 }
@@ -129,6 +134,10 @@ pub struct ServeArgs {
     /// Requests one client (user, else IP) may have in flight; more get 429 + Retry-After.
     #[arg(long, default_value_t = Limits::default().max_requests_per_client)]
     pub max_requests_per_client: usize,
+    /// Chunks one request may have decoding at once (0: as many as there are cores); lower
+    /// it to share the cores fairly between many concurrent clients.
+    #[arg(long, default_value_t = Limits::default().decode_jobs_per_request)]
+    pub decode_jobs_per_request: usize,
     /// Certificate chain (PEM) to serve HTTPS; needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -160,6 +169,7 @@ impl ServeArgs {
             limits: Limits {
                 max_body_bytes: self.max_body_bytes,
                 max_requests_per_client: self.max_requests_per_client.max(1),
+                decode_jobs_per_request: self.decode_jobs_per_request,
                 ..Limits::default()
             },
             tls,

@@ -83,6 +83,8 @@ pub(crate) struct Chunked {
     base: u64,
     chunk: Vec<u64>,
     pipeline: Arc<[Filter]>,
+    /// Chunks one request may have decoding at once (0: as many as the pool has threads).
+    decode_jobs: usize,
 }
 
 /// A contiguous dataset read straight from the file.
@@ -139,6 +141,7 @@ fn probe_locked(ds: &Id, mem: &MemType, rank: usize) -> Access {
                 base,
                 chunk,
                 pipeline: pipeline.into(),
+                decode_jobs: 0,
             }),
             None => Access::Cached(chunk),
         },
@@ -365,6 +368,12 @@ struct Geometry {
 }
 
 impl Chunked {
+    /// Lets a request have at most `jobs` chunks decoding at once (0: the pool's threads).
+    pub(crate) fn with_decode_jobs(mut self, jobs: usize) -> Self {
+        self.decode_jobs = jobs;
+        self
+    }
+
     /// Chunk dimensions.
     pub(crate) fn chunk(&self) -> &[u64] {
         &self.chunk
@@ -414,7 +423,12 @@ impl Chunked {
         drop(seen);
         let unit_bytes = (geo.chunk_bytes as u64).saturating_mul(geo.per_unit as u64);
         let window = ((WINDOW_BYTES / unit_bytes.max(1)) as usize)
-            .min(pool::threads() + 2)
+            .min(
+                1 + match self.decode_jobs {
+                    0 => pool::threads() + 1,
+                    n => n,
+                },
+            )
             .max(2);
         let mut pipe = Pipeline {
             me: self,

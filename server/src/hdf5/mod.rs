@@ -106,6 +106,7 @@ pub struct Hdf5Files {
     cache: Mutex<Cache>,
     capacity: usize,
     max_bin: u64,
+    decode_jobs: usize,
 }
 
 impl Default for Hdf5Files {
@@ -132,6 +133,7 @@ impl Hdf5Files {
             }),
             capacity: capacity.max(1),
             max_bin: MAX_BIN,
+            decode_jobs: 0,
         }
     }
 
@@ -139,6 +141,13 @@ impl Hdf5Files {
     /// on small arrays; clients must accept any split).
     pub fn with_max_bin(mut self, max_bin: u64) -> Self {
         self.max_bin = max_bin.clamp(1, MAX_BIN);
+        self
+    }
+
+    /// Lets one request have at most `jobs` chunks decoding at once on the shared decode
+    /// pool; 0 (the default) allows as many as the pool has threads.
+    pub fn with_decode_jobs_per_request(mut self, jobs: usize) -> Self {
+        self.decode_jobs = jobs;
         self
     }
 
@@ -171,7 +180,7 @@ impl Hdf5Files {
                 };
                 let node = plan(&fid, object, opts)?;
                 tracing::debug!(file = %file.display(), object, "writing object map");
-                write_node(&mut sink, &node).map_err(stream_error)?;
+                write_node(&mut sink, &node, self.decode_jobs).map_err(stream_error)?;
             }
             Some(sel) => {
                 let ds = locked(|| {
@@ -192,7 +201,7 @@ impl Hdf5Files {
                 })?;
                 sel.check_against(&ds.shape)?;
                 tracing::debug!(file = %file.display(), object, runs = sel.runs.len(), "writing slice");
-                stream_selection(&mut sink, &ds.id, &ds.space, &ds.mem, sel)
+                stream_selection(&mut sink, &ds.id, &ds.space, &ds.mem, sel, self.decode_jobs)
                     .map_err(stream_error)?;
             }
         }

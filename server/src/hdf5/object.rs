@@ -352,7 +352,11 @@ fn attribute(obj: &Id, name: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Writes a planned node.
-pub(crate) fn write_node(sink: &mut Sink<'_>, node: &Node) -> Result<(), StreamError> {
+pub(crate) fn write_node(
+    sink: &mut Sink<'_>,
+    node: &Node,
+    decode_jobs: usize,
+) -> Result<(), StreamError> {
     match node {
         Node::Group { attrs, members } => {
             sink.map(3);
@@ -365,7 +369,7 @@ pub(crate) fn write_node(sink: &mut Sink<'_>, node: &Node) -> Result<(), StreamE
                 sink.str(name);
                 match m {
                     None => sink.nil(),
-                    Some(n) => write_node(sink, n)?,
+                    Some(n) => write_node(sink, n, decode_jobs)?,
                 }
                 sink.maybe_flush()?;
             }
@@ -383,7 +387,7 @@ pub(crate) fn write_node(sink: &mut Sink<'_>, node: &Node) -> Result<(), StreamE
             sink.shape(&d.shape);
             if d.inline {
                 sink.str("data");
-                stream_selection(sink, &d.id, &d.space, &d.mem, &whole(&d.shape))?;
+                stream_selection(sink, &d.id, &d.space, &d.mem, &whole(&d.shape), decode_jobs)?;
             }
         }
         Node::SoftLink(target) => {

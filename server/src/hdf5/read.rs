@@ -214,13 +214,15 @@ pub(crate) fn whole(shape: &[u64]) -> SliceSpec {
 }
 
 /// Writes the array value (ndarray or vlen map) of `sel` within dataset `ds`, whose
-/// selection must already have been validated against its shape.
+/// selection must already have been validated against its shape. At most `decode_jobs`
+/// chunks decode at once for it (0: as many as the decode pool has threads).
 pub(crate) fn stream_selection(
     sink: &mut Sink<'_>,
     ds: &Id,
     file_space: &Id,
     mem: &MemType,
     sel: &SliceSpec,
+    decode_jobs: usize,
 ) -> Result<(), StreamError> {
     let shape =
         selection_shape(sel).ok_or_else(|| StreamError::Read("selection too large".into()))?;
@@ -250,6 +252,7 @@ pub(crate) fn stream_selection(
         let mut cache_for = None;
         match access {
             Access::Chunked(c) => {
+                let c = c.with_decode_jobs(decode_jobs);
                 if c.stream(sink, ds, file_space, mem, &shape, sel)? {
                     sink.flush()?;
                     return Ok(());

@@ -83,7 +83,8 @@ impl AppState {
             clients: Arc::new(gate::ClientLimiter::new(
                 config.limits.max_requests_per_client,
             )),
-            hdf5: Hdf5Files::default(),
+            hdf5: Hdf5Files::default()
+                .with_decode_jobs_per_request(config.limits.decode_jobs_per_request),
         };
         Ok(Self {
             shared: Arc::new(shared),
