@@ -336,3 +336,47 @@ fn dropping_a_reader_early_stops_the_fetcher() {
         "{slices} slice requests after reading one batch of 20 (2 columns)"
     );
 }
+
+/// Every column of a batch is one multi-slice request through the table core's fetcher,
+/// carrying exactly the batch's runs, and the values are libhdf5's.
+#[test]
+fn each_column_of_a_batch_is_one_multi_slice_request() {
+    let s = Sample::new(20_000, 1);
+    let runs: Vec<std::ops::Range<u64>> = (0..50u64).map(|i| i * 300 + 7..i * 300 + 19).collect();
+    let sel = RowRanges::from_ranges(runs.clone());
+    s.server.clear_request_log();
+    let reader = s
+        .builder("snap_0000.hdf5", "PartType0")
+        .with_columns(["ParticleIDs", "Coordinates", "Masses"])
+        .with_row_ranges(sel.clone())
+        .build()
+        .unwrap();
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    assert_eq!(batches.len(), 1);
+    let table = collect(&schema, &batches);
+    for (i, f) in schema.fields().iter().enumerate() {
+        assert_column_matches(
+            &s.files(),
+            "PartType0",
+            f.name(),
+            table.column(i),
+            Some(&sel),
+        );
+    }
+    let want: Vec<(u64, u64)> = runs.iter().map(|r| (r.start, r.end - r.start)).collect();
+    let log = s.server.request_log();
+    for name in ["ParticleIDs", "Coordinates", "Masses"] {
+        let object = format!("/PartType0/{name}");
+        let slices: Vec<_> = log
+            .iter()
+            .filter(|r| r.slice_runs.is_some() && r.object.as_deref() == Some(object.as_str()))
+            .collect();
+        assert_eq!(slices.len(), 1, "{name}: {} slice requests", slices.len());
+        assert_eq!(
+            slices[0].slice_rows.as_deref(),
+            Some(want.as_slice()),
+            "{name}"
+        );
+    }
+}

@@ -123,3 +123,34 @@ fn touching_ranges_merge_and_empty_ones_vanish() {
     );
     assert!(RowRanges::from_ranges(std::iter::once(3..3)).is_empty());
 }
+
+/// `split_by_files` and `join_files` against a row-by-row computation, on pseudo-random sets
+/// and file sizes (including empty files and rows past the last file).
+#[test]
+fn split_by_files_and_join_files_match_row_by_row() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for _ in 0..200 {
+        let files: Vec<u64> = (0..next(6)).map(|_| next(40)).collect();
+        let total: u64 = files.iter().sum();
+        let rows: Vec<u64> = (0..next(60)).map(|_| next(total + 10)).collect();
+        let set = RowRanges::from_rows(rows.iter().copied());
+        let split = set.split_by_files(&files);
+        assert_eq!(split.len(), files.len());
+        let mut offset = 0;
+        for (n, local) in files.iter().zip(&split) {
+            let want: Vec<u64> = (0..*n).filter(|r| set.contains(offset + r)).collect();
+            let got: Vec<u64> = local.iter().flatten().collect();
+            assert_eq!(got, want, "files {files:?}, rows {rows:?}");
+            offset += n;
+        }
+        let joined = RowRanges::join_files(files.iter().copied().zip(&split));
+        let inside = RowRanges::from_rows(rows.iter().copied().filter(|&r| r < total));
+        assert_eq!(joined, inside);
+    }
+}

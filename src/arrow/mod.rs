@@ -70,11 +70,11 @@ use ::arrow::record_batch::RecordBatchReader;
 
 pub use metadata::attr_text;
 
-use crate::remote::{Backend, Dataset, Group, HasAttrs, Object, OpenOptions};
+use crate::remote::{Attrs, Backend, Group, HasAttrs, OpenOptions};
 use crate::selection::RowRanges;
 use crate::table::{
-    DEFAULT_PADDING, DEFAULT_POSITION_COLUMN, Region, RegionQuery, RegionRows, TableCells,
-    TableFile,
+    DEFAULT_PADDING, DEFAULT_POSITION_COLUMN, PlanOptions, Region, RegionQuery, RegionRows,
+    TableCells, TableFile, TablePlan,
 };
 use crate::{Connection, Error, Result};
 use types::{ColumnType, column_type, read_column};
@@ -94,19 +94,12 @@ pub const FILES_KEY: &str = "hdfstream:files";
 /// Prefix of the schema metadata keys holding the file header's attributes.
 pub const HEADER_PREFIX: &str = "Header/";
 
-/// One column: its name, type and the dataset in every file.
-#[derive(Debug)]
-struct Column {
-    ty: ColumnType,
-    datasets: Vec<Arc<Dataset>>,
-}
-
-/// The resolved table: schema, columns and the row count of every file.
-#[derive(Debug)]
+/// The resolved table: the core's plan with Arrow column types, and the schema.
 struct Table {
     schema: SchemaRef,
-    columns: Vec<Column>,
+    plan: TablePlan<ColumnType>,
     file_rows: Vec<u64>,
+    backend: Arc<dyn Backend>,
 }
 
 /// The rows of one batch: file-local ranges of one file.
@@ -338,134 +331,57 @@ impl GroupReaderBuilder {
         Ok(self.plan()?.schema)
     }
 
-    /// Resolves the columns of the first group.
-    fn first_columns(&self, g0: &Group) -> Result<Vec<(String, Arc<Dataset>, ColumnType)>> {
-        let explicit = self.columns.is_some();
-        let names = match &self.columns {
-            Some(c) => c.clone(),
-            None => g0.keys(),
-        };
-        let mut cols = Vec::with_capacity(names.len());
-        for name in names {
-            let ds = match g0.get(&name) {
-                Ok(Object::Dataset(ds)) => ds,
-                Ok(Object::Group(_)) if !explicit => continue,
-                Ok(Object::Group(_)) => return Err(column_error(&name, "it is a group")),
-                // Dangling soft links and unsupported objects are not columns.
-                Err(e @ (Error::NotFound { .. } | Error::InvalidPath { .. })) if !explicit => {
-                    tracing::warn!(member = name, error = %e, "group member left out of the table");
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let boolean = self.boolean_columns.contains(&name);
-            match column_type(ds.dtype(), ds.shape(), boolean) {
-                Ok(ty) => cols.push((name, ds, ty)),
-                Err(reason) if explicit || boolean => return Err(column_error(&name, reason)),
-                Err(reason) => {
-                    tracing::warn!(dataset = ds.path(), reason, "dataset left out of the table")
-                }
-            }
-        }
-        // Without a projection every boolean column must exist (catches typos); with one,
-        // booleans that are not projected are simply not read.
-        if !explicit {
-            if let Some(b) = self
-                .boolean_columns
-                .iter()
-                .find(|b| !cols.iter().any(|c| &c.0 == *b))
-            {
-                return Err(column_error(
-                    b,
-                    "named as boolean but not a dataset of the group",
-                ));
-            }
-        }
-        Ok(cols)
-    }
-
     fn plan(&self) -> Result<Table> {
         let g0 = self.groups.first().ok_or_else(|| Error::InvalidPath {
             path: String::new(),
             reason: "no group to read".to_string(),
         })?;
-        let mut cols = self.first_columns(g0)?;
-        // The row count of the first file: the most common first dimension (ties: first seen).
-        let mut counts: Vec<(u64, usize)> = Vec::new();
-        for (_, ds, _) in &cols {
-            let n = ds.shape().first().copied().unwrap_or(0);
-            match counts.iter_mut().find(|(v, _)| *v == n) {
-                Some(c) => c.1 += 1,
-                None => counts.push((n, 1)),
-            }
+        let backend = g0.backend();
+        let files: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| g.file_path().to_string())
+            .collect();
+        let opts = PlanOptions {
+            columns: self.columns.clone(),
+            concurrency: self.concurrency,
+            ..PlanOptions::default()
+        };
+        let plan = TablePlan::load(backend.as_ref(), &files, g0.path(), &opts, |name, d| {
+            column_type(
+                &d.dtype,
+                &d.shape,
+                self.boolean_columns.iter().any(|b| b == name),
+            )
+        })?;
+        // Without a projection every boolean column must be a column (catches typos); with
+        // one, booleans that are not projected are simply not read.
+        if self.columns.is_none()
+            && let Some(b) = self
+                .boolean_columns
+                .iter()
+                .find(|b| plan.column(b).is_none())
+        {
+            return Err(column_error(
+                b,
+                "named as boolean but not a 1-byte integer dataset of the group",
+            ));
         }
-        let best = counts.iter().map(|c| c.1).max().unwrap_or(0);
-        let n0 = counts.iter().find(|c| c.1 == best).map_or(0, |c| c.0);
-        let explicit = self.columns.is_some();
-        let mut kept = Vec::with_capacity(cols.len());
-        for (name, ds, ty) in cols.drain(..) {
-            let n = ds.shape().first().copied().unwrap_or(0);
-            if n == n0 {
-                kept.push((name, ds, ty));
-            } else if explicit {
-                return Err(column_error(
-                    &name,
-                    format!("it has {n} rows where the other columns have {n0}"),
-                ));
-            } else {
-                tracing::warn!(
-                    dataset = ds.path(),
-                    rows = n,
-                    table_rows = n0,
-                    "dataset left out: other row count"
-                );
-            }
-        }
-        let mut columns: Vec<Column> = Vec::with_capacity(kept.len());
-        let mut fields = Vec::with_capacity(kept.len());
-        for (name, ds, ty) in kept {
-            let mut md = HashMap::new();
-            metadata::add_attrs(&mut md, ds.attrs(), "");
-            fields.push(Field::new(&name, ty.data_type.clone(), false).with_metadata(md));
-            columns.push(Column {
-                ty,
-                datasets: vec![ds],
-            });
-        }
-        let mut file_rows = vec![n0];
-        for g in self.groups.iter().skip(1) {
-            let mut rows: Option<u64> = None;
-            for (col, field) in columns.iter_mut().zip(&fields) {
-                let name = field.name();
-                let ds = g.dataset(name)?;
-                let boolean = self.boolean_columns.contains(name);
-                let ty = column_type(ds.dtype(), ds.shape(), boolean)
-                    .map_err(|r| column_error(&format!("{}:{}", g.file_path(), ds.path()), r))?;
-                if ty.data_type != col.ty.data_type {
-                    return Err(column_error(
-                        &format!("{}:{}", g.file_path(), ds.path()),
-                        format!("type {} differs from {}", ty.data_type, col.ty.data_type),
-                    ));
-                }
-                let n = ds.shape().first().copied().unwrap_or(0);
-                match rows {
-                    Some(r) if r != n => {
-                        return Err(column_error(
-                            &format!("{}:{}", g.file_path(), ds.path()),
-                            format!("it has {n} rows where the other columns have {r}"),
-                        ));
-                    }
-                    _ => rows = Some(n),
-                }
-                col.datasets.push(ds);
-            }
-            file_rows.push(rows.unwrap_or(0));
-        }
+        let fields: Vec<Field> = plan
+            .columns
+            .iter()
+            .map(|c| {
+                let mut md = HashMap::new();
+                metadata::add_attrs(&mut md, &Attrs::from_wire(c.info.attributes.clone()), "");
+                Field::new(&c.name, c.mapped.data_type.clone(), false).with_metadata(md)
+            })
+            .collect();
         let schema = Schema::new(fields).with_metadata(self.schema_metadata(g0)?);
         Ok(Table {
             schema: Arc::new(schema),
-            columns,
-            file_rows,
+            file_rows: plan.files.iter().map(|f| f.rows).collect(),
+            plan,
+            backend,
         })
     }
 
@@ -522,19 +438,12 @@ impl GroupReaderBuilder {
 /// Cuts the selected rows of every file into batches of at most `batch_size` rows.
 fn plan_batches(file_rows: &[u64], sel: Option<&RowRanges>, batch_size: usize) -> Vec<BatchPlan> {
     let mut plans = Vec::new();
-    let mut offset = 0u64;
+    let split = sel.map(|s| s.split_by_files(file_rows));
     for (part, &n) in file_rows.iter().enumerate() {
-        let local: Vec<Range<u64>> = match sel {
+        let local: Vec<Range<u64>> = match split.as_ref().and_then(|s| s.get(part)) {
             None => std::iter::once(0..n).collect(),
-            Some(s) => s
-                .intersection(&RowRanges::from_ranges(std::iter::once(
-                    offset..offset.saturating_add(n),
-                )))
-                .iter()
-                .map(|r| r.start - offset..r.end - offset)
-                .collect(),
+            Some(s) => s.iter().collect(),
         };
-        offset = offset.saturating_add(n);
         let mut cur = BatchPlan {
             part,
             ranges: Vec::new(),
@@ -574,13 +483,20 @@ fn to_arrow(e: Error) -> ArrowError {
 /// Reads column `i` of the batch `plan`.
 fn read_one(table: &Table, plan: &BatchPlan, i: usize) -> Result<ArrayRef> {
     let col = table
+        .plan
         .columns
         .get(i)
         .ok_or_else(|| Error::InvalidSelection {
             reason: format!("no column {i} in the table"),
         })?;
-    match col.datasets.get(plan.part) {
-        Some(ds) => read_column(ds, &col.ty, &plan.ranges, plan.rows),
+    match table.plan.files.get(plan.part) {
+        Some(f) => read_column(
+            table.backend.as_ref(),
+            &f.vpath,
+            col,
+            &plan.ranges,
+            plan.rows,
+        ),
         None => Err(Error::InvalidSelection {
             reason: format!("no file {} in the table", plan.part),
         }),
@@ -626,7 +542,7 @@ fn produce(
     tx: &SyncSender<std::result::Result<RecordBatch, ArrowError>>,
     stop: &AtomicBool,
 ) {
-    let n = table.columns.len();
+    let n = table.plan.columns.len();
     let workers = concurrency.min(n).max(1);
     let (job_tx, job_rx) = channel::<Job>();
     let job_rx = Mutex::new(job_rx);

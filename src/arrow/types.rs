@@ -21,17 +21,16 @@ use std::sync::Arc;
 use ::arrow::array::{
     Array, ArrayRef, BooleanArray, FixedSizeListArray, PrimitiveArray, StringBuilder,
 };
-use ::arrow::buffer::{BooleanBuffer, ScalarBuffer};
+use ::arrow::buffer::ScalarBuffer;
 use ::arrow::datatypes::{
     ArrowPrimitiveType, DataType, Field, FieldRef, Float32Type, Float64Type, Int8Type, Int16Type,
     Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
-use hdfstream_protocol::{ArrayData, Dtype};
+use hdfstream_protocol::{DimSelection, Dtype, TypedBuffer};
 
-use crate::remote::{Dataset, ElementKind};
-use crate::selection::{RowRanges, Selection};
-use crate::table::fetch::append_strings;
-use crate::table::{ColumnData, ColumnRequest, fetch_column};
+use crate::remote::{Backend, ElementKind};
+use crate::selection::RowRanges;
+use crate::table::{ColumnData, ColumnRequest, PlanColumn, fetch_column};
 use crate::{Error, Result};
 
 /// How the values of one column are fetched and assembled.
@@ -176,40 +175,6 @@ fn wrap_values(values: ArrayRef, inner_dims: &[usize], rows: usize) -> Result<Ar
     Ok(arr)
 }
 
-/// One `Selection` per row range (dimension 0; the other dimensions in full).
-fn selections(ranges: &[Range<u64>]) -> Result<Vec<Selection>> {
-    ranges
-        .iter()
-        .map(|r| {
-            let start = i64::try_from(r.start);
-            let end = i64::try_from(r.end);
-            match (start, end) {
-                (Ok(s), Ok(e)) => Ok(Selection::new().dim(s..e)),
-                _ => Err(Error::InvalidSelection {
-                    reason: format!("row range {r:?} is too large"),
-                }),
-            }
-        })
-        .collect()
-}
-
-/// Streams the rows of `ranges` into a freshly allocated `Vec<T::Native>`, which then becomes
-/// the Arrow value buffer without a copy.
-fn read_primitive<T>(ds: &Dataset, sels: &[Selection], n: usize) -> Result<PrimitiveArray<T>>
-where
-    T: ArrowPrimitiveType,
-    T::Native: crate::remote::Element,
-{
-    let mut v: Vec<T::Native> =
-        bytemuck::allocation::try_zeroed_vec(n).map_err(|_| Error::InvalidSelection {
-            reason: format!("cannot allocate {n} values for {}", ds.path()),
-        })?;
-    if n > 0 {
-        ds.request_slices_into(sels, &mut v)?;
-    }
-    Ok(PrimitiveArray::<T>::new(ScalarBuffer::from(v), None))
-}
-
 macro_rules! by_kind {
     ($k:expr, $f:ident, $($arg:expr),*) => {
         match $k {
@@ -255,105 +220,85 @@ fn string_array(offsets: &[usize], bytes: &[u8]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// Strings or packed ARRAY-type elements of `ranges`: from the inline contents when the
-/// server sent them, else with one multi-slice request (the table core's fetcher).
-fn read_non_numeric(ds: &Dataset, sels: &[Selection], ranges: &[Range<u64>]) -> Result<ColumnData> {
-    if ds.inline_data().is_none() {
-        let (backend, vpath) = ds.location();
-        let rest = ds
-            .shape()
-            .iter()
-            .skip(1)
-            .map(|&n| hdfstream_protocol::DimSelection { start: 0, count: n })
-            .collect();
-        let req = ColumnRequest {
-            object: ds.path(),
-            dtype: ds.dtype(),
-            rest,
-        };
-        let rows = RowRanges::from_ranges(ranges.iter().cloned());
-        return fetch_column(backend, vpath, &req, &rows);
+/// Wraps the core's numeric vector as an Arrow array (no copy); `None` for other data.
+fn primitive(buf: TypedBuffer) -> Option<ArrayRef> {
+    fn wrap<T: ArrowPrimitiveType>(v: Vec<T::Native>) -> ArrayRef {
+        Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), None))
     }
-    let what = ds.path();
-    if matches!(ds.dtype(), Dtype::FixedString { .. } | Dtype::VlenString) {
-        let (mut offsets, mut bytes) = (vec![0], Vec::new());
-        for sel in sels {
-            append_strings(&ds.read_raw(sel)?, &mut offsets, &mut bytes, what)?;
-        }
-        return Ok(ColumnData::Strings { offsets, bytes });
-    }
-    let item_size = ds.dtype().item_size().unwrap_or(1);
-    let mut bytes = Vec::new();
-    for sel in sels {
-        match ds.read_raw(sel)? {
-            ArrayData::Nd(nd) => bytes.extend_from_slice(nd.data.as_bytes()),
-            ArrayData::Vlen(_) => {
-                return Err(Error::TypeMismatch {
-                    expected: "fixed-size array elements".to_string(),
-                    found: "variable-length data".to_string(),
-                });
-            }
-        }
-    }
-    Ok(ColumnData::Values(hdfstream_protocol::TypedBuffer::Bytes {
-        item_size,
-        data: bytes,
-    }))
+    Some(match buf {
+        TypedBuffer::I8(v) => wrap::<Int8Type>(v),
+        TypedBuffer::I16(v) => wrap::<Int16Type>(v),
+        TypedBuffer::I32(v) => wrap::<Int32Type>(v),
+        TypedBuffer::I64(v) => wrap::<Int64Type>(v),
+        TypedBuffer::U8(v) => wrap::<UInt8Type>(v),
+        TypedBuffer::U16(v) => wrap::<UInt16Type>(v),
+        TypedBuffer::U32(v) => wrap::<UInt32Type>(v),
+        TypedBuffer::U64(v) => wrap::<UInt64Type>(v),
+        TypedBuffer::F32(v) => wrap::<Float32Type>(v),
+        TypedBuffer::F64(v) => wrap::<Float64Type>(v),
+        TypedBuffer::Bytes { .. } => return None,
+    })
 }
 
-/// Reads the rows `ranges` (file-local, ascending, non-overlapping) of one dataset as an
-/// Arrow array of type `ct.data_type` with `rows` rows.
+/// Reads the rows `ranges` (file-local, ascending, non-overlapping) of one column of the
+/// file `vpath` through the table core's fetcher (one multi-slice request), as an Arrow
+/// array of type `ct.data_type` with `rows` rows.
 pub(crate) fn read_column(
-    ds: &Dataset,
-    ct: &ColumnType,
+    backend: &dyn Backend,
+    vpath: &str,
+    col: &PlanColumn<ColumnType>,
     ranges: &[Range<u64>],
     rows: usize,
 ) -> Result<ArrayRef> {
+    let ct = &col.mapped;
+    let what = || format!("{vpath}:{}", col.object);
     let n = rows
         .checked_mul(ct.values_per_row())
         .ok_or_else(|| Error::InvalidSelection {
-            reason: format!("{rows} rows of {} overflow", ds.path()),
+            reason: format!("{rows} rows of {} overflow", what()),
         })?;
-    let sels = selections(ranges)?;
-    let values: ArrayRef = match ct.kind {
-        ColumnKind::Primitive(k) => by_kind!(k, read_primitive, ds, &sels, n),
-        ColumnKind::Boolean(k) => {
-            let bits: BooleanBuffer = match k {
-                ElementKind::I8 => read_primitive::<Int8Type>(ds, &sels, n)?
-                    .values()
-                    .iter()
-                    .map(|&x| x != 0)
-                    .collect(),
-                _ => read_primitive::<UInt8Type>(ds, &sels, n)?
-                    .values()
-                    .iter()
-                    .map(|&x| x != 0)
-                    .collect(),
-            };
-            Arc::new(BooleanArray::new(bits, None))
+    let req = ColumnRequest {
+        object: &col.object,
+        dtype: &col.info.dtype,
+        rest: col
+            .info
+            .shape
+            .iter()
+            .skip(1)
+            .map(|&count| DimSelection { start: 0, count })
+            .collect(),
+    };
+    let data = fetch_column(
+        backend,
+        vpath,
+        &req,
+        &RowRanges::from_ranges(ranges.iter().cloned()),
+    )?;
+    let mismatch = || Error::TypeMismatch {
+        expected: format!("values of type {}", ct.data_type),
+        found: format!("{:?} in {}", col.info.dtype, what()),
+    };
+    let values: ArrayRef = match (ct.kind, data) {
+        (ColumnKind::Primitive(_), ColumnData::Values(buf)) => {
+            primitive(buf).ok_or_else(mismatch)?
         }
-        ColumnKind::Utf8 => match read_non_numeric(ds, &sels, ranges)? {
-            ColumnData::Strings { offsets, bytes } => string_array(&offsets, &bytes),
-            _ => {
-                return Err(Error::TypeMismatch {
-                    expected: "strings".to_string(),
-                    found: format!("{:?}", ds.dtype()),
-                });
-            }
-        },
-        ColumnKind::ArrayOf(k) => match read_non_numeric(ds, &sels, ranges)? {
-            ColumnData::Values(buf) => by_kind!(k, array_of, buf.as_bytes(), n),
-            _ => {
-                return Err(Error::TypeMismatch {
-                    expected: "fixed-size array elements".to_string(),
-                    found: format!("{:?}", ds.dtype()),
-                });
-            }
-        },
+        (ColumnKind::Boolean(_), ColumnData::Values(TypedBuffer::I8(v))) => {
+            Arc::new(BooleanArray::new(v.iter().map(|&x| x != 0).collect(), None))
+        }
+        (ColumnKind::Boolean(_), ColumnData::Values(TypedBuffer::U8(v))) => {
+            Arc::new(BooleanArray::new(v.iter().map(|&x| x != 0).collect(), None))
+        }
+        (ColumnKind::Utf8, ColumnData::Strings { offsets, bytes }) => {
+            string_array(&offsets, &bytes)
+        }
+        (ColumnKind::ArrayOf(k), ColumnData::Values(buf)) => {
+            by_kind!(k, array_of, buf.as_bytes(), n)
+        }
+        _ => return Err(mismatch()),
     };
     if values.len() != n {
         return Err(Error::UnexpectedResponse {
-            url: ds.path().to_string(),
+            url: what(),
             reason: format!("expected {n} values, assembled {}", values.len()),
         });
     }

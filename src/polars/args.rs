@@ -22,15 +22,7 @@ pub enum MultiColumn {
     Split,
 }
 
-/// What to do with a dataset that cannot become a column (other row count, unsupported type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnUnsupported {
-    /// Leave it out with a `tracing` warning (default).
-    #[default]
-    Skip,
-    /// Fail the scan with an error naming the dataset.
-    Error,
-}
+pub use crate::table::OnUnsupported;
 
 /// The virtual row-index column: name and the value of the first row.
 #[derive(Debug, Clone, PartialEq, Eq)]

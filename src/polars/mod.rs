@@ -101,6 +101,14 @@ pub(crate) fn to_polars(e: crate::Error, context: &str) -> PolarsError {
             )),
             msg: None,
         },
+        crate::Error::TypeMismatch { .. } => {
+            PolarsError::SchemaMismatch(format!("{context}: {e}").into())
+        }
+        crate::Error::InvalidSelection { .. }
+        | crate::Error::InvalidPath { .. }
+        | crate::Error::Config { .. } => {
+            PolarsError::InvalidOperation(format!("{context}: {e}").into())
+        }
         other => PolarsError::ComputeError(format!("{context}: {other}").into()),
     }
 }

@@ -488,18 +488,8 @@ impl Inner {
 
     /// Global row set → per-file local row sets.
     fn split(&self, g: &RowRanges) -> Vec<RowRanges> {
-        self.table
-            .files
-            .iter()
-            .map(|f| {
-                let window = RowRanges::from_ranges(std::iter::once(f.offset..f.offset + f.rows));
-                RowRanges::from_ranges(
-                    g.intersection(&window)
-                        .iter()
-                        .map(|r| r.start - f.offset..r.end - f.offset),
-                )
-            })
-            .collect()
+        let rows: Vec<u64> = self.table.files.iter().map(|f| f.rows).collect();
+        g.split_by_files(&rows)
     }
 
     /// Fetches `cols` over per-file `local` rows, concurrently; one Series per column.

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use hdfstream_protocol::{Attributes, DatasetInfo, Dtype, Member};
+use hdfstream_protocol::{Attributes, DatasetInfo, Dtype};
 use polars::prelude::*;
 
-use super::args::{MultiColumn, OnUnsupported, ScanArgsHdfstream};
-use super::fetch::run_parallel;
+use super::args::{MultiColumn, ScanArgsHdfstream};
 use super::to_polars;
 use crate::remote::{Backend, ElementKind};
+use crate::table::{PlanOptions, TablePlan, group_path};
 
 /// Server and path a scan URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,203 +243,44 @@ fn dataset_columns(
     }
 }
 
-/// Deepest subgroup nesting a recursive scan descends into.
-const MAX_NESTING: usize = 64;
-
-/// The datasets (path relative to the scanned group, info) of the group `group` of `vpath`,
-/// in member order; with `recursive`, datasets of nested subgroups follow depth-first, each
-/// right where its subgroup is listed. Soft links are never followed.
-fn group_datasets(
-    backend: &dyn Backend,
-    vpath: &str,
-    group: &str,
-    recursive: bool,
-) -> PolarsResult<Vec<(String, DatasetInfo)>> {
-    let mut out = Vec::new();
-    collect_datasets(backend, vpath, group, "", recursive, &mut out)?;
-    Ok(out)
-}
-
-/// Appends the datasets of `group` (requested at depth 0) under the name prefix `prefix`.
-fn collect_datasets(
-    backend: &dyn Backend,
-    vpath: &str,
-    group: &str,
-    prefix: &str,
-    recursive: bool,
-    out: &mut Vec<(String, DatasetInfo)>,
-) -> PolarsResult<()> {
-    let member = backend
-        .request_object(vpath, group, 0, 0)
-        .map_err(|e| to_polars(e, &format!("{vpath}:{group}")))?;
-    let Member::Group(g) = member else {
-        return Err(PolarsError::InvalidOperation(
-            format!("`{group}` in `{vpath}` is not a group").into(),
-        ));
-    };
-    if prefix.matches('/').count() > MAX_NESTING {
-        // Hard links can make a group its own descendant; the wire carries no object identity.
-        return Err(PolarsError::ComputeError(
-            format!(
-                "{vpath}:{group}: subgroups nested more than {MAX_NESTING} levels deep \
-                 (a hard-link cycle?)"
-            )
-            .into(),
-        ));
-    }
-    for (name, m) in g.members {
-        let rel = format!("{prefix}{name}");
-        match m {
-            Some(Member::Dataset(d)) => out.push((rel, d)),
-            Some(Member::SoftLink { target }) => {
-                tracing::debug!(name = rel, target, "soft link in scanned group left out")
-            }
-            // At depth 0 every member but a subgroup is described, so `None` is a subgroup.
-            None | Some(Member::Group(_)) if recursive => {
-                let sub = format!("{}/{name}", group.trim_end_matches('/'));
-                collect_datasets(backend, vpath, &sub, &format!("{rel}/"), recursive, out)?;
-            }
-            _ => tracing::debug!(name = rel, "non-dataset member of scanned group left out"),
-        }
-    }
-    Ok(())
-}
-
-/// The row count of a group: the most common first dimension (ties: the first seen).
-fn row_count(datasets: &[(String, DatasetInfo)]) -> u64 {
-    let mut counts: Vec<(u64, usize)> = Vec::new();
-    for (_, d) in datasets {
-        if let Some(&n) = d.shape.first() {
-            match counts.iter_mut().find(|(v, _)| *v == n) {
-                Some(c) => c.1 += 1,
-                None => counts.push((n, 1)),
-            }
-        }
-    }
-    let mut best: Option<(u64, usize)> = None;
-    for c in counts {
-        if best.is_none_or(|b| c.1 > b.1) {
-            best = Some(c);
-        }
-    }
-    best.map_or(0, |b| b.0)
-}
-
-/// Normalises a group path to an absolute HDF5 path.
-pub(crate) fn group_path(group: &str) -> String {
-    let g = group.trim_matches('/');
-    if g.is_empty() {
-        "/".to_owned()
-    } else {
-        format!("/{g}")
-    }
-}
-
-/// Loads the group of every file (concurrently) and builds the table.
+/// Loads the group of every file (concurrently) and builds the table from the core's plan.
 pub(crate) fn load_table(
     backend: &Arc<dyn Backend>,
     files: Vec<String>,
     group: &str,
     args: &ScanArgsHdfstream,
 ) -> PolarsResult<Table> {
-    let group = group_path(group);
-    let metas = run_parallel(files.len(), args.concurrency, |i| {
-        let vpath = files.get(i).map(String::as_str).unwrap_or_default();
-        group_datasets(backend.as_ref(), vpath, &group, args.recursive)
-    })?;
-    let Some(first) = metas.first() else {
+    if files.is_empty() {
         return Err(PolarsError::NoData("no file to scan".into()));
+    }
+    let opts = PlanOptions {
+        columns: None,
+        recursive: args.recursive,
+        on_unsupported: args.on_unsupported,
+        concurrency: args.concurrency,
     };
-    // The row count comes from the group's own datasets; nested ones only when it has none.
-    let top: Vec<(String, DatasetInfo)> = first
-        .iter()
-        .filter(|(n, _)| !n.contains('/'))
-        .cloned()
-        .collect();
-    let n0 = if top.is_empty() {
-        row_count(first)
-    } else {
-        row_count(&top)
-    };
-    let prefix = format!("{}/", group.trim_end_matches('/'));
-    let mut columns = Vec::new();
-    for (name, d) in first {
+    let group = group_path(group);
+    let plan = TablePlan::load(backend.as_ref(), &files, &group, &opts, |name, d| {
         let object = format!("{}/{name}", group.trim_end_matches('/'));
-        let verdict = if d.shape.first() != Some(&n0) {
-            Err(format!("its first dimension is not the row count {n0}"))
-        } else {
-            dataset_columns(name, &object, d, args)
-        };
-        match verdict {
-            Ok(cols) => columns.extend(cols),
-            Err(why) => match args.on_unsupported {
-                OnUnsupported::Skip => {
-                    tracing::warn!(
-                        dataset = object,
-                        reason = why,
-                        "dataset left out of the table"
-                    )
-                }
-                OnUnsupported::Error => {
-                    return Err(PolarsError::SchemaMismatch(
-                        format!("dataset {object} cannot be a column: {why}").into(),
-                    ));
-                }
-            },
-        }
-    }
-    let mut parts = Vec::with_capacity(files.len());
-    let mut offset = 0u64;
-    for (vpath, datasets) in files.into_iter().zip(&metas) {
-        let mut rows: Option<u64> = None;
-        for c in &columns {
-            let name = c.object.strip_prefix(&prefix).unwrap_or(&c.object);
-            let found = datasets.iter().find(|(n, _)| n == name).map(|(_, d)| d);
-            let Some(d) = found else {
-                return Err(PolarsError::SchemaMismatch(
-                    format!("{vpath}: dataset {} is missing", c.object).into(),
-                ));
-            };
-            if d.dtype != c.dtype || d.shape.get(1..) != first_shape_tail(first, name) {
-                return Err(PolarsError::SchemaMismatch(
-                    format!(
-                        "{vpath}: dataset {} differs in type or shape from the first file",
-                        c.object
-                    )
-                    .into(),
-                ));
-            }
-            let n = d.shape.first().copied().unwrap_or(0);
-            match rows {
-                None => rows = Some(n),
-                Some(r) if r != n => {
-                    return Err(PolarsError::SchemaMismatch(
-                        format!("{vpath}: dataset {} has {n} rows, others {r}", c.object).into(),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        let rows = rows.unwrap_or(0);
-        parts.push(FilePart {
-            vpath,
-            rows,
+        dataset_columns(name, &object, d, args)
+    })
+    .map_err(|e| to_polars(e, &format!("planning the table of {group}")))?;
+    let (offsets, _) = plan
+        .offsets()
+        .map_err(|e| to_polars(e, "planning the table"))?;
+    let parts = plan
+        .files
+        .into_iter()
+        .zip(offsets)
+        .map(|(f, offset)| FilePart {
+            vpath: f.vpath,
+            rows: f.rows,
             offset,
-        });
-        offset = offset
-            .checked_add(rows)
-            .ok_or_else(|| PolarsError::ComputeError("total row count overflows u64".into()))?;
-    }
+        })
+        .collect();
     Ok(Table {
         files: parts,
-        columns,
-        group,
+        columns: plan.columns.into_iter().flat_map(|c| c.mapped).collect(),
+        group: plan.group,
     })
-}
-
-fn first_shape_tail<'a>(first: &'a [(String, DatasetInfo)], name: &str) -> Option<&'a [u64]> {
-    first
-        .iter()
-        .find(|(n, _)| n == name)
-        .and_then(|(_, d)| d.shape.get(1..))
 }

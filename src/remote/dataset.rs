@@ -117,12 +117,6 @@ impl Dataset {
         Self { shared, path, data }
     }
 
-    /// The backend and virtual file path the dataset is read through.
-    #[cfg(feature = "arrow")]
-    pub(crate) fn location(&self) -> (&dyn super::Backend, &str) {
-        (self.shared.backend.as_ref(), &self.shared.vpath)
-    }
-
     /// Absolute HDF5 path.
     pub fn path(&self) -> &str {
         &self.path

@@ -109,6 +109,55 @@ impl RowRanges {
         Self::from_ranges(self.iter().chain(other.iter()))
     }
 
+    /// Splits global row numbers over files holding `file_rows[i]` consecutive rows each
+    /// into one set of file-local rows per file (rows past the last file are dropped).
+    pub fn split_by_files(&self, file_rows: &[u64]) -> Vec<RowRanges> {
+        let mut out = Vec::with_capacity(file_rows.len());
+        let mut runs = self.runs.iter().cloned().peekable();
+        let mut offset = 0u64;
+        for &n in file_rows {
+            let end = offset.saturating_add(n);
+            let mut local = Vec::new();
+            while let Some(r) = runs.peek_mut() {
+                if r.start >= end {
+                    break;
+                }
+                let (a, b) = (r.start.max(offset), r.end.min(end));
+                if a < b {
+                    local.push(a - offset..b - offset);
+                }
+                if r.end <= end {
+                    runs.next();
+                } else {
+                    r.start = end;
+                    break;
+                }
+            }
+            out.push(RowRanges { runs: local });
+            offset = end;
+        }
+        out
+    }
+
+    /// The inverse of [`split_by_files`](Self::split_by_files): global rows from each
+    /// file's row count and file-local rows, files in order.
+    pub fn join_files<'a, I>(files: I) -> RowRanges
+    where
+        I: IntoIterator<Item = (u64, &'a RowRanges)>,
+    {
+        let mut offset = 0u64;
+        let mut runs = Vec::new();
+        for (n, local) in files {
+            runs.extend(
+                local
+                    .iter()
+                    .map(|r| r.start.saturating_add(offset)..r.end.saturating_add(offset)),
+            );
+            offset = offset.saturating_add(n);
+        }
+        Self::from_ranges(runs)
+    }
+
     /// Splits the set into consecutive pieces of at most `max_runs` runs each (at least one).
     ///
     /// Used to respect the server's limit of 2^24 slices per request.

@@ -1,8 +1,11 @@
 //! The table core: one HDF5 group over one file or a multi-file glob seen as a table, and
 //! what every engine adapter (Polars, Arrow, export, CLI) shares about it.
 //!
-//! This module holds no engine types. So far it provides:
+//! This module holds no engine types. It provides:
 //!
+//! * [`TablePlan`]: the columns (datasets whose first dimension is the row count, mapped to
+//!   an engine's types by the adapter), the files and their row counts, with the cross-file
+//!   checks;
 //! * [`Region`] / [`RegionBox`]: spatial queries (unions of periodic boxes);
 //! * [`CellIndex`] and [`TableCells`]: the SWIFT `Cells/` index of every file of a table and
 //!   the file-local row ranges of the cells a region touches (the selection swiftsimio makes);
@@ -14,6 +17,7 @@
 mod cells;
 pub(crate) mod fetch;
 pub(crate) mod parallel;
+mod plan;
 mod region;
 
 use std::sync::Arc;
@@ -22,6 +26,9 @@ use hdfstream_protocol::{DimSelection, MAX_SLICES, Member, SliceSpec};
 
 pub use cells::{CellBounds, CellIndex, DEFAULT_PADDING};
 pub use fetch::{ColumnData, ColumnRequest, fetch_column};
+pub use plan::{
+    GroupListing, OnUnsupported, PlanColumn, PlanOptions, TablePlan, group_path, list_group,
+};
 pub use region::{AxisRange, Bounds, Region, RegionBox};
 
 use crate::remote::{Attrs, Backend};
@@ -100,16 +107,17 @@ impl RegionSelection {
     /// The selected rows as global row ranges of the table (files without an index
     /// contribute all their rows).
     pub fn global_rows(&self, files: &[TableFile]) -> RowRanges {
-        let mut offset = 0u64;
-        let mut runs = Vec::new();
-        for (sel, f) in self.files.iter().zip(files) {
-            match &sel.rows {
-                Some(r) => runs.extend(r.iter().map(|r| r.start + offset..r.end + offset)),
-                None => runs.push(offset..offset + f.rows),
-            }
-            offset += f.rows;
-        }
-        RowRanges::from_ranges(runs)
+        let all: Vec<RowRanges> = files
+            .iter()
+            .map(|f| RowRanges::from_ranges(std::iter::once(0..f.rows)))
+            .collect();
+        RowRanges::join_files(
+            self.files
+                .iter()
+                .zip(files)
+                .zip(&all)
+                .map(|((sel, f), all)| (f.rows, sel.rows.as_ref().unwrap_or(all))),
+        )
     }
 }
 
@@ -359,16 +367,10 @@ impl TableCells {
             )?;
             Ok((rows, candidates.row_count().saturating_mul(24)))
         })?;
-        let mut offset = 0u64;
-        let mut runs = Vec::new();
-        let mut position_bytes = 0u64;
-        for (f, (r, bytes)) in files.iter().zip(&local) {
-            runs.extend(r.iter().map(|r| r.start + offset..r.end + offset));
-            offset = offset.saturating_add(f.rows);
-            position_bytes = position_bytes.saturating_add(*bytes);
-        }
+        let position_bytes = local.iter().map(|(_, b)| *b).fold(0, u64::saturating_add);
+        let rows = RowRanges::join_files(files.iter().zip(&local).map(|(f, (r, _))| (f.rows, r)));
         Ok(RegionRows {
-            rows: RowRanges::from_ranges(runs),
+            rows,
             cells_kept: sel.cells_kept(),
             cells_total: sel.cells_total(),
             position_bytes,
