@@ -63,8 +63,8 @@ use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use ::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
-use ::arrow::datatypes::{Field, Schema, SchemaRef};
+use ::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, StringArray, UInt64Array};
+use ::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use ::arrow::error::ArrowError;
 use ::arrow::record_batch::RecordBatchReader;
 
@@ -99,7 +99,22 @@ struct Table {
     schema: SchemaRef,
     plan: TablePlan<ColumnType>,
     file_rows: Vec<u64>,
+    /// Global index of each file's first row.
+    offsets: Vec<u64>,
     backend: Arc<dyn Backend>,
+    /// The output columns, in schema order.
+    layout: Vec<Out>,
+}
+
+/// One output column of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// Column `i` of the plan.
+    Data(usize),
+    /// The virtual row index, counting from this value.
+    RowIndex(u64),
+    /// The virtual file path.
+    FilePath,
 }
 
 /// The rows of one batch: file-local ranges of one file.
@@ -124,6 +139,8 @@ pub struct GroupReaderBuilder {
     region_exact: bool,
     cell_padding: f64,
     position_column: String,
+    row_index: Option<(String, u64)>,
+    file_paths: Option<String>,
 }
 
 fn column_error(name: &str, reason: impl std::fmt::Display) -> Error {
@@ -148,6 +165,8 @@ impl GroupReaderBuilder {
             region_exact: false,
             cell_padding: DEFAULT_PADDING,
             position_column: DEFAULT_POSITION_COLUMN.to_string(),
+            row_index: None,
+            file_paths: None,
         }
     }
 
@@ -253,6 +272,20 @@ impl GroupReaderBuilder {
     /// The `(N, 3)` position dataset a region applies to. Default `Coordinates`.
     pub fn with_position_column(mut self, name: impl Into<String>) -> Self {
         self.position_column = name.into();
+        self
+    }
+
+    /// Adds a virtual `UInt64` column `name` after the datasets: the global row number plus
+    /// `offset` (the same numbering row selections use). Default: none.
+    pub fn with_row_index(mut self, name: impl Into<String>, offset: u64) -> Self {
+        self.row_index = Some((name.into(), offset));
+        self
+    }
+
+    /// Adds a `Utf8` column `name` (after the row index) holding each row's virtual file
+    /// path. Default: none.
+    pub fn with_include_file_paths(mut self, name: impl Into<String>) -> Self {
+        self.file_paths = Some(name.into());
         self
     }
 
@@ -367,7 +400,7 @@ impl GroupReaderBuilder {
                 "named as boolean but not a 1-byte integer dataset of the group",
             ));
         }
-        let fields: Vec<Field> = plan
+        let mut fields: Vec<Field> = plan
             .columns
             .iter()
             .map(|c| {
@@ -376,12 +409,29 @@ impl GroupReaderBuilder {
                 Field::new(&c.name, c.mapped.data_type.clone(), false).with_metadata(md)
             })
             .collect();
+        for virt in self.row_index.iter().map(|r| &r.0).chain(&self.file_paths) {
+            if fields.iter().any(|f| f.name() == virt) {
+                return Err(column_error(virt, "a dataset already has this column name"));
+            }
+        }
+        if let Some((name, _)) = &self.row_index {
+            fields.push(Field::new(name, DataType::UInt64, false));
+        }
+        if let Some(name) = &self.file_paths {
+            fields.push(Field::new(name, DataType::Utf8, false));
+        }
         let schema = Schema::new(fields).with_metadata(self.schema_metadata(g0)?);
+        let (offsets, _) = plan.offsets()?;
+        let mut layout: Vec<Out> = (0..plan.columns.len()).map(Out::Data).collect();
+        layout.extend(self.row_index.as_ref().map(|r| Out::RowIndex(r.1)));
+        layout.extend(self.file_paths.as_ref().map(|_| Out::FilePath));
         Ok(Table {
             schema: Arc::new(schema),
             file_rows: plan.files.iter().map(|f| f.rows).collect(),
+            offsets,
             plan,
             backend,
+            layout,
         })
     }
 
@@ -403,15 +453,149 @@ impl GroupReaderBuilder {
         Ok(md)
     }
 
+    /// Resolves the table (metadata only): schema, files and columns, from which readers
+    /// over any rows can be made without asking the server again. The row selection and
+    /// region of this builder are not applied (see [`build`](Self::build)).
+    pub fn resolve(&self) -> Result<GroupTable> {
+        Ok(GroupTable {
+            table: Arc::new(self.plan()?),
+            batch_size: self.batch_size,
+            prefetch: self.prefetch,
+            concurrency: self.concurrency,
+        })
+    }
+
     /// Resolves the table and starts the background fetcher.
     pub fn build(self) -> Result<GroupRecordBatchReader> {
-        let table = self.plan()?;
-        let rows = match (self.region_rows_for(Some(&table.file_rows))?, &self.rows) {
+        let table = self.resolve()?;
+        let rows = match (
+            self.region_rows_for(Some(&table.table.file_rows))?,
+            &self.rows,
+        ) {
             (Some(r), Some(sel)) => Some(r.rows.intersection(sel)),
             (Some(r), None) => Some(r.rows),
             (None, sel) => sel.clone(),
         };
-        let plans = plan_batches(&table.file_rows, rows.as_ref(), self.batch_size);
+        table.reader(rows.as_ref())
+    }
+}
+
+/// A resolved table: readers over any of its rows, sharing one plan; made by
+/// [`GroupReaderBuilder::resolve`].
+#[derive(Clone)]
+pub struct GroupTable {
+    table: Arc<Table>,
+    batch_size: usize,
+    prefetch: usize,
+    concurrency: usize,
+}
+
+impl std::fmt::Debug for GroupTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupTable")
+            .field("group", &self.table.plan.group)
+            .field("files", &self.table.plan.files.len())
+            .field("columns", &self.table.plan.columns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupTable {
+    /// The schema every reader produces.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.table.schema)
+    }
+
+    /// The files in table order, with their row counts.
+    pub fn files(&self) -> &[TableFile] {
+        &self.table.plan.files
+    }
+
+    /// Total rows over all files.
+    pub fn num_rows(&self) -> u64 {
+        self.table.plan.total_rows()
+    }
+
+    /// Rows one column value of each column costs on the wire, summed over the columns
+    /// (strings: their declared size, or 16 bytes for variable-length ones).
+    pub fn row_bytes(&self) -> u64 {
+        self.table
+            .plan
+            .columns
+            .iter()
+            .map(|c| {
+                let item = c.info.dtype.item_size().unwrap_or(16) as u64;
+                item.saturating_mul(c.info.shape.iter().skip(1).product::<u64>())
+            })
+            .fold(0, u64::saturating_add)
+    }
+
+    /// The same table with only the schema's fields `indices`, in that order (each at
+    /// most once); columns left out are not fetched.
+    pub fn project(&self, indices: &[usize]) -> Result<GroupTable> {
+        let t = &self.table;
+        let mut seen = vec![false; t.layout.len()];
+        let mut outs = Vec::with_capacity(indices.len());
+        for &i in indices {
+            match (t.layout.get(i), seen.get_mut(i)) {
+                (Some(out), Some(s)) if !*s => {
+                    *s = true;
+                    outs.push(*out);
+                }
+                _ => {
+                    return Err(Error::InvalidSelection {
+                        reason: format!(
+                            "field {i} of {} is not in the schema, or repeated",
+                            t.layout.len()
+                        ),
+                    });
+                }
+            }
+        }
+        // Plan columns in the new order; data outputs renumbered to match.
+        let mut columns = Vec::new();
+        let layout: Vec<Out> = outs
+            .iter()
+            .map(|o| match *o {
+                Out::Data(i) => {
+                    columns.push(i);
+                    Out::Data(columns.len() - 1)
+                }
+                other => other,
+            })
+            .collect();
+        let schema = t
+            .schema
+            .project(indices)
+            .map_err(|e| Error::InvalidSelection {
+                reason: e.to_string(),
+            })?;
+        let plan = TablePlan {
+            group: t.plan.group.clone(),
+            files: t.plan.files.clone(),
+            columns: columns
+                .iter()
+                .filter_map(|&i| t.plan.columns.get(i).cloned())
+                .collect(),
+        };
+        let table = Table {
+            schema: Arc::new(schema),
+            plan,
+            file_rows: t.file_rows.clone(),
+            offsets: t.offsets.clone(),
+            backend: Arc::clone(&t.backend),
+            layout,
+        };
+        Ok(GroupTable {
+            table: Arc::new(table),
+            ..self.clone()
+        })
+    }
+
+    /// Starts a reader over `rows` (global row numbers; `None`: every row).
+    pub fn reader(&self, rows: Option<&RowRanges>) -> Result<GroupRecordBatchReader> {
+        let table = Arc::clone(&self.table);
+        let plans = plan_batches(&table.file_rows, rows, self.batch_size);
         let num_rows = plans.iter().map(|p| p.rows as u64).sum();
         let schema = Arc::clone(&table.schema);
         let (tx, rx) = sync_channel(self.prefetch);
@@ -509,16 +693,53 @@ fn assemble(
     plan: &BatchPlan,
     slots: Vec<Option<Result<ArrayRef>>>,
 ) -> Result<RecordBatch> {
-    let mut arrays = Vec::with_capacity(slots.len());
+    let mut data = Vec::with_capacity(slots.len());
     for slot in slots {
         match slot {
-            Some(r) => arrays.push(r?),
+            Some(r) => data.push(Some(r?)),
             None => {
                 return Err(Error::InvalidSelection {
                     reason: "a column fetch did not run".to_string(),
                 });
             }
         }
+    }
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.layout.len());
+    for out in &table.layout {
+        arrays.push(match *out {
+            Out::Data(i) => {
+                data.get_mut(i)
+                    .and_then(Option::take)
+                    .ok_or_else(|| Error::InvalidSelection {
+                        reason: format!("column {i} fetched for no output"),
+                    })?
+            }
+            Out::RowIndex(base) => {
+                let shift = table
+                    .offsets
+                    .get(plan.part)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_add(base);
+                let v: Vec<u64> = plan
+                    .ranges
+                    .iter()
+                    .flat_map(|r| r.clone())
+                    .map(|i| i.saturating_add(shift))
+                    .collect();
+                Arc::new(UInt64Array::from(v))
+            }
+            Out::FilePath => {
+                let vpath = table
+                    .plan
+                    .files
+                    .get(plan.part)
+                    .map_or("", |f| f.vpath.as_str());
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                    vpath, plan.rows,
+                )))
+            }
+        });
     }
     let opts = RecordBatchOptions::new().with_row_count(Some(plan.rows));
     RecordBatch::try_new_with_options(Arc::clone(&table.schema), arrays, &opts).map_err(|e| {

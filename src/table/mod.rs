@@ -16,6 +16,7 @@
 
 mod cells;
 pub(crate) mod fetch;
+mod location;
 pub(crate) mod parallel;
 mod plan;
 mod region;
@@ -26,6 +27,7 @@ use hdfstream_protocol::{DimSelection, MAX_SLICES, Member, SliceSpec};
 
 pub use cells::{CellBounds, CellIndex, DEFAULT_PADDING};
 pub use fetch::{ColumnData, ColumnRequest, fetch_column};
+pub use location::{Location, parse_location};
 pub use plan::{
     GroupListing, OnUnsupported, PlanColumn, PlanOptions, TablePlan, group_path, list_group,
 };

@@ -161,6 +161,17 @@ fn common_rows<'a>(shapes: impl Iterator<Item = &'a [u64]>) -> u64 {
     counts.iter().find(|c| c.1 == best).map_or(0, |c| c.0)
 }
 
+/// The row count of a group without chosen columns: the most common first dimension of its
+/// own datasets.
+fn listing_rows(listing: &GroupListing) -> u64 {
+    common_rows(
+        listing
+            .iter()
+            .filter(|(n, _)| !n.contains('/'))
+            .map(|(_, d)| d.shape.as_slice()),
+    )
+}
+
 impl<T> TablePlan<T> {
     /// Lists `group` in every file (concurrently) and plans the table; `map` turns a
     /// dataset (relative name, first file's description) into the adapter's column type,
@@ -243,8 +254,11 @@ impl<T> TablePlan<T> {
             }
         }
         // The row count comes from the group's own datasets; nested ones only when it has none.
+        // An empty projection still has rows: those of the whole group.
         let top = mapped.iter().filter(|(n, _, _)| !n.contains('/'));
-        let n0 = if top.clone().next().is_some() {
+        let n0 = if mapped.is_empty() {
+            listing_rows(first)
+        } else if top.clone().next().is_some() {
             common_rows(top.map(|(_, d, _)| d.shape.as_slice()))
         } else {
             common_rows(mapped.iter().map(|(_, d, _)| d.shape.as_slice()))
@@ -324,6 +338,9 @@ impl<T> TablePlan<T> {
 /// The row count of a file after the first: every column must be there with the first
 /// file's type and trailing dimensions, and all with the same number of rows.
 fn file_rows<T>(vpath: &str, listing: &GroupListing, columns: &[PlanColumn<T>]) -> Result<u64> {
+    if columns.is_empty() {
+        return Ok(listing_rows(listing));
+    }
     let mut rows: Option<u64> = None;
     for c in columns {
         let Some((_, d)) = listing.iter().find(|(n, _)| *n == c.name) else {
