@@ -4,6 +4,8 @@ mod export;
 mod format;
 mod region;
 mod show;
+#[cfg(feature = "sql")]
+mod sql;
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
@@ -116,6 +118,16 @@ enum Command {
         #[command(flatten)]
         args: export::ExportArgs,
     },
+    /// Run SQL (DataFusion) over remote groups: `read_hdfstream('snap_*.hdf5', 'PartType0')`
+    /// reads a group of a file or glob on URL; `CREATE EXTERNAL TABLE t STORED AS HDFSTREAM
+    /// LOCATION '<url>' OPTIONS ('group' 'PartType0')` and `COPY (...) TO 'x.parquet'` work too.
+    #[cfg(feature = "sql")]
+    Sql {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        args: sql::SqlArgs,
+    },
     /// Write a realistic SWIFT/EAGLE-like sample snapshot and halo catalogue into DIR.
     Sample {
         /// Directory to write into (created if missing).
@@ -153,6 +165,9 @@ enum CliError {
     Format(#[from] format::FormatError),
     #[error("{0}")]
     Usage(String),
+    /// A query that failed to plan or run.
+    #[error("query failed: {0}")]
+    Query(String),
 }
 
 fn connect(remote: &Remote) -> Result<Arc<Connection>, CliError> {
@@ -363,6 +378,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 "exported {} rows in {} batches, {} row groups, {} bytes to {}",
                 s.rows, s.batches, s.row_groups, s.bytes, args.output
             );
+        }
+        #[cfg(feature = "sql")]
+        Command::Sql { remote, args } => {
+            let credentials = remote
+                .user
+                .as_ref()
+                .map(|u| (u.clone(), remote.password.clone().unwrap_or_default()));
+            sql::run(&remote.url, credentials, &args)?;
         }
         Command::Serve(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -13,10 +13,47 @@ use datafusion::logical_expr::{CreateExternalTable, Expr};
 use crate::{HdfstreamError, HdfstreamOptions, HdfstreamTable};
 
 /// `read_hdfstream('url', 'group' [, 'key=value' ...])`: a remote group as a table. The
-/// URL is `http(s)://host/base/msgpack/<file or glob>` or `alias:<file or glob>`; options
-/// are those of [`HdfstreamOptions::set`].
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ReadHdfstream;
+/// URL is `http(s)://host/base/msgpack/<file or glob>` or `alias:<file or glob>`, or, with
+/// a default server, a bare file path or glob on it; options are those of
+/// [`HdfstreamOptions::set`].
+#[derive(Debug, Default, Clone)]
+pub struct ReadHdfstream {
+    server: Option<String>,
+    options: HdfstreamOptions,
+}
+
+impl ReadHdfstream {
+    /// Resolves bare file paths (no scheme, no alias) on `server` (a base URL or an alias).
+    /// Default: none (every URL must name its server).
+    pub fn with_server(mut self, server: impl Into<String>) -> Self {
+        self.server = Some(server.into());
+        self
+    }
+
+    /// Options every table starts from (the call's `key=value` arguments override them).
+    /// Default: [`HdfstreamOptions::default`].
+    pub fn with_options(mut self, options: HdfstreamOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The full URL of `url` (a bare path is resolved on the default server).
+    fn resolve(&self, url: &str) -> String {
+        let bare =
+            !url.starts_with("http://") && !url.starts_with("https://") && !url.contains(':');
+        match &self.server {
+            Some(server) if bare => {
+                let path = url.trim_start_matches('/');
+                if server.starts_with("http://") || server.starts_with("https://") {
+                    format!("{}/msgpack/{path}", server.trim_end_matches('/'))
+                } else {
+                    format!("{server}:{path}")
+                }
+            }
+            _ => url.to_owned(),
+        }
+    }
+}
 
 fn string_arg(e: &Expr, what: &str) -> crate::Result<String> {
     match e {
@@ -43,7 +80,8 @@ impl TableFunctionImpl for ReadHdfstream {
             [url, group, ..] => (string_arg(url, "URL")?, string_arg(group, "group")?),
             _ => return Err(usage().into()),
         };
-        let mut options = HdfstreamOptions::default();
+        let url = self.resolve(&url);
+        let mut options = self.options.clone();
         for e in exprs.iter().skip(2) {
             let kv = string_arg(e, "option")?;
             let (k, v) = kv.split_once('=').ok_or_else(|| {

@@ -126,7 +126,12 @@ where
 /// Adds the `read_hdfstream` table function and the `HDFSTREAM` external-table format to
 /// `ctx`.
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udtf(TABLE_FUNCTION, Arc::new(ReadHdfstream));
+    register_with(ctx, ReadHdfstream::default());
+}
+
+/// Like [`register`], with a configured table function (default server, options).
+pub fn register_with(ctx: &SessionContext, function: ReadHdfstream) {
+    ctx.register_udtf(TABLE_FUNCTION, Arc::new(function));
     ctx.state_ref()
         .write()
         .table_factories_mut()

@@ -1,0 +1,122 @@
+//! `hdfstream sql`: SQL over remote groups with DataFusion (`read_hdfstream`, `CREATE
+//! EXTERNAL TABLE ... STORED AS HDFSTREAM`, `COPY ... TO`).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::SessionContext;
+use hdfstream_datafusion::{HdfstreamOptions, ReadHdfstream};
+
+use crate::CliError;
+
+/// Options of `hdfstream sql`.
+#[derive(Debug, Args)]
+pub(crate) struct SqlArgs {
+    /// The query. Without one, statements are read from stdin, each ending with `;`
+    /// (an interactive session on a terminal).
+    pub(crate) query: Option<String>,
+    /// Write the result of the query to this file instead of printing it: .parquet,
+    /// .csv or .json (newline-delimited).
+    #[arg(short, long)]
+    pub(crate) output: Option<PathBuf>,
+}
+
+fn df_error(e: datafusion::error::DataFusionError) -> CliError {
+    CliError::Query(e.to_string())
+}
+
+/// A session with `read_hdfstream` resolving bare paths on `server`.
+fn session(server: &str, credentials: Option<(String, String)>) -> SessionContext {
+    let ctx = SessionContext::new();
+    let mut options = HdfstreamOptions::default();
+    if let Some((user, password)) = credentials {
+        options = options.with_credentials(user, password);
+    }
+    hdfstream_datafusion::register_with(
+        &ctx,
+        ReadHdfstream::default()
+            .with_server(server)
+            .with_options(options),
+    );
+    ctx
+}
+
+async fn run_one(
+    ctx: &SessionContext,
+    sql: &str,
+    output: Option<&PathBuf>,
+) -> Result<(), CliError> {
+    let df = ctx.sql(sql).await.map_err(df_error)?;
+    match output {
+        None => df.show().await.map_err(df_error),
+        Some(path) => {
+            let p = path.to_string_lossy().into_owned();
+            let opts = DataFrameWriteOptions::new().with_single_file_output(true);
+            let ext = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            let written = match ext.as_str() {
+                "parquet" => df.write_parquet(&p, opts, None).await,
+                "csv" => df.write_csv(&p, opts, None).await,
+                "json" | "ndjson" => df.write_json(&p, opts, None).await,
+                other => {
+                    return Err(CliError::Usage(format!(
+                        "cannot tell the output format from `.{other}`: use .parquet, .csv or .json"
+                    )));
+                }
+            };
+            written.map_err(df_error)?;
+            eprintln!("wrote {}", path.display());
+            Ok(())
+        }
+    }
+}
+
+/// Runs `hdfstream sql`.
+pub(crate) fn run(
+    server: &str,
+    credentials: Option<(String, String)>,
+    args: &SqlArgs,
+) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let ctx = session(server, credentials);
+    runtime.block_on(async {
+        if let Some(q) = &args.query {
+            return run_one(&ctx, q, args.output.as_ref()).await;
+        }
+        // Statements from stdin, one per `;`; errors are printed and the session goes on.
+        let stdin = std::io::stdin();
+        let mut buf = String::new();
+        let prompt = |more: bool| {
+            let mut err = std::io::stderr();
+            let _ = write!(err, "{}", if more { "   -> " } else { "hdfstream> " });
+            let _ = err.flush();
+        };
+        prompt(false);
+        for line in stdin.lock().lines() {
+            let line = line?;
+            buf.push_str(&line);
+            buf.push('\n');
+            while let Some(end) = buf.find(';') {
+                let stmt: String = buf.drain(..=end).collect();
+                let stmt = stmt.trim().trim_end_matches(';').trim();
+                if !stmt.is_empty()
+                    && let Err(e) = run_one(&ctx, stmt, args.output.as_ref()).await
+                {
+                    eprintln!("error: {e}");
+                }
+            }
+            prompt(!buf.trim().is_empty());
+        }
+        let rest = buf.trim();
+        if !rest.is_empty() {
+            run_one(&ctx, rest, args.output.as_ref()).await?;
+        }
+        Ok(())
+    })
+}
