@@ -112,6 +112,20 @@ async fn projections_and_row_index_filters_equal_libhdf5_with(s: &Snapshot) {
     ))
     .await
     .unwrap();
+    // Units and other HDF5 attributes are in the field metadata (DataFusion keeps them).
+    let schema = ctx.table("gas").await.unwrap().schema().as_arrow().clone();
+    let f0 = hdf5_metno::File::open(&files[0]).unwrap();
+    for name in ["Masses", "Coordinates"] {
+        let ds = f0.dataset(&format!("PartType0/{name}")).unwrap();
+        let want: f64 = ds
+            .attr("CGSConversionFactor")
+            .unwrap()
+            .read_raw::<f64>()
+            .unwrap()[0];
+        let md = schema.field_with_name(name).unwrap().metadata();
+        let got: f64 = md["CGSConversionFactor"].parse().unwrap();
+        assert_eq!(got, want, "{name}");
+    }
     let b0 = h5::<u64>(&files[..1], "PartType0/ParticleIDs").len() as u64;
     // Each filter and the rows (global) it keeps, from the row numbers alone.
     let cases: Vec<(String, Keep)> = vec![
