@@ -6,8 +6,8 @@
 #   polars  examples/collect (the Polars connector's collect(): holds the result)
 # A streaming path should grow much less than 4x when the rows grow 4x.
 #
-# Usage: scripts/bench_memory.sh [N]   (default 10^7; HDFSTREAM_BENCH_PROFILE=dev for a
-# debug build; needs /usr/bin/time). Data goes to $TMPDIR (about 170 B per gas particle).
+# Usage: scripts/bench_memory.sh [N]   (default 10^7; HDFSTREAM_BENCH_PROFILE=bench shares
+# the benches' build, =dev a debug one; needs /usr/bin/time). Data goes to $TMPDIR (about 170 B per gas particle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000000}
@@ -15,7 +15,7 @@ PROFILE=${HDFSTREAM_BENCH_PROFILE:-release}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hdfstream-target}
 cargo build --profile "$PROFILE" -p hdfstream-cli
 cargo build --profile "$PROFILE" --example collect --features polars
-DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+case $PROFILE in dev) DIR=debug ;; release | bench) DIR=release ;; *) DIR=$PROFILE ;; esac
 BIN=$CARGO_TARGET_DIR/$DIR/hdfstream
 COLLECT=$CARGO_TARGET_DIR/$DIR/examples/collect
 WORK=$(mktemp -d)
