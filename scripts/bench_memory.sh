@@ -14,7 +14,12 @@ N=${1:-10000000}
 PROFILE=${HDFSTREAM_BENCH_PROFILE:-release}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hdfstream-target}
 cargo build --profile "$PROFILE" -p hdfstream-cli
-cargo build --profile "$PROFILE" --example collect --features polars
+PATHS="sql export polars"
+if [ -n "${HDFSTREAM_BENCH_SKIP_POLARS:-}" ]; then
+  PATHS="sql export" # the Polars build is the longest; skip it on request
+else
+  cargo build --profile "$PROFILE" --example collect --features polars
+fi
 case $PROFILE in dev) DIR=debug ;; release | bench) DIR=release ;; *) DIR=$PROFILE ;; esac
 BIN=$CARGO_TARGET_DIR/$DIR/hdfstream
 COLLECT=$CARGO_TARGET_DIR/$DIR/examples/collect
@@ -38,13 +43,13 @@ for n in "$N" $((4 * N)); do
   [ -n "$URL" ] || { echo "the server did not start" >&2; exit 1; }
   RSS[sql,$n]=$(peak_mb "$BIN" sql "$URL" "COPY (SELECT $SQLCOLS FROM read_hdfstream('snap_0000.*.hdf5', 'PartType0')) TO '$WORK/sql.parquet' STORED AS PARQUET")
   RSS[export,$n]=$(peak_mb "$BIN" export "$URL" 'snap_0000.*.hdf5' PartType0 -o "$WORK/export.parquet" --columns "$COLS")
-  RSS[polars,$n]=$(peak_mb "$COLLECT" "$URL/msgpack/snap_0000.*.hdf5" PartType0 "$COLS")
+  case $PATHS in *polars*) RSS[polars,$n]=$(peak_mb "$COLLECT" "$URL/msgpack/snap_0000.*.hdf5" PartType0 "$COLS") ;; esac
   kill %1 2>/dev/null || true; wait 2>/dev/null || true
   rm -rf "${WORK:?}/$n" "$WORK"/*.parquet
 done
 printf '\npeak RSS (MB) writing 5 columns of the gas particles, profile %s\n' "$PROFILE"
 printf '%-8s %12s %12s %10s\n' path "$N rows" "$((4 * N)) rows" growth
-for p in sql export polars; do
+for p in $PATHS; do
   a=${RSS[$p,$N]}; b=${RSS[$p,$((4 * N))]}
   printf '%-8s %12s %12s %9.2fx\n' "$p" "$a" "$b" "$(echo "$b / $a" | bc -l)"
 done
