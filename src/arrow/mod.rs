@@ -516,20 +516,6 @@ impl GroupTable {
         self.table.plan.total_rows()
     }
 
-    /// Rows one column value of each column costs on the wire, summed over the columns
-    /// (strings: their declared size, or 16 bytes for variable-length ones).
-    pub fn row_bytes(&self) -> u64 {
-        self.table
-            .plan
-            .columns
-            .iter()
-            .map(|c| {
-                let item = c.info.dtype.item_size().unwrap_or(16) as u64;
-                item.saturating_mul(c.info.shape.iter().skip(1).product::<u64>())
-            })
-            .fold(0, u64::saturating_add)
-    }
-
     /// The same table with only the schema's fields `indices`, in that order (each at
     /// most once); columns left out are not fetched.
     pub fn project(&self, indices: &[usize]) -> Result<GroupTable> {

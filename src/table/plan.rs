@@ -219,6 +219,18 @@ impl<T> TablePlan<T> {
         };
         let object_of = |name: &str| format!("{}/{name}", group.trim_end_matches('/'));
         let strict = opts.columns.is_some() || opts.on_unsupported == OnUnsupported::Error;
+        // A dataset that cannot be a column: an error when strict, else a log line.
+        let left_out = |name: &str, why: String| -> Result<()> {
+            if strict {
+                return Err(not_column(&object_of(name), why));
+            }
+            tracing::warn!(
+                dataset = object_of(name),
+                reason = why,
+                "dataset left out of the table"
+            );
+            Ok(())
+        };
         // Candidates: the named datasets, or every one listed.
         let candidates: Vec<&(String, DatasetInfo)> = match &opts.columns {
             Some(names) => {
@@ -243,14 +255,7 @@ impl<T> TablePlan<T> {
         for (name, info) in candidates {
             match map(name, info) {
                 Ok(t) => mapped.push((name, info, t)),
-                Err(why) if strict => return Err(not_column(&object_of(name), why)),
-                Err(why) => {
-                    tracing::warn!(
-                        dataset = object_of(name),
-                        reason = why,
-                        "dataset left out of the table"
-                    )
-                }
+                Err(why) => left_out(name, why)?,
             }
         }
         // The row count comes from the group's own datasets; nested ones only when it has none.
@@ -268,14 +273,7 @@ impl<T> TablePlan<T> {
             let n = info.shape.first().copied().unwrap_or(0);
             if n != n0 {
                 let why = format!("it has {n} rows where the table has {n0}");
-                if strict {
-                    return Err(not_column(&object_of(name), why));
-                }
-                tracing::warn!(
-                    dataset = object_of(name),
-                    reason = why,
-                    "dataset left out of the table"
-                );
+                left_out(name, why)?;
                 continue;
             }
             columns.push(PlanColumn {
