@@ -12,10 +12,11 @@ use datafusion::logical_expr::{CreateExternalTable, Expr};
 
 use crate::{HdfstreamError, HdfstreamOptions, HdfstreamTable};
 
-/// `read_hdfstream('url', 'group' [, 'key=value' ...])`: a remote group as a table. The
+/// `read_hdfstream('url', 'group' [, key => value ...])`: a remote group as a table. The
 /// URL is `http(s)://host/base/msgpack/<file or glob>` or `alias:<file or glob>`, or, with
 /// a default server, a bare file path or glob on it; options are those of
-/// [`HdfstreamOptions::set`].
+/// [`HdfstreamOptions::set`], as named arguments (`region => '0,10;0,10;0,10'`, which
+/// [`register`](crate::register) enables) or as `'key=value'` strings.
 #[derive(Debug, Default, Clone)]
 pub struct ReadHdfstream {
     server: Option<String>,
@@ -72,7 +73,7 @@ impl TableFunctionImpl for ReadHdfstream {
         let exprs = args.exprs();
         let usage = || {
             HdfstreamError::Usage(format!(
-                "usage: {}('url', 'group' [, 'key=value' ...])",
+                "usage: {}('url', 'group' [, key => value ...])",
                 crate::TABLE_FUNCTION
             ))
         };

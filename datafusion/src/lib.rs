@@ -17,8 +17,8 @@
 //!   fetch thread (the blocking HTTP client never runs on tokio's workers);
 //! * exact row counts, so `SELECT count(*)` reads no data.
 //!
-//! [`register`] adds the table function `read_hdfstream('url', 'group' [, 'key=value' ...])`
-//! and `CREATE EXTERNAL TABLE t STORED AS HDFSTREAM LOCATION 'url' OPTIONS ('group' 'g')`
+//! [`register`] adds the table function `read_hdfstream('url', 'group' [, key => value ...])`
+//! (an option may also be given as a `'key=value'` string) and `CREATE EXTERNAL TABLE t STORED AS HDFSTREAM LOCATION 'url' OPTIONS ('group' 'g')`
 //! to a [`SessionContext`](datafusion::prelude::SessionContext). Option keys are those of
 //! [`HdfstreamOptions::set`].
 //!
@@ -43,6 +43,7 @@
 mod exec;
 mod filters;
 mod function;
+mod named;
 mod options;
 mod provider;
 
@@ -132,8 +133,13 @@ pub fn register(ctx: &SessionContext) {
 /// Like [`register`], with a configured table function (default server, options).
 pub fn register_with(ctx: &SessionContext, function: ReadHdfstream) {
     ctx.register_udtf(TABLE_FUNCTION, Arc::new(function));
-    ctx.state_ref()
-        .write()
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    state
         .table_factories_mut()
         .insert(FILE_TYPE.to_owned(), Arc::new(HdfstreamTableFactory));
+    // Infallible in DataFusion 55 (it only inserts); named arguments are the only loss.
+    if let Err(e) = state.register_relation_planner(Arc::new(named::NamedArguments)) {
+        tracing::warn!("named arguments of {TABLE_FUNCTION} are not available: {e}");
+    }
 }

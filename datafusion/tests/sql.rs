@@ -292,15 +292,24 @@ async fn boxes_on_positions_prune_by_cells_and_equal_libhdf5_with(s: &Snapshot) 
     let sent = rows_sent(s, "/PartType0/row_index") + rows_sent(s, "/PartType0/Coordinates");
     assert!(sent < n / 2, "{sent} of {n} rows for the wrapped box");
     // The `region` option (swiftsimio's box syntax, wrapping) with exact filtering equals
-    // libhdf5's positions tested against the box.
-    for boxes in [
+    // libhdf5's positions tested against the box; the options as named arguments, then as
+    // `'key=value'` strings.
+    for (i, boxes) in [
         &["23:2,:,20:1"][..],
         &["1:3,1:3,1:3", "20:24,12:16,2:5"][..],
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let region = boxes.join(";");
+        let options = if i == 0 {
+            format!("region => '{region}', region_exact => true")
+        } else {
+            format!("'region={region}', 'region_exact=true'")
+        };
         let sql = format!(
-            "SELECT row_index FROM read_hdfstream('{url}', 'PartType0', 'region={region}', \
-             'region_exact=true') ORDER BY row_index"
+            "SELECT row_index FROM read_hdfstream('{url}', 'PartType0', {options}) \
+             ORDER BY row_index"
         );
         let got = query(&ctx, &sql).await;
         let mut want = Vec::new();
