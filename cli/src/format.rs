@@ -24,6 +24,9 @@ pub(crate) enum FormatError {
     /// The type has no representation in that format.
     #[error("{0}")]
     Unsupported(String),
+    /// The CSV writer failed.
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
 }
 
 /// Writes `data` to `out` in `format`.
@@ -175,33 +178,69 @@ fn write_json(data: &ArrayData, out: &mut dyn Write) -> Result<(), FormatError> 
     Ok(())
 }
 
+/// Writes CSV through the `csv` crate, one record per row of the first dimension (the
+/// other dimensions flattened), formatting each element straight from the typed buffer.
 fn write_csv(data: &ArrayData, out: &mut dyn Write) -> Result<(), FormatError> {
-    let values = json_values(data)?;
     let shape = shape_of(data);
     let per_row = if shape.len() <= 1 {
         1
     } else {
-        shape[1..].iter().product::<u64>().max(1) as usize
+        usize::try_from(shape[1..].iter().product::<u64>().max(1))
+            .map_err(|_| FormatError::Unsupported("rows too wide for CSV".into()))?
     };
-    let mut line = String::new();
-    for row in values.chunks(per_row) {
-        line.clear();
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                line.push(',');
-            }
-            match v {
-                serde_json::Value::String(s) if s.contains([',', '"', '\n']) => {
-                    line.push('"');
-                    line.push_str(&s.replace('"', "\"\""));
-                    line.push('"');
-                }
-                serde_json::Value::String(s) => line.push_str(s),
-                other => line.push_str(&other.to_string()),
-            }
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out);
+    fn rows<T>(
+        w: &mut csv::Writer<&mut dyn Write>,
+        values: &[T],
+        per_row: usize,
+        cell: impl Fn(&T) -> String,
+    ) -> Result<(), FormatError> {
+        for row in values.chunks(per_row) {
+            w.write_record(row.iter().map(&cell))?;
         }
-        line.push('\n');
-        out.write_all(line.as_bytes())?;
+        Ok(())
     }
+    let float = |x: f64| format!("{x:?}");
+    match data {
+        ArrayData::Nd(nd) => match (&nd.data, &nd.dtype) {
+            (TypedBuffer::I8(v), _) => rows(&mut w, v, per_row, i8::to_string)?,
+            (TypedBuffer::I16(v), _) => rows(&mut w, v, per_row, i16::to_string)?,
+            (TypedBuffer::I32(v), _) => rows(&mut w, v, per_row, i32::to_string)?,
+            (TypedBuffer::I64(v), _) => rows(&mut w, v, per_row, i64::to_string)?,
+            (TypedBuffer::U8(v), _) => rows(&mut w, v, per_row, u8::to_string)?,
+            (TypedBuffer::U16(v), _) => rows(&mut w, v, per_row, u16::to_string)?,
+            (TypedBuffer::U32(v), _) => rows(&mut w, v, per_row, u32::to_string)?,
+            (TypedBuffer::U64(v), _) => rows(&mut w, v, per_row, u64::to_string)?,
+            (TypedBuffer::F32(v), _) => rows(&mut w, v, per_row, |x| float(f64::from(*x)))?,
+            (TypedBuffer::F64(v), _) => rows(&mut w, v, per_row, |x| float(*x))?,
+            (TypedBuffer::Bytes { item_size, data }, Dtype::FixedString { .. })
+                if *item_size > 0 =>
+            {
+                let strings: Vec<&[u8]> = data.chunks_exact(*item_size).collect();
+                rows(&mut w, &strings, per_row, |s| fixed_string_text(s))?
+            }
+            (_, dtype) => {
+                return Err(FormatError::Unsupported(format!(
+                    "type {dtype} cannot be shown as text; use --format npy"
+                )));
+            }
+        },
+        ArrayData::Vlen(v) => {
+            let mut cells = Vec::with_capacity(v.elements.len());
+            for e in &v.elements {
+                cells.push(match e {
+                    VlenElement::String(s) => String::from_utf8_lossy(s).into_owned(),
+                    // A variable-length array in one cell, as a JSON array.
+                    VlenElement::Array(inner) => {
+                        serde_json::Value::Array(json_values(inner)?).to_string()
+                    }
+                });
+            }
+            rows(&mut w, &cells, per_row, String::clone)?
+        }
+    }
+    w.flush()?;
     Ok(())
 }

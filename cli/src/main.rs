@@ -21,9 +21,37 @@ use hdfstream_server::sample::{SampleOptions, write_sample, write_virtual_snapsh
 
 use crate::format::{Format, write_array};
 
+/// Exit statuses of the tool (documented in `--help` and the README).
+mod exit {
+    /// Any failure that none of the others names (I/O, a server error, a bad response).
+    pub(crate) const FAILURE: u8 = 1;
+    /// Bad usage: arguments, selections, paths, options, queries that do not plan.
+    pub(crate) const USAGE: u8 = 2;
+    /// The file, directory, group or dataset does not exist.
+    pub(crate) const NOT_FOUND: u8 = 3;
+    /// Authentication failed or access is refused (HTTP 401/403).
+    pub(crate) const AUTH: u8 = 4;
+    /// The server cannot be reached, timed out, or keeps refusing with 429.
+    pub(crate) const NETWORK: u8 = 5;
+}
+
+const AFTER_HELP: &str = "\
+Environment: HDFSTREAM_URL is the server when URL is left out (a first argument that is an
+http(s) URL or an alias of ~/.config/hdfstream/config.yml still names the server);
+HDFSTREAM_USER / HDFSTREAM_PASSWORD give credentials (a terminal asks for a missing password);
+HDFSTREAM_LOG sets the log filter (e.g. debug).
+
+Exit status: 0 success, 1 other failure, 2 usage error, 3 not found, 4 authentication or
+access refused, 5 network error (unreachable, timed out, rate limited).";
+
 /// Fast access to HDF5 files on hdfstream servers, and a server of your own.
 #[derive(Debug, Parser)]
-#[command(name = "hdfstream", version, propagate_version = true)]
+#[command(
+    name = "hdfstream",
+    version,
+    propagate_version = true,
+    after_help = AFTER_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,6 +80,9 @@ struct Remote {
     /// Never show progress bars (by default they appear on a terminal for slow transfers).
     #[arg(long, global = true)]
     no_progress: bool,
+    /// Print the result as JSON (for `get`: the same as `--format json`).
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,9 +104,6 @@ enum Command {
         /// HDF5 object inside the file (default: the root group).
         #[arg(default_value = "/")]
         object: String,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
     },
     /// Read a dataset (or a selection of it) and write it as JSON, .npy or CSV.
     Get {
@@ -145,6 +173,15 @@ enum Command {
         /// (what swiftsimio masks for a multi-file snapshot).
         #[arg(long)]
         virtual_file: bool,
+        /// Print the files and counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout,
+    /// e.g. `hdfstream completions bash > ~/.local/share/bash-completion/completions/hdfstream`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -165,18 +202,150 @@ enum CliError {
     Format(#[from] format::FormatError),
     #[error("{0}")]
     Usage(String),
-    /// A query that failed to plan or run.
-    #[error("query failed: {0}")]
-    Query(String),
+    /// A query that failed to plan or run, with the exit status its cause calls for.
+    #[error("query failed: {message}")]
+    Query { message: String, status: u8 },
+}
+
+impl CliError {
+    /// The process exit status for this error (see [`exit`]).
+    fn exit_status(&self) -> u8 {
+        match self {
+            CliError::Client(e) => client_status(e),
+            CliError::Slice(_) | CliError::Usage(_) => exit::USAGE,
+            CliError::Query { status, .. } => *status,
+            CliError::Server(_) | CliError::File { .. } | CliError::Io(_) | CliError::Format(_) => {
+                exit::FAILURE
+            }
+        }
+    }
+}
+
+/// The exit status for a client error.
+pub(crate) fn client_status(e: &hdfstream::Error) -> u8 {
+    use hdfstream::Error as E;
+    match e {
+        E::NotFound { .. } => exit::NOT_FOUND,
+        E::Unauthorized { .. } => exit::AUTH,
+        E::Http {
+            status: 401 | 403, ..
+        }
+        | E::Server {
+            status: 401 | 403, ..
+        } => exit::AUTH,
+        E::Http { status: 404, .. } | E::Server { status: 404, .. } => exit::NOT_FOUND,
+        E::Connection { .. } | E::RateLimited { .. } => exit::NETWORK,
+        E::InvalidSelection { .. }
+        | E::InvalidPath { .. }
+        | E::TypeMismatch { .. }
+        | E::Config { .. } => exit::USAGE,
+        _ => exit::FAILURE,
+    }
+}
+
+/// The user name and password to send: `--user` (or the alias' user) with `--password`,
+/// else a password typed at a hidden prompt on a terminal; never a silent empty one.
+fn credentials(remote: &Remote) -> Result<Option<(String, String)>, CliError> {
+    let user = match &remote.user {
+        Some(u) => Some(u.clone()),
+        None => alias_user(&remote.url),
+    };
+    let Some(user) = user else {
+        return match remote.password {
+            Some(_) => Err(CliError::Usage(
+                "--password (or HDFSTREAM_PASSWORD) was given without --user".into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    if let Some(p) = &remote.password {
+        return Ok(Some((user, p.clone())));
+    }
+    use std::io::IsTerminal;
+    if !io::stdin().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "user {user:?} needs a password: give --password, set HDFSTREAM_PASSWORD, or run \
+             on a terminal to be asked for it"
+        )));
+    }
+    let password = rpassword::prompt_password(format!("Password for {user} at {}: ", remote.url))?;
+    if password.is_empty() {
+        return Err(CliError::Usage("an empty password was typed".into()));
+    }
+    Ok(Some((user, password)))
+}
+
+/// The configuration file, if there is one (never created here).
+fn config_file() -> Option<hdfstream::Config> {
+    let path = hdfstream::Config::default_path()?;
+    path.exists()
+        .then(|| hdfstream::Config::load(&path).ok())
+        .flatten()
+}
+
+/// The user name the alias `url` names in the configuration file, if any.
+fn alias_user(url: &str) -> Option<String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return None;
+    }
+    config_file()?.aliases.get(url)?.user.clone()
+}
+
+/// Whether `arg` names a server: an http(s) URL or an alias of the configuration file.
+fn names_server(arg: &str) -> bool {
+    arg.starts_with("http://")
+        || arg.starts_with("https://")
+        || config_file().is_some_and(|c| c.aliases.contains_key(arg))
+}
+
+/// The server argument of a parsed command line, for the commands that take one.
+fn remote_url(cli: &Cli) -> Option<&str> {
+    match &cli.command {
+        Command::Ls { remote, .. }
+        | Command::Info { remote, .. }
+        | Command::Get { remote, .. }
+        | Command::Download { remote, .. }
+        | Command::Export { remote, .. } => Some(&remote.url),
+        #[cfg(feature = "sql")]
+        Command::Sql { remote, .. } => Some(&remote.url),
+        _ => None,
+    }
+}
+
+/// Parses the command line; with `HDFSTREAM_URL` set, a command whose first argument does
+/// not name a server gets that URL inserted as its server.
+fn parse_args(args: Vec<std::ffi::OsString>, default_url: Option<String>) -> Cli {
+    let first = Cli::try_parse_from(&args);
+    let Some(url) = default_url.filter(|u| !u.is_empty()) else {
+        return first.unwrap_or_else(|e| e.exit());
+    };
+    if let Ok(cli) = &first
+        && remote_url(cli).is_none_or(names_server)
+    {
+        return first.unwrap_or_else(|e| e.exit());
+    }
+    // The subcommand is the first argument that is not an option.
+    let Some(at) = args
+        .iter()
+        .skip(1)
+        .position(|a| !a.to_string_lossy().starts_with('-'))
+    else {
+        return first.unwrap_or_else(|e| e.exit());
+    };
+    let mut with_url = args.clone();
+    with_url.insert(at + 2, url.into());
+    match Cli::try_parse_from(&with_url) {
+        Ok(cli) if remote_url(&cli).is_some() => cli,
+        _ => first.unwrap_or_else(|e| e.exit()),
+    }
 }
 
 fn connect(remote: &Remote) -> Result<Arc<Connection>, CliError> {
     let mut builder = ClientBuilder::new()
         .with_url(remote.url.clone())
         .with_allow_invalid_certificates(remote.insecure);
-    if let Some(user) = &remote.user {
-        builder =
-            builder.with_credentials(user.clone(), remote.password.clone().unwrap_or_default());
+    if let Some((user, password)) = credentials(remote)? {
+        builder = builder.with_credentials(user, password);
     }
     if remote.no_progress {
         builder = builder.with_progress(false);
@@ -301,16 +470,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ls { remote, path } => {
             let conn = connect(&remote)?;
             let out = &mut io::stdout().lock();
-            match open_path(&conn, &path)? {
-                Node::Directory(dir) => show::list_directory(&dir, out)?,
-                Node::File(file) => show::list_group(&*file.root()?, out)?,
+            match (open_path(&conn, &path)?, remote.json) {
+                (Node::Directory(dir), false) => show::list_directory(&dir, out)?,
+                (Node::File(file), false) => show::list_group(&*file.root()?, out)?,
+                (Node::Directory(dir), true) => print_json(&show::directory_json(&dir)?)?,
+                (Node::File(file), true) => print_json(&show::group_json(&*file.root()?)?)?,
             }
         }
         Command::Info {
             remote,
             file,
             object,
-            json,
         } => {
             let conn = connect(&remote)?;
             let Node::File(file) = open_path(&conn, &file)? else {
@@ -319,13 +489,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 )));
             };
             let object = file.get(&object)?;
-            let out = &mut io::stdout().lock();
-            if json {
-                serde_json::to_writer_pretty(&mut *out, &show::object_json(&object)?)
-                    .map_err(io::Error::from)?;
-                writeln!(out)?;
+            if remote.json {
+                print_json(&show::object_json(&object)?)?;
             } else {
-                show::describe(&object, out)?;
+                show::describe(&object, &mut io::stdout().lock())?;
             }
         }
         Command::Get {
@@ -337,6 +504,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
             format,
             output,
         } => {
+            let format = match (remote.json, format) {
+                (true, Format::Json) | (false, _) => format,
+                (true, other) => {
+                    return Err(CliError::Usage(format!(
+                        "--json asks for JSON but --format asks for {other:?}"
+                    )));
+                }
+            };
             let conn = connect(&remote)?;
             let Node::File(file) = open_path(&conn, &file)? else {
                 return Err(CliError::Usage(format!(
@@ -365,27 +540,42 @@ fn run(cli: Cli) -> Result<(), CliError> {
             output,
         } => {
             let conn = connect(&remote)?;
-            let mut out = create_output(&Some(output))?;
+            let mut out = create_output(&Some(output.clone()))?;
             let bytes = conn.download(path.trim_start_matches('/'), &mut out)?;
             out.flush()?;
-            eprintln!("downloaded {bytes} bytes");
+            if remote.json {
+                print_json(&serde_json::json!({
+                    "path": path,
+                    "output": output.display().to_string(),
+                    "bytes": bytes,
+                }))?;
+            } else {
+                eprintln!("downloaded {bytes} bytes");
+            }
         }
         Command::Export { remote, args } => {
             let conn = connect(&remote)?;
             let progress = remote.no_progress.then_some(false);
             let s = export::run(conn, &args, progress)?;
-            eprintln!(
-                "exported {} rows in {} batches, {} row groups, {} bytes to {}",
-                s.rows, s.batches, s.row_groups, s.bytes, args.output
-            );
+            if remote.json {
+                print_json(&serde_json::json!({
+                    "output": args.output,
+                    "rows": s.rows,
+                    "batches": s.batches,
+                    "row_groups": s.row_groups,
+                    "bytes": s.bytes,
+                }))?;
+            } else {
+                eprintln!(
+                    "exported {} rows in {} batches, {} row groups, {} bytes to {}",
+                    s.rows, s.batches, s.row_groups, s.bytes, args.output
+                );
+            }
         }
         #[cfg(feature = "sql")]
         Command::Sql { remote, args } => {
-            let credentials = remote
-                .user
-                .as_ref()
-                .map(|u| (u.clone(), remote.password.clone().unwrap_or_default()));
-            sql::run(&remote.url, credentials, &args)?;
+            let credentials = credentials(&remote)?;
+            sql::run(&remote.url, credentials, &args, remote.json)?;
         }
         Command::Serve(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -399,6 +589,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             files,
             seed,
             virtual_file,
+            json,
         } => {
             fs::create_dir_all(&dir).map_err(|source| CliError::File {
                 path: dir.clone(),
@@ -412,15 +603,28 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     seed,
                 },
             )?;
-            for f in summary
+            let mut written: Vec<PathBuf> = summary
                 .snapshot_files
                 .iter()
                 .chain(std::iter::once(&summary.halo_file))
-            {
-                println!("{}", f.display());
-            }
+                .cloned()
+                .collect();
             if virtual_file && files > 1 {
-                println!("{}", write_virtual_snapshot(&summary)?.display());
+                written.push(write_virtual_snapshot(&summary)?);
+            }
+            if json {
+                print_json(&serde_json::json!({
+                    "files": written.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                    "bytes": summary.bytes,
+                    "gas": summary.num_part_total[0],
+                    "dark_matter": summary.num_part_total[1],
+                    "stars": summary.num_part_total[4],
+                    "halos": summary.halos,
+                }))?;
+                return Ok(());
+            }
+            for f in &written {
+                println!("{}", f.display());
             }
             eprintln!(
                 "wrote {} bytes: {} gas, {} dark matter, {} star particles, {} halos",
@@ -431,12 +635,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 summary.halos
             );
         }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "hdfstream", &mut io::stdout().lock());
+        }
     }
     Ok(())
 }
 
+/// Prints `value` as pretty JSON and a newline to stdout.
+fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
+    let out = &mut io::stdout().lock();
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_args(
+        std::env::args_os().collect(),
+        std::env::var("HDFSTREAM_URL").ok(),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HDFSTREAM_LOG").unwrap_or_else(|_| {
@@ -449,7 +668,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("hdfstream: {err}");
-            ExitCode::FAILURE
+            ExitCode::from(err.exit_status())
         }
     }
 }

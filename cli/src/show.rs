@@ -158,22 +158,42 @@ pub(crate) fn object_json(object: &Object) -> Result<Value, hdfstream::Error> {
             "attributes": attrs,
         }),
         Object::Group(g) => {
-            let mut members = Vec::new();
-            for name in g.keys() {
-                members.push(match g.get_link(&name)? {
-                    Link::Soft(target) => {
-                        json!({"name": name, "type": "soft_link", "target": target})
-                    }
-                    Link::Hard => match g.get(&name)? {
-                        Object::Group(_) => json!({"name": name, "type": "group"}),
-                        Object::Dataset(d) => json!({
-                            "name": name, "type": "dataset",
-                            "dtype": d.dtype().to_string(), "shape": d.shape(),
-                        }),
-                    },
-                });
-            }
+            let members = group_json(g)?;
             json!({"type": "group", "path": g.path(), "attributes": attrs, "members": members})
         }
     })
+}
+
+/// The members of a group as JSON, one object each with `name` and `type` (`group`,
+/// `dataset` with `dtype` and `shape`, or `soft_link` with `target`).
+pub(crate) fn group_json(g: &Group) -> Result<Value, hdfstream::Error> {
+    let mut members = Vec::new();
+    for name in g.keys() {
+        members.push(match g.get_link(&name)? {
+            Link::Soft(target) => json!({"name": name, "type": "soft_link", "target": target}),
+            Link::Hard => match g.get(&name)? {
+                Object::Group(_) => json!({"name": name, "type": "group"}),
+                Object::Dataset(d) => json!({
+                    "name": name, "type": "dataset",
+                    "dtype": d.dtype().to_string(), "shape": d.shape(),
+                }),
+            },
+        });
+    }
+    Ok(Value::Array(members))
+}
+
+/// A directory listing as JSON: subdirectories (`type` `directory`), then files (`type`
+/// `file` with `size` in bytes and `media_type`).
+pub(crate) fn directory_json(dir: &Directory) -> Result<Value, hdfstream::Error> {
+    let mut entries = Vec::new();
+    for (name, _) in dir.directories()? {
+        entries.push(json!({"name": name, "type": "directory"}));
+    }
+    for (name, file) in dir.files()? {
+        entries.push(json!({
+            "name": name, "type": "file", "size": file.size(), "media_type": file.media_type(),
+        }));
+    }
+    Ok(Value::Array(entries))
 }

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
-use hdfstream_datafusion::{HdfstreamOptions, ReadHdfstream};
+use futures::StreamExt;
+use hdfstream_datafusion::{HdfstreamError, HdfstreamOptions, ReadHdfstream};
 
 use crate::CliError;
 
@@ -23,8 +25,42 @@ pub(crate) struct SqlArgs {
     pub(crate) output: Option<PathBuf>,
 }
 
-fn df_error(e: datafusion::error::DataFusionError) -> CliError {
-    CliError::Query(e.to_string())
+fn df_error(e: DataFusionError) -> CliError {
+    CliError::Query {
+        status: df_status(&e),
+        message: e.to_string(),
+    }
+}
+
+/// The exit status a query error calls for: that of the hdfstream error inside, usage for
+/// queries that do not parse or plan.
+fn df_status(e: &DataFusionError) -> u8 {
+    use crate::exit;
+    match e {
+        DataFusionError::External(inner) => {
+            if let Some(h) = inner.downcast_ref::<HdfstreamError>() {
+                match h {
+                    HdfstreamError::Client(c) => crate::client_status(c),
+                    HdfstreamError::Option { .. } | HdfstreamError::Usage(_) => exit::USAGE,
+                    _ => exit::FAILURE,
+                }
+            } else if let Some(c) = inner.downcast_ref::<hdfstream::Error>() {
+                crate::client_status(c)
+            } else {
+                exit::FAILURE
+            }
+        }
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            df_status(inner)
+        }
+        DataFusionError::Shared(inner) => df_status(inner),
+        DataFusionError::Collection(all) => all.first().map_or(exit::FAILURE, df_status),
+        DataFusionError::Plan(_)
+        | DataFusionError::SQL(..)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::Configuration(_) => exit::USAGE,
+        _ => exit::FAILURE,
+    }
 }
 
 /// A session with `read_hdfstream` resolving bare paths on `server`.
@@ -47,9 +83,28 @@ async fn run_one(
     ctx: &SessionContext,
     sql: &str,
     output: Option<&PathBuf>,
+    json: bool,
 ) -> Result<(), CliError> {
     let df = ctx.sql(sql).await.map_err(df_error)?;
     match output {
+        None if json => {
+            // A JSON array of row objects, written batch by batch as they stream in.
+            let mut stream = df.execute_stream().await.map_err(df_error)?;
+            let stdout = std::io::stdout().lock();
+            let mut writer = datafusion::arrow::json::ArrayWriter::new(stdout);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(df_error)?;
+                writer
+                    .write(&batch)
+                    .map_err(|e| df_error(DataFusionError::from(e)))?;
+            }
+            writer
+                .finish()
+                .map_err(|e| df_error(DataFusionError::from(e)))?;
+            let mut stdout = writer.into_inner();
+            writeln!(stdout)?;
+            Ok(())
+        }
         None => df.show().await.map_err(df_error),
         Some(path) => {
             let p = path.to_string_lossy().into_owned();
@@ -80,6 +135,7 @@ pub(crate) fn run(
     server: &str,
     credentials: Option<(String, String)>,
     args: &SqlArgs,
+    json: bool,
 ) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -87,7 +143,7 @@ pub(crate) fn run(
     let ctx = session(server, credentials);
     runtime.block_on(async {
         if let Some(q) = &args.query {
-            return run_one(&ctx, q, args.output.as_ref()).await;
+            return run_one(&ctx, q, args.output.as_ref(), json).await;
         }
         // Statements from stdin, one per `;`; errors are printed and the session goes on.
         let stdin = std::io::stdin();
@@ -106,7 +162,7 @@ pub(crate) fn run(
                 let stmt: String = buf.drain(..=end).collect();
                 let stmt = stmt.trim().trim_end_matches(';').trim();
                 if !stmt.is_empty()
-                    && let Err(e) = run_one(&ctx, stmt, args.output.as_ref()).await
+                    && let Err(e) = run_one(&ctx, stmt, args.output.as_ref(), json).await
                 {
                     eprintln!("error: {e}");
                 }
@@ -115,7 +171,7 @@ pub(crate) fn run(
         }
         let rest = buf.trim();
         if !rest.is_empty() {
-            run_one(&ctx, rest, args.output.as_ref()).await?;
+            run_one(&ctx, rest, args.output.as_ref(), json).await?;
         }
         Ok(())
     })

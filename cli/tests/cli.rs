@@ -49,8 +49,24 @@ fn hdfstream(args: &[&str]) -> Output {
         .args(args)
         .env_remove("HDFSTREAM_USER")
         .env_remove("HDFSTREAM_PASSWORD")
+        .env_remove("HDFSTREAM_URL")
         .output()
         .expect("run hdfstream")
+}
+
+/// Runs the tool with `HDFSTREAM_URL` set to the test server.
+fn hdfstream_with_url_env(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hdfstream"))
+        .args(args)
+        .env_remove("HDFSTREAM_USER")
+        .env_remove("HDFSTREAM_PASSWORD")
+        .env("HDFSTREAM_URL", url())
+        .output()
+        .expect("run hdfstream")
+}
+
+fn json_of(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
 fn ok_stdout(args: &[&str]) -> String {
@@ -436,4 +452,272 @@ fn npy_files_load_in_numpy_like_h5py_reads() {
             String::from_utf8_lossy(&run.stderr)
         );
     }
+}
+
+#[test]
+fn json_on_every_command_that_prints_results() {
+    // ls of a directory: names, kinds and sizes as on disk.
+    let doc = json_of(&ok_stdout(&["ls", url(), "--json"]));
+    let size = std::fs::metadata(FIXTURE.root.join("README.txt"))
+        .expect("stat")
+        .len();
+    assert_eq!(
+        doc,
+        serde_json::json!([
+            {"name": "sample", "type": "directory"},
+            {"name": "README.txt", "type": "file", "size": size, "media_type": doc[1]["media_type"]},
+        ])
+    );
+    // ls of a file: the root members with libhdf5's names, datasets with their shapes.
+    let doc = json_of(&ok_stdout(&["ls", url(), &FIXTURE.snapshot, "--json"]));
+    let file = local(&FIXTURE.snapshot);
+    let mut names: Vec<String> = doc
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["name"].as_str().expect("name").to_owned())
+        .collect();
+    let mut expected = file.member_names().expect("member names");
+    names.sort();
+    expected.sort();
+    assert_eq!(names, expected);
+    let link = doc
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|m| m["name"] == "GasParticles")
+        .expect("soft link");
+    assert_eq!(link["type"], "soft_link");
+    assert_eq!(link["target"], "/PartType0");
+
+    // get --json is --format json; with another --format it is a usage error.
+    let args = [
+        "get",
+        url(),
+        &FIXTURE.snapshot,
+        "PartType0/Masses",
+        "--slice",
+        "3:9",
+    ];
+    let plain = ok_stdout(&args);
+    let with_flag = ok_stdout(&[&args[..], &["--json"]].concat());
+    assert_eq!(plain, with_flag);
+    let masses: Vec<f32> = file
+        .dataset("PartType0/Masses")
+        .and_then(|d| d.read_raw())
+        .expect("masses");
+    let got: Vec<f32> = serde_json::from_value(json_of(&with_flag)["values"].clone()).expect("f32");
+    assert_eq!(got, masses[3..9]);
+    let out = hdfstream(&[&args[..], &["--json", "--format", "csv"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+
+    // download --json: the byte count of the file on disk.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("copy.hdf5");
+    let doc = json_of(&ok_stdout(&[
+        "download",
+        url(),
+        &FIXTURE.snapshot,
+        "-o",
+        copy.to_str().expect("utf-8"),
+        "--json",
+    ]));
+    let len = std::fs::metadata(FIXTURE.root.join(&FIXTURE.snapshot))
+        .expect("stat")
+        .len();
+    assert_eq!(doc["bytes"], len);
+
+    // sample --json: the files it wrote, and the gas count libhdf5 finds in them.
+    let doc = json_of(&ok_stdout(&[
+        "sample",
+        dir.path().join("s").to_str().expect("utf-8"),
+        "--particles",
+        "500",
+        "--files",
+        "2",
+        "--json",
+    ]));
+    let mut gas = 0;
+    for f in doc["files"].as_array().expect("files") {
+        let f = hdf5_metno::File::open(f.as_str().expect("path")).expect("open written file");
+        if let Ok(ids) = f.dataset("PartType0/ParticleIDs") {
+            gas += ids.shape()[0] as u64;
+        }
+    }
+    assert_eq!(doc["gas"], gas);
+    assert!(gas > 0);
+}
+
+#[test]
+fn csv_goes_through_the_csv_writer() {
+    // Fixed-length strings, one per line, as libhdf5 reads them.
+    let out = ok_stdout(&[
+        "get",
+        url(),
+        &FIXTURE.snapshot,
+        "Header/PartTypeNames",
+        "--format",
+        "csv",
+    ]);
+    let names: Vec<hdf5_metno::types::FixedAscii<128>> = local(&FIXTURE.snapshot)
+        .dataset("Header/PartTypeNames")
+        .and_then(|d| d.read_raw())
+        .expect("names");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(out.as_bytes());
+    let got: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("csv record")[0].to_owned())
+        .collect();
+    let want: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
+    assert_eq!(got, want);
+    // Integers exactly, one per row.
+    let out = ok_stdout(&[
+        "get",
+        url(),
+        &FIXTURE.snapshot,
+        "PartType0/ParticleIDs",
+        "--format",
+        "csv",
+    ]);
+    let ids: Vec<u64> = local(&FIXTURE.snapshot)
+        .dataset("PartType0/ParticleIDs")
+        .and_then(|d| d.read_raw())
+        .expect("ids");
+    let got: Vec<u64> = out.lines().map(|l| l.parse().expect("u64")).collect();
+    assert_eq!(got, ids);
+}
+
+#[test]
+fn exit_statuses_tell_usage_not_found_and_network_apart() {
+    let code = |args: &[&str]| hdfstream(args).status.code();
+    assert_eq!(code(&["ls", url()]), Some(0));
+    assert_eq!(
+        code(&["get", url(), &FIXTURE.snapshot, "PartType0/NoSuchThing"]),
+        Some(3)
+    );
+    assert_eq!(code(&["ls", url(), "no/such/dir"]), Some(3));
+    assert_eq!(
+        code(&[
+            "get",
+            url(),
+            &FIXTURE.snapshot,
+            "PartType0/Masses",
+            "--slice",
+            "0:10,0:3"
+        ]),
+        Some(2)
+    );
+    assert_eq!(code(&["ls"]), Some(2), "clap's usage errors");
+    assert_eq!(code(&["ls", "http://127.0.0.1:9/hdfstream"]), Some(5));
+}
+
+#[test]
+fn hdfstream_url_is_the_default_server() {
+    let ok = |out: Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    // No server argument at all, then a path where the server would be.
+    assert_eq!(
+        ok(hdfstream_with_url_env(&["ls"])),
+        ok_stdout(&["ls", url()])
+    );
+    assert_eq!(
+        ok(hdfstream_with_url_env(&["ls", "sample"])),
+        ok_stdout(&["ls", url(), "sample"])
+    );
+    let doc = json_of(&ok(hdfstream_with_url_env(&[
+        "info",
+        &FIXTURE.snapshot,
+        "PartType0/Masses",
+        "--json",
+    ])));
+    assert_eq!(doc["path"], "/PartType0/Masses");
+    // A URL given on the command line still wins.
+    let out = hdfstream_with_url_env(&["ls", "http://127.0.0.1:9/hdfstream"]);
+    assert_eq!(out.status.code(), Some(5));
+}
+
+#[test]
+fn completions_are_valid_shell_scripts() {
+    let script = ok_stdout(&["completions", "bash"]);
+    for sub in ["ls", "info", "get", "download", "export", "serve", "sample"] {
+        assert!(
+            script.contains(sub),
+            "{sub} missing from the bash completions"
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hdfstream.bash");
+    std::fs::write(&path, &script).expect("write script");
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .expect("run bash -n");
+    assert!(
+        check.status.success(),
+        "bash rejects the script: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(ok_stdout(&["completions", "zsh"]).contains("#compdef hdfstream"));
+    assert_eq!(
+        hdfstream(&["completions", "nosuchshell"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn serve_shuts_down_gracefully_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hdfstream"))
+        .args([
+            "serve",
+            FIXTURE.root.to_str().expect("utf-8"),
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .env("HDFSTREAM_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start hdfstream serve");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read the URL");
+    let served = first.trim().to_owned();
+    assert!(served.starts_with("http://127.0.0.1:"), "{first:?}");
+    assert_eq!(ok_stdout(&["ls", &served]), ok_stdout(&["ls", url()]));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut log)
+        .expect("read log");
+    // Killed by the signal, the status would have no code; a graceful stop exits 0.
+    assert_eq!(status.code(), Some(0), "{status:?}\n{log}");
+    assert!(
+        log.contains("shutting down") && log.contains("SIGTERM"),
+        "{log}"
+    );
 }

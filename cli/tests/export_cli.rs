@@ -110,6 +110,33 @@ fn export_glob_with_columns_rows_and_compression() {
         ])
         .output()
         .unwrap();
-    assert!(!bad.status.success());
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--rows"));
+
+    // --json prints the summary: the row count libhdf5 finds in the files.
+    let run = Command::new(env!("CARGO_BIN_EXE_hdfstream"))
+        .args([
+            "export",
+            server.base_url(),
+            "snap_0000.*.hdf5",
+            "PartType0",
+            "-o",
+            out.to_str().unwrap(),
+            "--columns",
+            "Masses",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON summary");
+    assert_eq!(
+        doc["rows"],
+        h5::<f32>(files, "PartType0/Masses").len() as u64
+    );
+    assert_eq!(doc["bytes"], std::fs::metadata(&out).unwrap().len());
 }

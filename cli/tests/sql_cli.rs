@@ -127,10 +127,44 @@ fn sql_prints_writes_copies_and_reads_stdin() {
         ],
         None,
     );
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(3), "not found");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("missing.hdf5"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let out = hdfstream(&["sql", url, "SELEKT 1"], None);
+    assert_eq!(out.status.code(), Some(2), "a query that does not parse");
+    // --json prints the rows as a JSON array of objects.
+    let out = ok(
+        &[
+            "sql",
+            url,
+            &format!(
+                "SELECT \"ParticleIDs\" AS id, \"Masses\" AS m FROM \
+                 read_hdfstream('{vpath}', 'PartType0') WHERE row_index < 7 ORDER BY row_index"
+            ),
+            "--json",
+        ],
+        None,
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("a JSON array");
+    let got: Vec<(u64, f32)> = rows
+        .iter()
+        .map(|r| (r["id"].as_u64().unwrap(), r["m"].as_f64().unwrap() as f32))
+        .collect();
+    let want: Vec<(u64, f32)> = (0..7).map(|i| (ids[i], masses[i])).collect();
+    assert_eq!(got, want);
+    let out = ok(
+        &[
+            "sql",
+            url,
+            &format!(
+                "SELECT 1 AS one FROM read_hdfstream('{vpath}', 'PartType0') WHERE row_index < 0"
+            ),
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(out.trim(), "[]");
 }

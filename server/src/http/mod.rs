@@ -387,10 +387,34 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServerError> {
     let Some(config) = args.to_config() else {
         return Ok(());
     };
+    let signal = shutdown_signal();
     let running = spawn(config).await?;
     println!("{}", running.base_url());
     tracing::info!(url = running.base_url(), "serving");
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down");
+    let signal = signal.await;
+    tracing::info!(signal, "shutting down");
     running.shutdown().await
+}
+
+/// A future that ends at Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and
+/// container runtimes send), naming the one that came. The SIGTERM handler is installed
+/// before this returns, so a signal sent right after the server announces its URL is seen.
+fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .inspect_err(|e| {
+            tracing::warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the server");
+        })
+        .ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }
