@@ -165,11 +165,11 @@ impl Dtype {
             Value::Array(items) => {
                 // ARRAY: [T, [dims]] where dims are integers (a compound field is never
                 // an array of integers, so this cannot be a two-field compound).
-                if items.len() == 2 {
-                    if let Some(dims) = dims_of(&items[1]) {
-                        let base = Dtype::from_descriptor(&items[0])?;
-                        return Dtype::array(base, dims).ok_or_else(|| unsupported(value_text(v)));
-                    }
+                if items.len() == 2
+                    && let Some(dims) = dims_of(&items[1])
+                {
+                    let base = Dtype::from_descriptor(&items[0])?;
+                    return Dtype::array(base, dims).ok_or_else(|| unsupported(value_text(v)));
                 }
                 if items.is_empty() {
                     return Err(unsupported(value_text(v)));
@@ -390,11 +390,11 @@ impl Dtype {
                 out.push((offset, usize::from(*size)));
             }
             Dtype::Array { base, .. } => {
-                if let (Some(step), Some(total)) = (base.item_size(), self.item_size()) {
-                    if base.needs_swap() {
-                        for off in (0..total).step_by(step) {
-                            base.swap_units(offset + off, out);
-                        }
+                if let (Some(step), Some(total)) = (base.item_size(), self.item_size())
+                    && base.needs_swap()
+                {
+                    for off in (0..total).step_by(step) {
+                        base.swap_units(offset + off, out);
                     }
                 }
             }

@@ -108,7 +108,7 @@ impl TypedBuffer {
     /// `None` if `dtype` is variable length or `bytes` is not a whole number of elements.
     pub fn from_native_bytes(dtype: &Dtype, bytes: &[u8]) -> Option<TypedBuffer> {
         let item = dtype.item_size()?;
-        if bytes.len() % item != 0 {
+        if !bytes.len().is_multiple_of(item) {
             return None;
         }
         let mut b = TypedBuffer::try_zeroed(dtype, bytes.len() / item)?;

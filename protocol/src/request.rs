@@ -272,10 +272,11 @@ fn parse_dim(dim: &str) -> Result<DimSelection, RequestError> {
     fn index(s: &str, which: &str) -> Result<u64, RequestError> {
         let t = s.trim();
         let digits = t.strip_prefix('+').unwrap_or(t);
-        if let Some(neg) = digits.strip_prefix('-') {
-            if !neg.is_empty() && neg.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad("Slice indexes must not be negative"));
-            }
+        if let Some(neg) = digits.strip_prefix('-')
+            && !neg.is_empty()
+            && neg.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(bad("Slice indexes must not be negative"));
         }
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(format!("Unable to parse {which} index as integer")));

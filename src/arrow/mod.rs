@@ -438,10 +438,11 @@ impl GroupReaderBuilder {
     fn schema_metadata(&self, g0: &Group) -> Result<HashMap<String, String>> {
         let mut md = HashMap::new();
         metadata::add_attrs(&mut md, g0.attrs(), "");
-        if g0.path() != "/Header" && g0.contains("/Header")? {
-            if let Ok(h) = g0.group("/Header") {
-                metadata::add_attrs(&mut md, h.attrs(), HEADER_PREFIX);
-            }
+        if g0.path() != "/Header"
+            && g0.contains("/Header")?
+            && let Ok(h) = g0.group("/Header")
+        {
+            metadata::add_attrs(&mut md, h.attrs(), HEADER_PREFIX);
         }
         md.insert(GROUP_KEY.to_string(), g0.path().to_string());
         let files: Vec<String> = self

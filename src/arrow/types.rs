@@ -199,7 +199,7 @@ where
     T::Native: bytemuck::Pod,
 {
     let size = std::mem::size_of::<T::Native>();
-    if size == 0 || bytes.len() % size != 0 {
+    if size == 0 || !bytes.len().is_multiple_of(size) {
         return Err(Error::TypeMismatch {
             expected: format!("a whole number of {size}-byte values"),
             found: format!("{} bytes", bytes.len()),

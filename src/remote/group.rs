@@ -121,10 +121,10 @@ impl FileShared {
 
     fn group_handle(self: &Arc<Self>, path: String, data: Arc<GroupData>) -> Arc<Group> {
         let mut handles = lock(&self.handles);
-        if let Some(WeakObject::Group(w)) = handles.get(&path) {
-            if let Some(g) = w.upgrade() {
-                return g;
-            }
+        if let Some(WeakObject::Group(w)) = handles.get(&path)
+            && let Some(g) = w.upgrade()
+        {
+            return g;
         }
         let g = Arc::new(Group {
             shared: self.clone(),
@@ -137,10 +137,10 @@ impl FileShared {
 
     fn dataset_handle(self: &Arc<Self>, path: String, data: Arc<DatasetData>) -> Arc<Dataset> {
         let mut handles = lock(&self.handles);
-        if let Some(WeakObject::Dataset(w)) = handles.get(&path) {
-            if let Some(d) = w.upgrade() {
-                return d;
-            }
+        if let Some(WeakObject::Dataset(w)) = handles.get(&path)
+            && let Some(d) = w.upgrade()
+        {
+            return d;
         }
         let d = Arc::new(Dataset::new(self.clone(), path.clone(), data));
         handles.insert(path, WeakObject::Dataset(Arc::downgrade(&d)));

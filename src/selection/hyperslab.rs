@@ -290,14 +290,14 @@ pub fn plan_multi_slice(selections: &[Selection], shape: &[u64]) -> Result<Multi
                 reason: "empty selection".to_string(),
             });
         };
-        if let Some(f) = &first {
-            if f.ranges.get(1..) != Some(rest) || f.dropped.get(1..) != r.dropped.get(1..) {
-                return Err(Error::InvalidSelection {
-                    reason: format!(
-                        "selection {i} differs from selection 0 in a dimension other than the first"
-                    ),
-                });
-            }
+        if let Some(f) = &first
+            && (f.ranges.get(1..) != Some(rest) || f.dropped.get(1..) != r.dropped.get(1..))
+        {
+            return Err(Error::InvalidSelection {
+                reason: format!(
+                    "selection {i} differs from selection 0 in a dimension other than the first"
+                ),
+            });
         }
         if let Some(prev) = runs.last() {
             let prev: &DimSelection = prev;

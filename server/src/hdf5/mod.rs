@@ -243,16 +243,15 @@ impl Hdf5Files {
         })
         .ok_or_else(fail)?;
         let file = Arc::new(file);
-        if cache.entries.len() >= self.capacity {
-            if let Some(oldest) = cache
+        if cache.entries.len() >= self.capacity
+            && let Some(oldest) = cache
                 .entries
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, e)| e.used)
                 .map(|(i, _)| i)
-            {
-                cache.entries.swap_remove(oldest);
-            }
+        {
+            cache.entries.swap_remove(oldest);
         }
         cache.entries.push(Entry {
             path: path.to_owned(),

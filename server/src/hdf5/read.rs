@@ -331,12 +331,12 @@ impl Reader<'_> {
         let bytes = usize::try_from(n.saturating_mul(mem.size as u64))
             .map_err(|_| StreamError::Read("piece too large".into()))?;
         let mut buf = Buffer::reuse(std::mem::take(&mut self.scratch), bytes);
-        if let Some(direct) = self.contiguous.filter(|_| mem.layout == Layout::Fixed) {
-            if direct.read_block(self.shape, start, count, mem.size, buf.bytes_mut())? {
-                emit_keep(sink, mem, buf.bytes(), keep)?;
-                self.scratch = buf.words;
-                return Ok(());
-            }
+        if let Some(direct) = self.contiguous.filter(|_| mem.layout == Layout::Fixed)
+            && direct.read_block(self.shape, start, count, mem.size, buf.bytes_mut())?
+        {
+            emit_keep(sink, mem, buf.bytes(), keep)?;
+            self.scratch = buf.words;
+            return Ok(());
         }
         let space = locked(|| -> Result<Id, StreamError> {
             let space = if count.is_empty() {
