@@ -1,15 +1,50 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks for building and testing hdfstream:
-# the system libhdf5 (for hdfstream-server) and a Python venv with the real Python
-# hdfstream client, h5py and swiftsimio (for the compatibility checks). Safe to run again.
+# Installs what a fresh Debian/Ubuntu machine lacks for building and testing hdfstream:
+# a C toolchain and pkg-config (ring, zstd-sys and the HDF5 bindings build C), the system
+# libhdf5 (for hdfstream-server), python3-venv, a Rust toolchain through rustup when there is
+# no cargo (Debian's packaged rustc is too old), and a Python venv with the real Python
+# hdfstream client, h5py and swiftsimio (for the compatibility checks). Safe to run again:
+# each step runs only when its check fails.
 set -euo pipefail
 
-if ! dpkg -s libhdf5-dev >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1; then
-    echo "setup: installing libhdf5-dev and pkg-config"
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+# Rust's minimum version for everything (Polars needs 1.95, DataFusion 1.94; the lean crates 1.88).
+RUST_MIN=1.95
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+MISSING=()
+command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || MISSING+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || MISSING+=(pkg-config)
+dpkg -s libhdf5-dev >/dev/null 2>&1 || MISSING+=(libhdf5-dev)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || MISSING+=(python3-venv)
+command -v curl >/dev/null 2>&1 || MISSING+=(curl ca-certificates)
+if [ ${#MISSING[@]} -gt 0 ]; then
+    echo "setup: installing ${MISSING[*]}"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libhdf5-dev pkg-config >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${MISSING[@]}" >/dev/null
+fi
+
+# Rust: rustup's stable toolchain when cargo is missing or older than RUST_MIN.
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+rust_ok() {
+    command -v cargo >/dev/null 2>&1 || return 1
+    local v
+    v=$(rustc --version | awk '{print $2}')
+    [ "$(printf '%s\n%s\n' "$RUST_MIN" "$v" | sort -V | head -1)" = "$RUST_MIN" ]
+}
+if ! rust_ok; then
+    if command -v rustup >/dev/null 2>&1; then
+        echo "setup: updating the Rust toolchain (rustup update stable)"
+        rustup update stable
+        rustup default stable
+    else
+        echo "setup: installing Rust (rustup, stable toolchain) into ~/.cargo"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+            sh -s -- -y --profile minimal --default-toolchain stable -c clippy -c rustfmt
+        . "$HOME/.cargo/env"
+    fi
+    rust_ok || { echo "setup: Rust >= $RUST_MIN is needed, found $(rustc --version 2>&1)" >&2; exit 1; }
+    echo "setup: open a new shell, or run: . \"\$HOME/.cargo/env\""
 fi
 
 VENV="${HDFSTREAM_VENV:-$HOME/.cache/hdfstream-venv}"
