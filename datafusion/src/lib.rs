@@ -17,10 +17,10 @@
 //!   fetch thread (the blocking HTTP client never runs on tokio's workers);
 //! * exact row counts, so `SELECT count(*)` reads no data.
 //!
-//! [`register`] adds the table function `read_hdfstream('url', 'group' [, key => value ...])`
-//! (an option may also be given as a `'key=value'` string) and `CREATE EXTERNAL TABLE t STORED AS HDFSTREAM LOCATION 'url' OPTIONS ('group' 'g')`
-//! to a [`SessionContext`](datafusion::prelude::SessionContext). Option keys are those of
-//! [`HdfstreamOptions::set`].
+//! [`register`] adds to a [`SessionContext`] the table
+//! function `read_hdfstream('url', 'group' [, key => value ...])` (an option may also be
+//! given as a `'key=value'` string) and `CREATE EXTERNAL TABLE t STORED AS HDFSTREAM
+//! LOCATION 'url' OPTIONS ('group' 'g')`. Option keys are those of [`HdfstreamOptions::set`].
 //!
 //! ```no_run
 //! use datafusion::prelude::SessionContext;
@@ -39,6 +39,12 @@
 //! # Ok(())
 //! # }
 //! ```
+
+/// The repository's README, whose Rust snippets run as doctests here: this crate's tests
+/// see every engine (Polars, Arrow, Parquet export and DataFusion).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 mod exec;
 mod filters;

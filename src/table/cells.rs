@@ -270,7 +270,7 @@ impl CellIndex {
         Some((lo, hi))
     }
 
-    /// Which cells the region touches (see the [module docs](self)); `padding` applies only
+    /// Which cells the region touches (see the [`table`](crate::table) module docs); `padding` applies only
     /// without `MinPositions`/`MaxPositions`.
     pub fn select(&self, region: &Region, padding: f64) -> Result<Vec<bool>> {
         let windows = region.windows(self.box_size)?;

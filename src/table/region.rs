@@ -27,7 +27,7 @@ pub struct RegionBox {
     pub axes: [Option<AxisRange>; 3],
 }
 
-/// A union of boxes: the spatial part of a query (see the [module docs](self)).
+/// A union of boxes: the spatial part of a query (see the [`table`](crate::table) module docs).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Region {
     boxes: Vec<RegionBox>,
