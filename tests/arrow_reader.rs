@@ -303,6 +303,65 @@ fn natural_order_and_projection_errors() {
     assert!(matches!(e, hdfstream::Error::NotFound { .. }), "{e}");
 }
 
+/// Snapshot-part names in the sample directory whose index passes `keep`, in numeric order:
+/// the truth for the globs below, read from the file system, not from the server.
+fn parts_on_disk(s: &Sample, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut parts: Vec<(u32, String)> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter_map(|name| {
+            let index = name.strip_prefix("snap_0000.")?.strip_suffix(".hdf5")?;
+            let n: u32 = index.parse().ok()?;
+            keep(index).then_some((n, name))
+        })
+        .collect();
+    parts.sort();
+    parts.into_iter().map(|(_, name)| name).collect()
+}
+
+#[test]
+fn character_classes_in_globs_select_exactly_the_matching_files() {
+    let s = Sample::new(1_000, 12);
+    let single_digit = parts_on_disk(&s, |i| i.len() == 1);
+    assert_eq!(single_digit.len(), 10, "{single_digit:?}");
+    for (glob, want) in [
+        ("snap_0000.[0-9].hdf5", single_digit.clone()),
+        (
+            "snap_0000.1[!0].hdf5",
+            parts_on_disk(&s, |i| {
+                i.len() == 2 && i.starts_with('1') && !i.ends_with('0')
+            }),
+        ),
+        (
+            "/snap_0000.[13579]*.hdf5",
+            parts_on_disk(&s, |i| i.starts_with(['1', '3', '5', '7', '9'])),
+        ),
+    ] {
+        let b = s.builder_inline(glob, "PartType1");
+        let files: Vec<&str> = b.groups().iter().map(|g| g.file_path()).collect();
+        assert_eq!(files, want, "{glob}");
+    }
+    // The rows are those of exactly these files, as libhdf5 reads them.
+    let reader = s
+        .builder("snap_0000.[0-9].hdf5", "PartType1")
+        .with_columns(["ParticleIDs"])
+        .build()
+        .unwrap();
+    let t = collect(
+        &reader.schema(),
+        &reader.map(|b| b.unwrap()).collect::<Vec<_>>(),
+    );
+    let paths: Vec<_> = single_digit.iter().map(|n| s.dir.path().join(n)).collect();
+    assert_column_matches(&paths, "PartType1", "ParticleIDs", t.column(0), None);
+    // A malformed class is an InvalidPath naming the pattern, not a panic or an empty match.
+    for glob in ["snap_0000.[.hdf5", "snap_0000.[!.hdf5"] {
+        let e = GroupReaderBuilder::open_with(s.backend(), glob, "PartType1", Default::default())
+            .unwrap_err();
+        assert!(matches!(e, hdfstream::Error::InvalidPath { .. }), "{e}");
+        assert!(e.to_string().contains(glob), "{e}");
+    }
+}
+
 #[test]
 fn dropping_a_reader_early_stops_the_fetcher() {
     let s = Sample::new(20_000, 1);

@@ -5,8 +5,11 @@
 
 #[allow(dead_code)]
 mod arrow_common;
+#[allow(dead_code)] // each test crate uses a subset
+mod support;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
@@ -22,6 +25,7 @@ use parquet::basic::Compression;
 use parquet::file::metadata::ParquetMetaData;
 
 use arrow_common::{Sample, assert_column_matches, collect, h5_attr_f64};
+use support::http::{Framing, MockResponse, MockServer};
 
 /// Reads a whole Parquet file: (batches as one, file metadata).
 fn read_back<R: parquet::file::reader::ChunkReader + 'static>(
@@ -175,6 +179,11 @@ fn bad_destinations_and_options_are_errors() {
         destination("s3://bucket-only"),
         Err(hdfstream::Error::InvalidPath { .. })
     ));
+    let e = destination("sftp://host/x.parquet").err().unwrap();
+    assert!(
+        matches!(e, hdfstream::Error::InvalidPath { .. }) && e.to_string().contains("sftp"),
+        "{e}"
+    );
     assert!("lz4".parse::<ParquetCompression>().is_err());
     assert_eq!(
         "ZSTD".parse::<ParquetCompression>().unwrap(),
@@ -192,4 +201,61 @@ fn bad_destinations_and_options_are_errors() {
     });
     assert!(e.to_string().contains("outside async"), "{e}");
     assert!(!out.exists());
+}
+
+/// Bodies the server received, by request target.
+type Objects = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
+/// A WebDAV-like server in miniature: `PUT` stores a body, `HEAD` reports its size.
+fn put_server() -> (MockServer, Objects) {
+    let objects: Objects = Arc::default();
+    let store = Arc::clone(&objects);
+    let server = MockServer::start(move |req| {
+        let mut objects = store.lock().unwrap();
+        match req.method.as_str() {
+            "PUT" => {
+                objects.insert(req.target.clone(), req.body.clone());
+                MockResponse::new(201, "text/plain", Vec::new())
+            }
+            // Headers only: a Content-Length with no body, and the connection closed.
+            "HEAD" => match objects.get(&req.target) {
+                Some(body) => MockResponse::new(200, "application/octet-stream", Vec::new())
+                    .framing(Framing::Truncated(body.len())),
+                None => MockResponse::new(404, "text/plain", Vec::new()),
+            },
+            _ => MockResponse::new(405, "text/plain", Vec::new()),
+        }
+    });
+    (server, objects)
+}
+
+#[test]
+fn http_destination_takes_the_whole_file_in_one_put() {
+    let (server, objects) = put_server();
+    // Bigger than the upload buffer, which would need a multipart upload HTTP does not have.
+    let s = Sample::new(100_000, 2);
+    let opts = ExportOptions::default()
+        .with_compression(ParquetCompression::None)
+        .with_upload_buffer(5 << 20)
+        .with_progress(Some(false));
+    let dest = format!("{}/dav/run1/gas.parquet", server.url());
+    let b = s.builder("snap_0000.*.hdf5", "PartType0");
+    let summary = to_parquet(b, &dest, &opts).unwrap();
+    assert!(summary.bytes > 5 << 20, "{} bytes", summary.bytes);
+    let puts: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .collect();
+    assert_eq!(puts.len(), 1, "one PUT");
+    assert_eq!(puts[0].target, "/dav/run1/gas.parquet");
+    let body = objects.lock().unwrap()["/dav/run1/gas.parquet"].clone();
+    assert_eq!(body.len() as u64, summary.bytes);
+    let copy = s.dir.path().join("put.parquet");
+    std::fs::write(&copy, &body).unwrap();
+    let (table, _) = read_back(std::fs::File::open(&copy).unwrap());
+    assert_eq!(table.num_rows() as u64, s.summary.num_part_total[0]);
+    for (i, f) in table.schema_ref().fields().iter().enumerate() {
+        assert_column_matches(&s.files(), "PartType0", f.name(), table.column(i), None);
+    }
 }

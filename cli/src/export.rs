@@ -20,8 +20,10 @@ pub(crate) struct ExportArgs {
     pub(crate) file_or_glob: String,
     /// Group whose datasets become the columns (e.g. /PartType0).
     pub(crate) group: String,
-    /// Destination: a local path, file:///path, memory://name or s3://bucket/key
-    /// (credentials and endpoint from AWS_* environment variables).
+    /// Destination: a local path, file:///path, memory://name, s3://bucket/key (AWS_*
+    /// environment variables), gs://bucket/key (GOOGLE_*), az://container/key or
+    /// abfs://container@account.dfs.core.windows.net/key (AZURE_*), or http(s)://host/path
+    /// (a WebDAV-style server taking one PUT of the whole file).
     #[arg(short, long)]
     pub(crate) output: String,
     /// Datasets to export, comma separated, in this order (default: every dataset whose

@@ -139,7 +139,7 @@ enum Command {
     /// Serve a directory of HDF5 files over the hdfstream protocol.
     Serve(ServeArgs),
     /// Export a group (or the same group over a glob of files) to one Parquet file: a local
-    /// path, file://, memory:// or s3://bucket/key (AWS_* environment variables).
+    /// path, file://, memory://, s3://, gs://, az:// (abfs://) or http(s):// (WebDAV PUT).
     Export {
         #[command(flatten)]
         remote: Remote,

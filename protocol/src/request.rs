@@ -437,14 +437,13 @@ impl ObjectRequest {
     }
 
     /// Parse a GET query string (without `?`) as the reference server does (PROTOCOL.md
-    /// §2.3): percent-decoding, unknown parameters ignored, the first of repeated ones used.
+    /// §2.3): `application/x-www-form-urlencoded` (`+` is a space, malformed escapes are kept
+    /// literally), unknown parameters ignored, the first of repeated ones used.
     pub fn from_query(query: &str) -> Result<ObjectRequest, RequestError> {
         let mut params: Vec<(String, String)> = Vec::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = percent_decode(k);
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             if !params.iter().any(|(seen, _)| *seen == k) {
-                params.push((k, percent_decode(v)));
+                params.push((k.into_owned(), v.into_owned()));
             }
         }
         let get = |name: &str| {
@@ -491,34 +490,6 @@ fn java_parse_int(s: &str) -> Option<i32> {
         return None;
     }
     s.parse().ok()
-}
-
-/// Form-style percent-decoding (`+` is a space); malformed escapes are kept literally.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 3 <= b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(v) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An integer of a msgpack slice: 400 if not an integer, 404 if negative (as the reference

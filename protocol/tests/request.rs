@@ -334,6 +334,12 @@ fn query_strings() {
         Some("a b")
     );
     assert_eq!(q("object=%zz").unwrap().object.as_deref(), Some("%zz"));
+    assert_eq!(q("object=%2").unwrap().object.as_deref(), Some("%2"));
+    // Empty pairs are skipped; escaped `&`, `=` and `+` belong to the value.
+    assert_eq!(
+        q("&&object=%2Fa%26b%3Dc%2Bd&&").unwrap().object.as_deref(),
+        Some("/a&b=c+d")
+    );
     for (s, msg) in [
         (
             "max_depth=",

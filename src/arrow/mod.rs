@@ -183,7 +183,7 @@ impl GroupReaderBuilder {
     }
 
     /// Connects to `url_or_alias` and opens `group` in the file `file_or_glob` names, or in
-    /// every file its glob (`*`, `?` in the file name) matches, in natural order.
+    /// every file its glob (`*`, `?`, `[0-9]`, `[!a]` in the file name) matches, in natural order.
     pub fn open(url_or_alias: &str, file_or_glob: &str, group: &str) -> Result<Self> {
         let backend: Arc<dyn Backend> = Arc::new(Connection::open(url_or_alias)?);
         Self::open_with(backend, file_or_glob, group, OpenOptions::default())

@@ -101,50 +101,111 @@ fn random_unit() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Parses a `Retry-After` header: delay-seconds, or an IMF-fixdate
-/// (`Sun, 06 Nov 1994 08:49:37 GMT`) turned into the time left from now (zero if past).
+/// Parses a `Retry-After` header (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`, also the obsolete RFC 850 and asctime forms) turned
+/// into the whole seconds left from now, rounded up (zero if past). `None` when it is neither.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = parse_imf_fixdate(v)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
+    let at = httpdate::parse_http_date(v).ok()?;
+    let left = at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    // Whole seconds, rounded up: never retry before the date.
+    Some(Duration::from_secs(
+        left.as_secs() + u64::from(left.subsec_nanos() > 0),
+    ))
 }
 
-/// Seconds since the Unix epoch of an IMF-fixdate; `None` if malformed.
-fn parse_imf_fixdate(s: &str) -> Option<u64> {
-    // "Sun, 06 Nov 1994 08:49:37 GMT"
-    let rest = s.split_once(", ")?.1;
-    let mut parts = rest.split(' ');
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = parts.next()?;
-    let year: i64 = parts.next()?.parse().ok()?;
-    let time = parts.next()?;
-    if parts.next()? != "GMT" || parts.next().is_some() {
-        return None;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn retry_after_delay_seconds() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
     }
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let m = MONTHS.iter().position(|&x| x == month)? as i64 + 1;
-    let mut hms = time.split(':').map(|x| x.parse::<u64>().ok());
-    let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || mi > 59 || se > 60 {
-        return None;
+
+    #[test]
+    fn retry_after_future_http_date() {
+        // One hour from now, written out by hand as an IMF-fixdate (independent of httpdate).
+        let at = SystemTime::now() + Duration::from_secs(3600);
+        let secs = at.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = civil_from_days(days as i64);
+        const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let value = format!(
+            "{}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
+            WEEKDAYS[(days % 7) as usize],
+            MONTHS[(m - 1) as usize],
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        );
+        let got = parse_retry_after(&value).expect(&value);
+        // The header has whole seconds, the delay is rounded up to whole seconds and the
+        // clock moves on while the test runs.
+        let want = at
+            .duration_since(SystemTime::now())
+            .expect("one hour ahead");
+        let slack = Duration::from_secs(2);
+        assert!(
+            got <= want + slack && got + slack >= want,
+            "{value}: {got:?} vs {want:?}"
+        );
+        assert_eq!(got.subsec_nanos(), 0, "whole seconds");
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + (h * 3600 + mi * 60 + se) as i64;
-    u64::try_from(secs).ok()
+
+    /// (year, month 1-12, day 1-31) of days since 1970-01-01 (Howard Hinnant's algorithm).
+    fn civil_from_days(z: i64) -> (i64, i64, i64) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        (y, m, d)
+    }
+
+    #[test]
+    fn retry_after_past_http_date_is_zero() {
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        // The obsolete forms RFC 9110 says recipients must accept.
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:37 1994"),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn retry_after_garbage_is_none() {
+        for v in [
+            "",
+            "soon",
+            "-5",
+            "1.5",
+            "Sun, 06 Nov 1994 08:49:37 CET",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(v), None, "{v:?}");
+        }
+    }
 }

@@ -3,18 +3,31 @@
 //! [`to_parquet`] reads a remote group batch by batch (a [`GroupReaderBuilder`]) and streams
 //! the batches through the `parquet` crate's async writer into an `object_store` destination:
 //!
-//! * a local path (`out/gas.parquet`) or `file:///abs/path.parquet`;
+//! * a local path (`out/gas.parquet`) or `file:///abs/path.parquet` (the directory is
+//!   created);
 //! * `memory://name` — an in-memory store that lives only during the call (tests; use
 //!   [`write_parquet`] with your own [`InMemory`](object_store::memory::InMemory) to read the
 //!   result back);
-//! * `s3://bucket/key` — credentials, region and endpoint from the usual `AWS_*` environment
-//!   variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
-//!   `AWS_ENDPOINT_URL` for S3-compatible stores, `AWS_ALLOW_HTTP=true` for plain HTTP).
+//! * `s3://bucket/key` (also `s3a://`, `https://s3.<region>.amazonaws.com/bucket/key`) —
+//!   credentials, region and endpoint from the usual `AWS_*` environment variables
+//!   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` for
+//!   S3-compatible stores, `AWS_ALLOW_HTTP=true` for plain HTTP);
+//! * `gs://bucket/key` — Google Cloud Storage, configured by `GOOGLE_*` variables
+//!   (`GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_APPLICATION_CREDENTIALS`, ...);
+//! * `az://container/key`, `abfs[s]://container@account.dfs.core.windows.net/key` (also
+//!   `adl://`, `azure://`) — Azure Blob Storage / Data Lake, configured by `AZURE_*`
+//!   variables (`AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`, ...);
+//! * `http(s)://host/path` — a WebDAV-style server that accepts `PUT`. HTTP has no multipart
+//!   upload, so the whole file is held in memory and sent in one request.
 //!
-//! Memory stays bounded: the reader holds a few batches, the writer one row group (see
-//! [`ExportOptions::with_row_group_size`] / [`ExportOptions::with_row_group_bytes`]) and the
-//! object-store upload buffer. The Arrow schema — with the HDF5 attributes in field and
-//! schema metadata — is stored in the file, so readers get the units back.
+//! URLs are mapped to stores by [`object_store::parse_url_opts`]; other schemes are an
+//! [`Error::InvalidPath`].
+//!
+//! Memory stays bounded (except for `http(s)://`): the reader holds a few batches, the writer
+//! one row group (see [`ExportOptions::with_row_group_size`] /
+//! [`ExportOptions::with_row_group_bytes`]) and the object-store upload buffer. The Arrow
+//! schema — with the HDF5 attributes in field and schema metadata — is stored in the file, so
+//! readers get the units back.
 //!
 //! ```no_run
 //! use hdfstream::arrow::GroupReaderBuilder;
@@ -40,7 +53,7 @@ use ::arrow::record_batch::RecordBatchReader;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -200,10 +213,7 @@ fn bad_destination(dest: &str, reason: impl Into<String>) -> Error {
 }
 
 /// A local file as (store rooted at its directory, file name); the directory is created.
-fn local_destination(
-    dest: &str,
-    file: &std::path::Path,
-) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+fn local_destination(dest: &str, file: &std::path::Path) -> Result<Destination> {
     let abs = std::path::absolute(file).map_err(|e| Error::Io {
         context: format!("resolving {dest}"),
         source: e,
@@ -222,16 +232,87 @@ fn local_destination(
     let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
         .map_err(|e| write_error(dest, e))?;
     let path = ObjectPath::parse(name).map_err(|e| bad_destination(dest, e.to_string()))?;
-    Ok((Arc::new(store), path))
+    Ok(Destination {
+        store: Arc::new(store),
+        path,
+        single_put: false,
+    })
 }
 
-/// The object store and object path `dest` names (local path, `file://`, `memory://`,
-/// `s3://bucket/key`); see the [module docs](self).
-pub fn destination(dest: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+/// The schemes [`destination`] understands, for error messages.
+const SCHEMES: &str = "a local path, file://, memory://, s3://, gs://, az:// (abfs://, adl://, \
+                       azure://) or http(s)://";
+
+/// URL schemes `object_store::parse_url_opts` maps to a store.
+const URL_SCHEMES: [&str; 10] = [
+    "s3", "s3a", "gs", "az", "adl", "azure", "abfs", "abfss", "http", "https",
+];
+
+/// Where an export goes.
+struct Destination {
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    /// The store takes an object in one PUT only (HTTP/WebDAV has no multipart upload).
+    single_put: bool,
+}
+
+/// Configuration of the store `dest` names from the environment, as the `from_env`
+/// constructors of `object_store` read it (aliases first, so that prefixed names win).
+fn env_options(kind: &ObjectStoreScheme, url: &url::Url) -> Vec<(String, String)> {
+    let (aliases, prefix): (&[&str], &str) = match kind {
+        ObjectStoreScheme::AmazonS3 => (&[], "AWS_"),
+        ObjectStoreScheme::GoogleCloudStorage => (&["SERVICE_ACCOUNT"], "GOOGLE_"),
+        ObjectStoreScheme::MicrosoftAzure => (&["IDENTITY_ENDPOINT"], "AZURE_"),
+        ObjectStoreScheme::Http if url.scheme() == "http" => {
+            // The user asked for plain HTTP explicitly.
+            return vec![("allow_http".to_string(), "true".to_string())];
+        }
+        _ => return Vec::new(),
+    };
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let alias = vars.iter().filter(|(k, _)| aliases.contains(&k.as_str()));
+    let prefixed = vars.iter().filter(|(k, _)| k.starts_with(prefix));
+    alias.chain(prefixed).cloned().collect()
+}
+
+/// A cloud or HTTP destination through `object_store::parse_url_opts`.
+fn url_destination(dest: &str) -> Result<Destination> {
+    let url = url::Url::parse(dest).map_err(|e| bad_destination(dest, e.to_string()))?;
+    let (kind, key) = ObjectStoreScheme::parse(&url).map_err(|e| {
+        let reason = if URL_SCHEMES.contains(&url.scheme()) {
+            // A known scheme without bucket or host, or a path object_store refuses.
+            format!("{e} (expected {}://<bucket or host>/<path>)", url.scheme())
+        } else {
+            format!("unsupported scheme {:?} (use {SCHEMES})", url.scheme())
+        };
+        bad_destination(dest, reason)
+    })?;
+    if key.as_ref().is_empty() {
+        return Err(bad_destination(
+            dest,
+            "needs an object path after the bucket, container or host",
+        ));
+    }
+    let options = env_options(&kind, &url);
+    let (store, path) = object_store::parse_url_opts(&url, options)
+        .map_err(|e| bad_destination(dest, e.to_string()))?;
+    Ok(Destination {
+        store: Arc::from(store),
+        path,
+        single_put: kind == ObjectStoreScheme::Http,
+    })
+}
+
+/// [`destination`] with what the writer needs to know about the store.
+fn resolve(dest: &str) -> Result<Destination> {
     let Some((scheme, rest)) = dest.split_once("://") else {
         return local_destination(dest, std::path::Path::new(dest));
     };
     match scheme {
+        // Kept apart from `parse_url_opts`, which roots the store at `/` and would not
+        // create the directory.
         "file" => {
             let url = url::Url::parse(dest).map_err(|e| bad_destination(dest, e.to_string()))?;
             let file = url
@@ -239,31 +320,25 @@ pub fn destination(dest: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
                 .map_err(|()| bad_destination(dest, "not a local file URL"))?;
             local_destination(dest, &file)
         }
+        // `parse_url_opts` only takes `memory:///path`; `memory://name` names the object.
         "memory" => {
             let path = ObjectPath::parse(rest).map_err(|e| bad_destination(dest, e.to_string()))?;
-            Ok((Arc::new(object_store::memory::InMemory::new()), path))
+            Ok(Destination {
+                store: Arc::new(object_store::memory::InMemory::new()),
+                path,
+                single_put: false,
+            })
         }
-        "s3" | "s3a" => {
-            let url = url::Url::parse(dest).map_err(|e| bad_destination(dest, e.to_string()))?;
-            let key = url.path().trim_start_matches('/');
-            if key.is_empty() {
-                return Err(bad_destination(
-                    dest,
-                    "needs an object key after the bucket",
-                ));
-            }
-            let store = object_store::aws::AmazonS3Builder::from_env()
-                .with_url(dest)
-                .build()
-                .map_err(|e| bad_destination(dest, e.to_string()))?;
-            let path = ObjectPath::parse(key).map_err(|e| bad_destination(dest, e.to_string()))?;
-            Ok((Arc::new(store), path))
-        }
-        other => Err(bad_destination(
-            dest,
-            format!("unsupported scheme {other:?} (use a path, file://, memory:// or s3://)"),
-        )),
+        _ => url_destination(dest),
     }
+}
+
+/// The object store and object path `dest` names: a local path, `file://`, `memory://`,
+/// `s3://`, `gs://`, `az://` (and `abfs://`, `adl://`, `azure://`) or `http(s)://`; see the
+/// [module docs](self).
+pub fn destination(dest: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+    let d = resolve(dest)?;
+    Ok((d.store, d.path))
 }
 
 /// The export blocks on its own runtime, which tokio forbids inside another runtime.
@@ -277,21 +352,37 @@ fn refuse_async() -> Result<()> {
     Ok(())
 }
 
-/// Reads `builder`'s table and writes it as one Parquet file to `dest`.
+/// Reads `builder`'s table and writes it as one Parquet file to `dest` (see [`destination`]
+/// for the forms it takes).
 pub fn to_parquet(
     builder: GroupReaderBuilder,
     dest: &str,
     options: &ExportOptions,
 ) -> Result<ExportSummary> {
     refuse_async()?;
-    let (store, path) = destination(dest)?;
+    let Destination {
+        store,
+        path,
+        single_put,
+    } = resolve(dest)?;
     let builder = match options.batch_size {
         Some(n) => builder.with_batch_size(n),
         None => builder,
     };
     let reader = builder.build()?;
     let total = reader.num_rows();
-    write(reader, store, &path, dest, options, Some(total))
+    let upload_buffer = if single_put {
+        usize::MAX
+    } else {
+        options.upload_buffer
+    };
+    let target = Target {
+        store,
+        path: &path,
+        dest,
+        upload_buffer,
+    };
+    write(reader, target, options, Some(total))
 }
 
 /// Writes every batch of `reader` as one Parquet file at `path` in `store`.
@@ -302,7 +393,13 @@ pub fn write_parquet<R: RecordBatchReader>(
     options: &ExportOptions,
 ) -> Result<ExportSummary> {
     let dest = path.to_string();
-    write(reader, store, path, &dest, options, None)
+    let target = Target {
+        store,
+        path,
+        dest: &dest,
+        upload_buffer: options.upload_buffer,
+    };
+    write(reader, target, options, None)
 }
 
 fn progress_bar(options: &ExportOptions, total: Option<u64>) -> Option<ProgressBar> {
@@ -339,15 +436,29 @@ fn human_bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS.get(unit).copied().unwrap_or("B"))
 }
 
+/// The object an export writes.
+struct Target<'a> {
+    store: Arc<dyn ObjectStore>,
+    path: &'a ObjectPath,
+    /// The destination as the user gave it, for messages.
+    dest: &'a str,
+    /// Bytes buffered before a multipart upload starts (`usize::MAX`: one PUT at the end).
+    upload_buffer: usize,
+}
+
 fn write<R: RecordBatchReader>(
     mut reader: R,
-    store: Arc<dyn ObjectStore>,
-    path: &ObjectPath,
-    dest: &str,
+    target: Target<'_>,
     options: &ExportOptions,
     total: Option<u64>,
 ) -> Result<ExportSummary> {
     refuse_async()?;
+    let Target {
+        store,
+        path,
+        dest,
+        upload_buffer,
+    } = target;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("hdfstream-export")
@@ -368,8 +479,7 @@ fn write<R: RecordBatchReader>(
     // The future runs on this thread (not a runtime worker), so the blocking `next()` of the
     // reader does not stall the upload tasks running on the workers.
     let summary = runtime.block_on(async {
-        let object =
-            BufWriter::with_capacity(Arc::clone(&store), path.clone(), options.upload_buffer);
+        let object = BufWriter::with_capacity(Arc::clone(&store), path.clone(), upload_buffer);
         let mut writer = AsyncArrowWriter::try_new(object, Arc::clone(&schema), Some(props))
             .map_err(|e| write_error(dest, e))?;
         let mut rows = 0u64;
@@ -411,4 +521,103 @@ fn write<R: RecordBatchReader>(
         "Parquet export finished"
     );
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store's own description and the object path of a destination.
+    fn resolved(dest: &str) -> (String, String, bool) {
+        let d = resolve(dest).unwrap_or_else(|e| panic!("{dest}: {e}"));
+        (d.store.to_string(), d.path.to_string(), d.single_put)
+    }
+
+    #[test]
+    fn cloud_and_http_destinations_map_to_their_stores() {
+        let (store, path, single) = resolved("s3://bucket/run1/gas.parquet");
+        assert_eq!(
+            (store.as_str(), path.as_str()),
+            ("AmazonS3(bucket)", "run1/gas.parquet")
+        );
+        assert!(!single);
+        let (store, path, _) = resolved("gs://bucket/run1/gas.parquet");
+        assert_eq!(
+            (store.as_str(), path.as_str()),
+            ("GoogleCloudStorage(bucket)", "run1/gas.parquet")
+        );
+        let (store, path, _) =
+            resolved("abfs://exports@myaccount.dfs.core.windows.net/run1/gas.parquet");
+        assert!(store.starts_with("MicrosoftAzure"), "{store}");
+        assert!(
+            store.contains("myaccount") && store.contains("exports"),
+            "{store}"
+        );
+        assert_eq!(path, "run1/gas.parquet");
+        for dest in [
+            "http://127.0.0.1:9/dav/gas.parquet",
+            "https://example.invalid/dav/gas.parquet",
+        ] {
+            let (store, path, single) = resolved(dest);
+            assert_eq!(
+                (store.as_str(), path.as_str()),
+                ("HttpStore", "dav/gas.parquet")
+            );
+            assert!(single, "{dest}: HTTP takes one PUT");
+        }
+    }
+
+    #[test]
+    fn memory_and_local_destinations_keep_their_forms() {
+        let (store, path, single) = resolved("memory://x/ids.parquet");
+        assert_eq!(
+            (store.as_str(), path.as_str()),
+            ("InMemory", "x/ids.parquet")
+        );
+        assert!(!single);
+        let dir = std::env::temp_dir().join(format!("hdfstream-dest-{}", std::process::id()));
+        let file = dir.join("sub/out.parquet");
+        let (store, path, _) = resolved(file.to_str().unwrap());
+        assert!(store.starts_with("LocalFileSystem"), "{store}");
+        assert_eq!(path, "out.parquet");
+        assert!(dir.join("sub").is_dir(), "the directory is created");
+        let url = url::Url::from_file_path(&file).unwrap();
+        let (store, path, _) = resolved(url.as_str());
+        assert!(store.starts_with("LocalFileSystem"), "{store}");
+        assert_eq!(path, "out.parquet");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_schemes_and_missing_keys_are_clear_errors() {
+        for (dest, words) in [
+            ("ftp://host/x.parquet", "unsupported scheme \"ftp\""),
+            ("hdfs://nn/x.parquet", "unsupported scheme \"hdfs\""),
+            ("s3://bucket-only", "needs an object path"),
+            ("gs://bucket/", "needs an object path"),
+            ("http://host", "needs an object path"),
+            ("s3:///key", "expected s3://<bucket or host>/<path>"),
+        ] {
+            match resolve(dest) {
+                Err(e @ Error::InvalidPath { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains(words), "{dest}: {text}");
+                    assert!(text.contains(dest), "{dest}: {text}");
+                }
+                Err(e) => panic!("{dest}: {e}"),
+                Ok(_) => panic!("{dest}: accepted"),
+            }
+        }
+        let text = resolve("ftp://host/x.parquet").err().unwrap().to_string();
+        for scheme in [
+            "s3://",
+            "gs://",
+            "az://",
+            "http(s)://",
+            "memory://",
+            "file://",
+        ] {
+            assert!(text.contains(scheme), "{text}");
+        }
+    }
 }

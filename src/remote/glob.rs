@@ -1,46 +1,60 @@
-//! File-name globs over a remote directory (`snapshot_028/snap_028.*.hdf5`), in natural order.
+//! File-name globs over a remote directory (`snapshot_028/snap_028.*.hdf5`, `snap_[0-9].hdf5`),
+//! matched with `glob::Pattern`, in natural order.
 
 use std::cmp::Ordering;
 
+use glob::{MatchOptions, Pattern};
 use hdfstream_protocol::PathInfo;
 
 use super::Backend;
 use crate::{Error, Result};
 
-/// True when `path` contains glob wildcards (`*` or `?`).
+/// How file names are matched: case-sensitive, `*` and `?` never match a `/`, and a leading
+/// `.` needs no literal dot in the pattern (as the matcher before `glob` did).
+const MATCH_OPTIONS: MatchOptions = MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
+
+/// True when `path` is a glob: it contains `*` or `?`, or its file name contains `[` (a
+/// character class such as `snap_[0-9].hdf5`; a literal `[` in a file name is written `[[]`).
+/// A `[` in a directory name is taken literally, as directories cannot hold wildcards.
 pub(crate) fn is_glob(path: &str) -> bool {
-    path.contains(['*', '?'])
+    let name = path.rsplit_once('/').map_or(path, |(_, name)| name);
+    path.contains(['*', '?']) || name.contains('[')
 }
 
-/// Shell-style match of a whole name: `*` any run of characters, `?` one character.
-pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    // Iterative matcher that backtracks to the last `*`.
-    let (mut pi, mut ni) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ni));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || Some(&c) == n.get(ni) => {
-                pi += 1;
-                ni += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    pi = sp + 1;
-                    ni = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
+/// Compiles the file-name part of a glob with `glob::Pattern`: `*` any run of characters,
+/// `?` one character, `[...]` / `[!...]` a (negated) character class. `file_or_glob` is the
+/// whole path the caller gave, for the error message.
+fn compile(pattern: &str, file_or_glob: &str) -> Result<Pattern> {
+    // `glob` only allows `**` as a whole path component; in a file name it means what `*`
+    // does, so runs of stars are collapsed first (a doubled star inside a class is the same
+    // class).
+    let mut collapsed = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        if !(c == '*' && collapsed.ends_with('*')) {
+            collapsed.push(c);
         }
     }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+    Pattern::new(&collapsed).map_err(|e| {
+        // The position counts characters of the collapsed pattern.
+        let at = if collapsed == pattern {
+            format!(" at character {}", e.pos + 1)
+        } else {
+            String::new()
+        };
+        Error::InvalidPath {
+            path: file_or_glob.to_string(),
+            reason: format!("invalid glob pattern `{pattern}`: {}{at}", e.msg),
+        }
+    })
+}
+
+/// Whether `name` (one file name) matches the compiled glob.
+fn glob_matches(pattern: &Pattern, name: &str) -> bool {
+    pattern.matches_with(name, MATCH_OPTIONS)
 }
 
 /// Natural order: runs of digits compare as numbers (`snap.2` before `snap.10`).
@@ -78,20 +92,22 @@ pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
 /// Virtual paths of the files `file_or_glob` names: itself when it has no wildcard, else
 /// the files of its directory whose names match, in natural order (one listing request).
 ///
-/// Wildcards in directory components are an [`Error::InvalidPath`]; a glob that matches
-/// nothing is an [`Error::NotFound`] whose message says so.
+/// Wildcards (`*`, `?`) in directory components and a malformed pattern (`snap_[.hdf5`) are
+/// an [`Error::InvalidPath`], reported before any request; a glob that matches nothing is an
+/// [`Error::NotFound`] whose message says so.
 pub(crate) fn expand_files(backend: &dyn Backend, file_or_glob: &str) -> Result<Vec<String>> {
     let path = file_or_glob.trim_start_matches('/');
     if !is_glob(path) {
         return Ok(vec![path.to_string()]);
     }
     let (dir, pattern) = path.rsplit_once('/').unwrap_or(("", path));
-    if is_glob(dir) {
+    if dir.contains(['*', '?']) {
         return Err(Error::InvalidPath {
             path: file_or_glob.to_string(),
             reason: "wildcards are only supported in the file name, not in directories".to_string(),
         });
     }
+    let matcher = compile(pattern, file_or_glob)?;
     let PathInfo::Directory(listing) = backend.request_path(dir)? else {
         return Err(Error::InvalidPath {
             path: file_or_glob.to_string(),
@@ -102,7 +118,7 @@ pub(crate) fn expand_files(backend: &dyn Backend, file_or_glob: &str) -> Result<
         .files
         .iter()
         .map(|(name, _)| name)
-        .filter(|name| glob_match(pattern, name))
+        .filter(|name| glob_matches(&matcher, name))
         .collect();
     if names.is_empty() {
         return Err(Error::NotFound {
@@ -127,15 +143,71 @@ pub(crate) fn expand_files(backend: &dyn Backend, file_or_glob: &str) -> Result<
 mod tests {
     use super::*;
 
+    fn glob_match(pattern: &str, name: &str) -> bool {
+        glob_matches(&compile(pattern, pattern).unwrap(), name)
+    }
+
     #[test]
     fn glob_and_natural_order() {
         assert!(glob_match("snap_028.*.hdf5", "snap_028.10.hdf5"));
         assert!(glob_match("snap_??.hdf5", "snap_01.hdf5"));
         assert!(!glob_match("snap_??.hdf5", "snap_001.hdf5"));
         assert!(glob_match("*", ""));
+        assert!(glob_match("*", ".hidden"));
         assert!(!glob_match("a*b", "acbd"));
+        assert!(glob_match("a**b", "axyb"));
+        assert!(glob_match("**", "anything.hdf5"));
+        assert!(!glob_match("a*", "a/b"));
+        assert!(!glob_match("a?b", "a/b"));
+        assert!(!glob_match("Snap*", "snap_0"));
         let mut names = vec!["s.10.h", "s.2.h", "s.1.h", "s.02.h"];
         names.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(names, vec!["s.1.h", "s.02.h", "s.2.h", "s.10.h"]);
+    }
+
+    #[test]
+    fn character_classes() {
+        assert!(glob_match("snap_[0-9].hdf5", "snap_7.hdf5"));
+        assert!(!glob_match("snap_[0-9].hdf5", "snap_10.hdf5"));
+        assert!(!glob_match("snap_[0-9].hdf5", "snap_x.hdf5"));
+        assert!(glob_match("snap_[0-9][0-9].hdf5", "snap_10.hdf5"));
+        assert!(glob_match("snap_[ab].hdf5", "snap_b.hdf5"));
+        assert!(!glob_match("snap_[ab].hdf5", "snap_c.hdf5"));
+        // Negated classes.
+        assert!(glob_match("[!a]*", "b.hdf5"));
+        assert!(!glob_match("[!a]*", "a.hdf5"));
+        assert!(glob_match("snap_[!0-4].hdf5", "snap_5.hdf5"));
+        assert!(!glob_match("snap_[!0-4].hdf5", "snap_3.hdf5"));
+        // Literal metacharacters through one-character classes.
+        assert!(glob_match("snap[[]1].hdf5", "snap[1].hdf5"));
+        assert!(!glob_match("snap[[]1].hdf5", "snap1.hdf5"));
+        assert!(glob_match("what[?].hdf5", "what?.hdf5"));
+        assert!(!glob_match("what[?].hdf5", "whatx.hdf5"));
+    }
+
+    #[test]
+    fn which_paths_are_globs() {
+        assert!(is_glob("a/snap_*.hdf5"));
+        assert!(is_glob("a/snap_?.hdf5"));
+        assert!(is_glob("a/snap_[0-9].hdf5"));
+        assert!(is_glob("a*/snap.hdf5"));
+        assert!(!is_glob("run[1]/snap.hdf5"));
+        assert!(!is_glob("a/snap_0.hdf5"));
+    }
+
+    #[test]
+    fn invalid_patterns_are_errors() {
+        for pattern in ["snap_[.hdf5", "snap_[!.hdf5", "snap_[]"] {
+            let path = format!("dir/{pattern}");
+            match compile(pattern, &path) {
+                Err(Error::InvalidPath { path: p, reason }) => {
+                    assert_eq!(p, path);
+                    assert!(reason.contains(pattern), "{reason}");
+                    let shown = Error::InvalidPath { path: p, reason }.to_string();
+                    assert!(shown.contains(pattern), "{shown}");
+                }
+                other => panic!("{pattern}: {other:?}"),
+            }
+        }
     }
 }

@@ -29,6 +29,7 @@ mod dataset;
 mod directory;
 pub(crate) mod element;
 mod file;
+#[cfg(any(feature = "arrow", feature = "polars"))]
 pub(crate) mod glob;
 mod group;
 mod path;
