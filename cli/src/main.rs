@@ -203,6 +203,7 @@ enum CliError {
     #[error("{0}")]
     Usage(String),
     /// A query that failed to plan or run, with the exit status its cause calls for.
+    #[cfg(feature = "sql")]
     #[error("query failed: {message}")]
     Query { message: String, status: u8 },
 }
@@ -213,6 +214,7 @@ impl CliError {
         match self {
             CliError::Client(e) => client_status(e),
             CliError::Slice(_) | CliError::Usage(_) => exit::USAGE,
+            #[cfg(feature = "sql")]
             CliError::Query { status, .. } => *status,
             CliError::Server(_) | CliError::File { .. } | CliError::Io(_) | CliError::Format(_) => {
                 exit::FAILURE
