@@ -8,7 +8,7 @@
 //! HDF5 dependency. See `docs/protocol.md` in the repository for the wire protocol.
 //!
 //! ```no_run
-//! use hdfstream::{OpenOptions, Selection};
+//! use hdfstream::{HasAttrs, OpenOptions, Selection};
 //!
 //! # fn main() -> hdfstream::Result<()> {
 //! let file = hdfstream::open(
