@@ -7,18 +7,20 @@
 # A streaming path should grow much less than 4x when the rows grow 4x.
 #
 # Usage: scripts/bench_memory.sh [N]   (default 10^7; HDFSTREAM_BENCH_PROFILE=bench shares
-# the benches' build, =dev a debug one; needs /usr/bin/time). Data goes to $TMPDIR (about 170 B per gas particle).
+# the benches' build, =dev a debug one; HDFSTREAM_BENCH_NO_BUILD=1 uses the binaries already
+# built; needs /usr/bin/time). Data goes to $TMPDIR (about 170 B per gas particle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000000}
 PROFILE=${HDFSTREAM_BENCH_PROFILE:-release}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hdfstream-target}
-cargo build --profile "$PROFILE" -p hdfstream-cli
+build() { [ -n "${HDFSTREAM_BENCH_NO_BUILD:-}" ] || cargo build --profile "$PROFILE" "$@"; }
+build -p hdfstream-cli
 PATHS="sql export polars"
 if [ -n "${HDFSTREAM_BENCH_SKIP_POLARS:-}" ]; then
   PATHS="sql export" # the Polars build is the longest; skip it on request
 else
-  cargo build --profile "$PROFILE" --example collect --features polars
+  build --example collect --features polars
 fi
 case $PROFILE in dev) DIR=debug ;; release | bench) DIR=release ;; *) DIR=$PROFILE ;; esac
 BIN=$CARGO_TARGET_DIR/$DIR/hdfstream
