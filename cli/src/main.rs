@@ -287,10 +287,7 @@ fn config_file() -> Option<hdfstream::Config> {
 
 /// The user name the alias `url` names in the configuration file, if any.
 fn alias_user(url: &str) -> Option<String> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return None;
-    }
-    config_file()?.aliases.get(url)?.user.clone()
+    config_file()?.resolve(url).ok()?.user
 }
 
 /// Whether `arg` names a server: an http(s) URL or an alias of the configuration file.

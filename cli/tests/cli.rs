@@ -44,22 +44,23 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     }
 });
 
-fn hdfstream(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hdfstream"))
-        .args(args)
+/// The tool with `args` and none of the credential or server variables of the caller.
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hdfstream"));
+    cmd.args(args)
         .env_remove("HDFSTREAM_USER")
         .env_remove("HDFSTREAM_PASSWORD")
-        .env_remove("HDFSTREAM_URL")
-        .output()
-        .expect("run hdfstream")
+        .env_remove("HDFSTREAM_URL");
+    cmd
+}
+
+fn hdfstream(args: &[&str]) -> Output {
+    command(args).output().expect("run hdfstream")
 }
 
 /// Runs the tool with `HDFSTREAM_URL` set to the test server.
 fn hdfstream_with_url_env(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hdfstream"))
-        .args(args)
-        .env_remove("HDFSTREAM_USER")
-        .env_remove("HDFSTREAM_PASSWORD")
+    command(args)
         .env("HDFSTREAM_URL", url())
         .output()
         .expect("run hdfstream")
