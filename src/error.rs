@@ -149,6 +149,25 @@ pub enum Error {
         /// The config file involved, if any.
         path: Option<PathBuf>,
     },
+
+    /// A worker thread of the client failed (a bug, reported instead of ending the data
+    /// early). Not retried.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// The message of a panic's payload (`"unknown panic"` when it is not text).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
 }
 
 impl Error {

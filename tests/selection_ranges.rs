@@ -154,3 +154,31 @@ fn split_by_files_and_join_files_match_row_by_row() {
         assert_eq!(joined, inside);
     }
 }
+
+/// `take_positions` against indexing the set's rows as a vector.
+#[test]
+fn take_positions_matches_indexing_the_rows() {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for _ in 0..300 {
+        let set = RowRanges::from_rows((0..next(50)).map(|_| next(80)));
+        let rows: Vec<u64> = set.iter().flatten().collect();
+        let positions: Vec<u64> = (0..next(30)).map(|_| next(rows.len() as u64 + 5)).collect();
+        let want = RowRanges::from_rows(
+            positions
+                .iter()
+                .filter_map(|&p| rows.get(p as usize).copied()),
+        );
+        assert_eq!(set.take_positions(positions.iter().copied()), want);
+    }
+    let set = RowRanges::from_ranges([10..13, 20..22, 30..31]);
+    assert_eq!(
+        set.take_positions([0, 1, 2, 3, 5]),
+        RowRanges::from_ranges([10..13, 20..21, 30..31])
+    );
+}

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, Statistics};
@@ -20,9 +21,41 @@ use hdfstream::RowRanges;
 use hdfstream::arrow::GroupTable;
 
 use crate::HdfstreamError;
+use crate::late::LatePlan;
 
 /// Record batches queued between a partition's fetch thread and its consumer.
 const QUEUED_BATCHES: usize = 2;
+
+/// Sends the batches of `rows` to `tx`, through `late` when the scan filters first; stops
+/// when the query stops reading (a closed channel).
+fn produce(
+    table: &GroupTable,
+    late: Option<&LatePlan>,
+    rows: &RowRanges,
+    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+) {
+    if let Some(late) = late {
+        if let Err(e) = late.run(rows, |item| tx.blocking_send(item).is_ok()) {
+            let _ = tx.blocking_send(Err(e));
+        }
+        return;
+    }
+    let reader = match table.reader(Some(rows)) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(HdfstreamError::from(e).into()));
+            return;
+        }
+    };
+    for batch in reader {
+        let item = batch.map_err(DataFusionError::from);
+        let failed = item.is_err();
+        // The reader is dropped on return, which stops its fetcher.
+        if tx.blocking_send(item).is_err() || failed {
+            return;
+        }
+    }
+}
 
 /// What the scan does, for `EXPLAIN`.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +72,8 @@ pub(crate) struct ScanSummary {
     pub(crate) total_rows: u64,
     /// Whether the row count is exact (every used filter exact).
     pub(crate) exact: bool,
+    /// Filters evaluated in the scan before the other columns are fetched, as text.
+    pub(crate) late: Vec<String>,
 }
 
 /// Scans selected rows of a remote group; made by [`crate::HdfstreamTable`].
@@ -47,11 +82,18 @@ pub struct HdfstreamExec {
     table: GroupTable,
     partitions: Vec<RowRanges>,
     summary: ScanSummary,
+    /// Filters applied before the other columns are fetched.
+    late: Option<Arc<LatePlan>>,
     properties: Arc<PlanProperties>,
 }
 
 impl HdfstreamExec {
-    pub(crate) fn new(table: GroupTable, partitions: Vec<RowRanges>, summary: ScanSummary) -> Self {
+    pub(crate) fn new(
+        table: GroupTable,
+        partitions: Vec<RowRanges>,
+        summary: ScanSummary,
+        late: Option<LatePlan>,
+    ) -> Self {
         let partitions = if partitions.is_empty() {
             vec![RowRanges::new()]
         } else {
@@ -67,6 +109,7 @@ impl HdfstreamExec {
             table,
             partitions,
             summary,
+            late: late.map(Arc::new),
             properties: Arc::new(properties),
         }
     }
@@ -103,6 +146,9 @@ impl DisplayAs for HdfstreamExec {
                 }
                 if !s.pushed.is_empty() {
                     write!(f, " pushed=[{}]", s.pushed.join(", "))?;
+                }
+                if !s.late.is_empty() {
+                    write!(f, " late=[{}]", s.late.join(", "))?;
                 }
                 let names: Vec<String> = self
                     .table
@@ -169,26 +215,20 @@ impl ExecutionPlan for HdfstreamExec {
         })?;
         let schema = self.table.schema();
         let table = self.table.clone();
+        let late = self.late.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
         // The reader blocks on HTTP: it runs on a thread of its own, never on tokio's workers.
         std::thread::Builder::new()
             .name(format!("hdfstream-df-{partition}"))
             .spawn(move || {
-                let reader = match table.reader(Some(&rows)) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(HdfstreamError::from(e).into()));
-                        return;
-                    }
-                };
-                for batch in reader {
-                    let item = batch.map_err(DataFusionError::from);
-                    let failed = item.is_err();
-                    // A closed channel means the query stopped reading: the reader is
-                    // dropped here, which stops its fetcher.
-                    if tx.blocking_send(item).is_err() || failed {
-                        return;
-                    }
+                let run =
+                    std::panic::AssertUnwindSafe(|| produce(&table, late.as_deref(), &rows, &tx));
+                if let Err(p) = std::panic::catch_unwind(run) {
+                    // Never let a failed partition look like one that ended.
+                    let reason = hdfstream::error::panic_message(p.as_ref());
+                    let _ = tx.blocking_send(Err(DataFusionError::Execution(format!(
+                        "the scan of partition {partition} failed: {reason}"
+                    ))));
                 }
             })
             .map_err(|e| DataFusionError::External(Box::new(e)))?;

@@ -13,6 +13,10 @@
 //!   applied exactly as row ranges; bounds on the position column's components
 //!   (`"Coordinates"[1] BETWEEN 10 AND 12`) pruned by the SWIFT `Cells/` index (inexact:
 //!   DataFusion checks every row again);
+//! * late materialization of other filters over the table's columns (deterministic, no
+//!   subqueries): the scan fetches the columns they read, evaluates them, and fetches the
+//!   other columns only for the rows that passed when that moves fewer bytes (inexact too:
+//!   DataFusion checks every row again);
 //! * partitions of about equal row counts, each streaming record batches from its own
 //!   fetch thread (the blocking HTTP client never runs on tokio's workers);
 //! * exact row counts, so `SELECT count(*)` reads no data.
@@ -49,6 +53,7 @@ pub struct ReadmeDoctests;
 mod exec;
 mod filters;
 mod function;
+mod late;
 mod named;
 mod options;
 mod provider;

@@ -18,6 +18,7 @@ use hdfstream::{ClientBuilder, OpenOptions, RowRanges};
 
 use crate::exec::{HdfstreamExec, ScanSummary};
 use crate::filters::{FilterContext, intersect};
+use crate::late::{LatePlan, can_evaluate};
 use crate::{HdfstreamError, HdfstreamOptions, off_runtime};
 
 /// A remote HDF5 group as a DataFusion table: one file, or the same group in every file a
@@ -217,7 +218,7 @@ fn first_rows(rows: &RowRanges, n: u64) -> RowRanges {
 
 /// Cuts `rows` into at most `parts` pieces of about equal row counts, none smaller than
 /// `min_rows` unless there is only one.
-fn split_rows(rows: &RowRanges, parts: usize, min_rows: u64) -> Vec<RowRanges> {
+pub(crate) fn split_rows(rows: &RowRanges, parts: usize, min_rows: u64) -> Vec<RowRanges> {
     let total = rows.row_count();
     let parts = (parts.max(1) as u64).min(total.div_ceil(min_rows.max(1)).max(1));
     let per = total.div_ceil(parts).max(1);
@@ -262,7 +263,11 @@ impl TableProvider for HdfstreamTable {
             .map(|f| {
                 if self.filters.row_filter(f).is_some() {
                     TableProviderFilterPushDown::Exact
-                } else if self.filters.box_filter(f).is_some() {
+                } else if self.filters.box_filter(f).is_some()
+                    || can_evaluate(f, &self.table.schema())
+                {
+                    // Pruned by cells, or evaluated in the scan before the other columns
+                    // are fetched; DataFusion checks every row again.
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -289,17 +294,33 @@ impl TableProvider for HdfstreamTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let (rows, summary) = self.plan_rows(filters, limit);
-        let table = match projection {
-            Some(p) => self.table.project(p).map_err(HdfstreamError::from)?,
-            None => self.table.clone(),
+        let (rows, mut summary) = self.plan_rows(filters, limit);
+        let all: Vec<usize> = (0..self.table.schema().fields().len()).collect();
+        let projection = projection.unwrap_or(&all);
+        let table = self
+            .table
+            .project(projection)
+            .map_err(HdfstreamError::from)?;
+        let schema = self.table.schema();
+        let late_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| self.filters.row_filter(f).is_none() && can_evaluate(f, &schema))
+            .cloned()
+            .collect();
+        let late = if late_filters.is_empty() {
+            None
+        } else {
+            LatePlan::new(state, &self.table, projection, &late_filters)?
         };
+        if late.is_some() {
+            summary.late = late_filters.iter().map(ToString::to_string).collect();
+        }
         let parts = split_rows(
             &rows,
             state.config().target_partitions(),
             self.options.min_partition_rows,
         );
-        Ok(Arc::new(HdfstreamExec::new(table, parts, summary)))
+        Ok(Arc::new(HdfstreamExec::new(table, parts, summary, late)))
     }
 }
 

@@ -87,6 +87,21 @@ fn rows_sent(s: &Snapshot, object: &str) -> u64 {
         .sum()
 }
 
+/// Asserts `got == want`, reporting the lengths and the first difference (not every value).
+fn assert_same<T: PartialEq + std::fmt::Debug>(got: &[T], want: &[T], what: &str) {
+    if got != want {
+        let at = got.iter().zip(want).position(|(a, b)| a != b);
+        let at = at.unwrap_or(got.len().min(want.len()));
+        panic!(
+            "{what}: {} values, {} wanted; first difference at {at}: {:?} vs {:?}",
+            got.len(),
+            want.len(),
+            got.get(at),
+            want.get(at)
+        );
+    }
+}
+
 fn data_requests(s: &Snapshot) -> usize {
     s.server
         .request_log()
@@ -441,6 +456,93 @@ async fn joins_aggregations_and_order_by_equal_libhdf5_with(s: &Snapshot) {
         })
         .collect();
     assert_eq!(counts, want);
+}
+
+#[test]
+fn data_filters_fetch_other_columns_for_matching_rows_only() {
+    let s = Snapshot::new(40_000, 2);
+    block_on(data_filters_fetch_other_columns_for_matching_rows_only_with(&s));
+}
+
+/// Filters on data columns: the scan fetches their columns first, then the other columns
+/// for the matching rows only (late materialization), and the answers equal libhdf5's.
+async fn data_filters_fetch_other_columns_for_matching_rows_only_with(s: &Snapshot) {
+    let files = &s.summary.snapshot_files;
+    let temp: Vec<f32> = h5(files, "PartType0/Temperatures");
+    let halo: Vec<i64> = h5(files, "PartType0/HaloID");
+    let ids: Vec<u64> = h5(files, "PartType0/ParticleIDs");
+    let masses: Vec<f32> = h5(files, "PartType0/Masses");
+    let n = ids.len() as u64;
+    let (ctx, url) = ctx(s);
+    // The hottest 1% of the gas, in one halo or another.
+    let mut sorted = temp.clone();
+    sorted.sort_by(f32::total_cmp);
+    // SQL compares the f32 column with the f64 literal as f64.
+    let cut: f64 = sorted[sorted.len() * 99 / 100].to_string().parse().unwrap();
+    let a_halo = halo.iter().copied().find(|&h| h > 0).unwrap();
+    let cases: Vec<(String, Keep)> = vec![
+        (
+            format!("\"Temperatures\" > {cut}"),
+            Box::new({
+                let t = temp.clone();
+                move |r| f64::from(t[r as usize]) > cut
+            }),
+        ),
+        (
+            format!("\"HaloID\" = {a_halo} AND \"Masses\" > 0"),
+            Box::new({
+                let (h, m) = (halo.clone(), masses.clone());
+                move |r| h[r as usize] == a_halo && m[r as usize] > 0.0
+            }),
+        ),
+        // Not a range of the row index: evaluated on the virtual column, no data fetched
+        // for it.
+        ("row_index % 7 = 3".to_owned(), Box::new(|r| r % 7 == 3)),
+    ];
+    for (filter, keep) in &cases {
+        let sql = format!(
+            "SELECT row_index, \"ParticleIDs\", \"Velocities\" \
+             FROM read_hdfstream('{url}', 'PartType0') WHERE {filter} ORDER BY row_index"
+        );
+        s.server.clear_request_log();
+        let got = query(&ctx, &sql).await;
+        let want: Vec<u64> = (0..n).filter(|&r| keep(r)).collect();
+        assert!(!want.is_empty() && (want.len() as u64) < n / 5, "{filter}");
+        assert_same(&u64s(&got, 0), &want, filter);
+        let want_ids: Vec<u64> = want.iter().map(|&r| ids[r as usize]).collect();
+        assert_same(&u64s(&got, 1), &want_ids, filter);
+        // The other columns were sent for the matching rows only.
+        for col in ["ParticleIDs", "Velocities"] {
+            let sent = rows_sent(s, &format!("/PartType0/{col}"));
+            assert_eq!(sent, want.len() as u64, "{col} rows sent for {filter}");
+        }
+        let plan = query(&ctx, &format!("EXPLAIN {sql}")).await;
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan)
+            .unwrap()
+            .to_string();
+        assert!(text.contains("late=["), "{text}");
+    }
+    // A filter most rows pass: the other columns come in whole runs, the answer is the same.
+    let low: f64 = sorted[sorted.len() / 10].to_string().parse().unwrap();
+    let sql = format!(
+        "SELECT row_index, \"ParticleIDs\" FROM read_hdfstream('{url}', 'PartType0') \
+         WHERE \"Temperatures\" > {low} ORDER BY row_index"
+    );
+    s.server.clear_request_log();
+    let got = query(&ctx, &sql).await;
+    let want: Vec<u64> = (0..n)
+        .filter(|&r| f64::from(temp[r as usize]) > low)
+        .collect();
+    assert_same(&u64s(&got, 0), &want, "most rows pass");
+    assert_eq!(rows_sent(s, "/PartType0/ParticleIDs"), n);
+    // A filter that fails on some rows fails the query as DataFusion would, never with
+    // rows missing.
+    let sql = format!(
+        "SELECT count(\"ParticleIDs\") FROM read_hdfstream('{url}', 'PartType0') \
+         WHERE 10 / (\"HaloID\" - \"HaloID\") > 1"
+    );
+    let err = ctx.sql(&sql).await.unwrap().collect().await.unwrap_err();
+    assert!(err.to_string().contains("Divide by zero"), "{err}");
 }
 
 #[test]

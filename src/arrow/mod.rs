@@ -517,6 +517,21 @@ impl GroupTable {
         self.table.plan.total_rows()
     }
 
+    /// Wire bytes one row of the table's data columns costs (see [`crate::table::row_bytes`]).
+    pub fn row_bytes(&self) -> u64 {
+        self.table
+            .plan
+            .columns
+            .iter()
+            .map(|c| crate::table::row_bytes(&c.info))
+            .fold(0, u64::saturating_add)
+    }
+
+    /// The batch size of its readers, in rows.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// The same table with only the schema's fields `indices`, in that order (each at
     /// most once); columns left out are not fetched.
     pub fn project(&self, indices: &[usize]) -> Result<GroupTable> {
@@ -826,7 +841,23 @@ impl Iterator for GroupRecordBatchReader {
     type Item = std::result::Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.rx.as_ref()?.recv().ok()
+        match self.rx.as_ref()?.recv() {
+            Ok(item) => Some(item),
+            Err(_) => {
+                // The fetcher ended: normally after its last batch, but a panic must not
+                // look like the end of the data.
+                self.rx = None;
+                let worker = self.worker.take()?;
+                worker.join().err().map(|p| {
+                    Err(ArrowError::ExternalError(Box::new(Error::Internal {
+                        reason: format!(
+                            "the batch fetcher failed: {}",
+                            crate::error::panic_message(p.as_ref())
+                        ),
+                    })))
+                })
+            }
+        }
     }
 }
 

@@ -20,10 +20,8 @@ use crate::remote::{AttrValue, Backend};
 use crate::selection::RowRanges;
 use crate::table::{
     Region, RegionQuery, RegionRows, RegionSelection, ScanReport, TableCells, TableFile,
+    late_fetch_pays,
 };
-
-/// Request-body bytes a run costs (start and count), used to weigh late materialization.
-const RUN_COST_BYTES: u64 = 16;
 
 /// A remote HDF5 group (over one or several files) as a table. Cheap to clone.
 ///
@@ -702,9 +700,7 @@ impl Inner {
         let all_rows: u64 = local.iter().map(RowRanges::row_count).sum();
         let hit_rows: u64 = matches.iter().map(RowRanges::row_count).sum();
         let hit_runs: u64 = matches.iter().map(|m| m.run_count() as u64).sum();
-        let run_bytes = hit_runs * RUN_COST_BYTES * (rest.len() as u64);
-        let late =
-            hit_rows.saturating_mul(row_bytes) + run_bytes < all_rows.saturating_mul(row_bytes);
+        let late = late_fetch_pays(all_rows, hit_rows, hit_runs, row_bytes, rest.len() as u64);
         tracing::debug!(
             all_rows,
             hit_rows,
@@ -739,31 +735,19 @@ impl Inner {
                 format!("predicate mask has {} values for {total} rows", mask.len()).into(),
             ));
         }
-        let mut hits = true_positions(mask)
-            .into_iter()
-            .map(|p| p as u64)
-            .peekable();
+        let hits = true_positions(mask);
         let mut out = Vec::with_capacity(local.len());
-        // Position of the first row of the current run in mask order.
-        let mut pos = 0u64;
+        // Mask positions of the current file's first row, and of the next file's.
+        let (mut from, mut i) = (0u64, 0usize);
         for rows in local {
-            let mut runs: Vec<Range<u64>> = Vec::new();
-            for r in rows {
-                let len = r.end - r.start;
-                while let Some(&p) = hits.peek() {
-                    if p >= pos + len {
-                        break;
-                    }
-                    let row = r.start + (p - pos);
-                    match runs.last_mut() {
-                        Some(last) if last.end == row => last.end = row + 1,
-                        _ => runs.push(row..row + 1),
-                    }
-                    hits.next();
-                }
-                pos += len;
+            let to = from + rows.row_count();
+            let start = i;
+            while hits.get(i).is_some_and(|&p| (p as u64) < to) {
+                i += 1;
             }
-            out.push(RowRanges::from_ranges(runs));
+            let mine = hits.get(start..i).unwrap_or_default();
+            out.push(rows.take_positions(mine.iter().map(|&p| p as u64 - from)));
+            from = to;
         }
         Ok(out)
     }

@@ -9,7 +9,7 @@ use polars::prelude::*;
 use super::args::{MultiColumn, ScanArgsHdfstream};
 use super::to_polars;
 use crate::remote::{Backend, ElementKind};
-use crate::table::{Location, PlanOptions, TablePlan, group_path};
+use crate::table::{Location, PlanOptions, TablePlan, VLEN_STRING_BYTES, group_path};
 
 /// Splits a scan URL into server and path (see [`crate::table::parse_location`]).
 pub(crate) fn parse_location(url: &str, file: Option<&str>) -> PolarsResult<Location> {
@@ -136,7 +136,7 @@ fn dataset_columns(
             Values::Str,
             Shape::Scalar,
             DataType::String,
-            16,
+            VLEN_STRING_BYTES,
         )]),
         (dtype, rank @ (1 | 2)) => {
             let Some(kind) = ElementKind::from_dtype(dtype) else {

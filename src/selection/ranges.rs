@@ -84,6 +84,35 @@ impl RowRanges {
         self.runs.last().map_or(0, |r| r.end)
     }
 
+    /// The rows at `positions` of the set, where position 0 is its smallest row (positions
+    /// in any order; those past the end are ignored).
+    pub fn take_positions<I: IntoIterator<Item = u64>>(&self, positions: I) -> Self {
+        // Position of the first row of each run.
+        let mut firsts = Vec::with_capacity(self.runs.len());
+        let mut at = 0u64;
+        for r in &self.runs {
+            firsts.push(at);
+            at += r.end - r.start;
+        }
+        let mut out: Vec<Range<u64>> = Vec::new();
+        for p in positions {
+            if p >= at {
+                continue;
+            }
+            // `firsts[0] == 0 <= p`, so the index is at least 1.
+            let i = firsts.partition_point(|&f| f <= p).saturating_sub(1);
+            let (Some(run), Some(first)) = (self.runs.get(i), firsts.get(i)) else {
+                continue;
+            };
+            let row = run.start + (p - first);
+            match out.last_mut() {
+                Some(last) if last.end == row => last.end = row + 1,
+                _ => out.push(row..row + 1),
+            }
+        }
+        Self::from_ranges(out)
+    }
+
     /// Rows present in both sets.
     pub fn intersection(&self, other: &Self) -> Self {
         let (mut i, mut j) = (0, 0);

@@ -12,10 +12,13 @@
 //! * [`exact_rows`]: the rows of a candidate set whose positions lie in a region, fetched in
 //!   bounded pieces;
 //! * [`fetch_column`]: the one column fetcher (one multi-slice request per column, file and
-//!   2^24 runs, numbers streamed into the vector an engine adopts, one string decoder).
+//!   2^24 runs, numbers streamed into the vector an engine adopts, one string decoder);
+//! * [`late_fetch_pays`]: whether fetching the other columns only for the rows a filter kept
+//!   moves fewer bytes (late materialization).
 
 mod cells;
 pub(crate) mod fetch;
+mod late;
 mod location;
 pub(crate) mod parallel;
 mod plan;
@@ -27,6 +30,7 @@ use hdfstream_protocol::{DimSelection, MAX_SLICES, Member, SliceSpec};
 
 pub use cells::{CellBounds, CellIndex, DEFAULT_PADDING};
 pub use fetch::{ColumnData, ColumnRequest, fetch_column};
+pub use late::{RUN_COST_BYTES, VLEN_STRING_BYTES, late_fetch_pays, row_bytes};
 pub use location::{Location, parse_location};
 pub use plan::{
     GroupListing, OnUnsupported, PlanColumn, PlanOptions, TablePlan, group_path, list_group,
