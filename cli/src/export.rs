@@ -78,7 +78,7 @@ pub(crate) fn run(
         backend,
         &args.file_or_glob,
         &args.group,
-        OpenOptions::default(),
+        OpenOptions::metadata_only(),
     )?;
     if let Some(cols) = &args.columns {
         builder = builder.with_columns(cols.iter().cloned());

@@ -70,7 +70,7 @@ impl HdfstreamTable {
             Arc::clone(&backend),
             path,
             group,
-            OpenOptions::default(),
+            OpenOptions::metadata_only(),
         )?
         .with_batch_size(options.batch_size)
         .with_concurrency(options.concurrency)

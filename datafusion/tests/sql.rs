@@ -506,6 +506,19 @@ async fn data_filters_fetch_other_columns_for_matching_rows_only_with(s: &Snapsh
         );
         s.server.clear_request_log();
         let got = query(&ctx, &sql).await;
+        // Opening the table asked for the group's metadata only, not each file's tree with
+        // its inlined arrays.
+        let meta: u64 = s
+            .server
+            .request_log()
+            .iter()
+            .filter(|r| r.slice_runs.is_none())
+            .map(|r| r.body_bytes)
+            .sum();
+        assert!(
+            meta < 64 * 1024 * files.len() as u64,
+            "{meta} bytes of metadata"
+        );
         let want: Vec<u64> = (0..n).filter(|&r| keep(r)).collect();
         assert!(!want.is_empty() && (want.len() as u64) < n / 5, "{filter}");
         assert_same(&u64s(&got, 0), &want, filter);

@@ -183,20 +183,28 @@ impl GroupReaderBuilder {
     }
 
     /// Connects to `url_or_alias` and opens `group` in the file `file_or_glob` names, or in
-    /// every file its glob (`*`, `?`, `[0-9]`, `[!a]` in the file name) matches, in natural order.
+    /// every file its glob (`*`, `?`, `[0-9]`, `[!a]` in the file name) matches, in natural
+    /// order. Only the group's metadata is requested ([`OpenOptions::metadata_only`]).
     pub fn open(url_or_alias: &str, file_or_glob: &str, group: &str) -> Result<Self> {
         let backend: Arc<dyn Backend> = Arc::new(Connection::open(url_or_alias)?);
-        Self::open_with(backend, file_or_glob, group, OpenOptions::default())
+        Self::open_with(backend, file_or_glob, group, OpenOptions::metadata_only())
     }
 
-    /// Like [`GroupReaderBuilder::open`] over an existing connection or backend.
+    /// Like [`GroupReaderBuilder::open`] over an existing connection or backend, opening the
+    /// files with `options` ([`OpenOptions::metadata_only`] requests the least).
     pub fn open_with(
         backend: Arc<dyn Backend>,
         file_or_glob: &str,
         group: &str,
         options: OpenOptions,
     ) -> Result<Self> {
-        Self::from_groups(source::open_groups(&backend, file_or_glob, group, options)?)
+        Self::from_groups(source::open_groups(
+            &backend,
+            file_or_glob,
+            group,
+            options,
+            DEFAULT_CONCURRENCY,
+        )?)
     }
 
     /// Reads only these datasets, as columns in this order. Default: every dataset that fits.

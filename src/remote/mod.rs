@@ -102,6 +102,15 @@ impl Default for OpenOptions {
 }
 
 impl OpenOptions {
+    /// One level of metadata per request and no inlined data: what a table scan needs of a
+    /// file (its group's datasets), without the rest of the file's tree.
+    pub const fn metadata_only() -> Self {
+        Self {
+            max_depth: 0,
+            data_size_limit: 0,
+        }
+    }
+
     /// Sets the group expansion depth.
     pub fn max_depth(mut self, depth: u32) -> Self {
         self.max_depth = depth;
