@@ -37,11 +37,6 @@ use super::read::{StreamError, element_count};
 use super::types::{Layout, MemType};
 use hdfstream_protocol::Sink;
 
-unsafe extern "C" {
-    /// Identifier of the sec2 (POSIX) file driver, libhdf5's default (`H5FD_SEC2`).
-    fn H5FD_sec2_init() -> hid_t;
-}
-
 /// Decoded bytes one request may keep in its window of units.
 const WINDOW_BYTES: u64 = 128 << 20;
 /// Largest unit (chunks of one dimension-0 chunk index touched by a selection) decoded
@@ -80,6 +75,7 @@ pub(crate) enum Access {
 /// A chunked dataset we decode ourselves.
 pub(crate) struct Chunked {
     file: Arc<File>,
+    /// Added to the chunk addresses libhdf5 reports (the user block, for libhdf5 < 1.14.4).
     base: u64,
     chunk: Vec<u64>,
     pipeline: Arc<[Filter]>,
@@ -131,8 +127,13 @@ fn probe_locked(ds: &Id, mem: &MemType, rank: usize) -> Access {
     if !same_type {
         return fallback();
     }
-    let Some((file, base)) = file_handle(ds) else {
+    let Some((file, userblock)) = file_handle(ds) else {
         return fallback();
+    };
+    let base = if chunk_addresses_are_absolute() {
+        0
+    } else {
+        userblock
     };
     match chunk {
         Some(chunk) => match pipeline(&dcpl, mem.size) {
@@ -157,6 +158,12 @@ fn probe_locked(ds: &Id, mem: &MemType, rank: usize) -> Access {
         }
         None => Access::Plain,
     }
+}
+
+/// Whether `H5Dget_chunk_info*` report file offsets that include the user block: libhdf5
+/// 1.14.4 and later do (HDF5 pull request 4236); older ones report offsets past it.
+fn chunk_addresses_are_absolute() -> bool {
+    hdf5_metno::library_version() >= (1, 14, 4)
 }
 
 /// The filters of a dcpl if we implement all of them.
@@ -200,12 +207,13 @@ fn pipeline(dcpl: &Id, elem_size: usize) -> Option<Vec<Filter>> {
 }
 
 /// A private handle on the file holding `ds` (opened by the default sec2 driver), and the
-/// base address libhdf5 addresses are relative to (the user block size).
+/// size of its user block.
 fn file_handle(ds: &Id) -> Option<(Arc<File>, u64)> {
     // SAFETY: valid identifiers; out pointers point to live locals.
     let fid = id(unsafe { H5Iget_file_id(ds.raw()) })?;
     let fapl = id(unsafe { H5Fget_access_plist(fid.raw()) })?;
-    if unsafe { H5Pget_driver(fapl.raw()) } != unsafe { H5FD_sec2_init() } {
+    // The sec2 (POSIX) driver's identifier, found the same way in libhdf5 1.10 to 2.x.
+    if unsafe { H5Pget_driver(fapl.raw()) } != *hdf5_metno::globals::H5FD_SEC2 {
         return None;
     }
     let fcpl = id(unsafe { H5Fget_create_plist(fid.raw()) })?;

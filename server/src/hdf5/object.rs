@@ -11,6 +11,8 @@ use hdf5_sys::h5a::{H5A_info_t, H5Aget_space, H5Aget_type, H5Aiterate2, H5Aopen,
 use hdf5_sys::h5d::{H5Dget_space, H5Dget_type};
 use hdf5_sys::h5g::{H5G_info_t, H5Gget_info};
 use hdf5_sys::h5i::{H5I_type_t, H5Iget_type, hid_t};
+// The 1.10 API (deprecated, still built by libhdf5 1.12 to 2.x, `hdf5-static` included).
+#[allow(deprecated)]
 use hdf5_sys::h5l::{H5L_info1_t, H5L_type_t, H5Lget_val, H5Literate1};
 use hdf5_sys::h5o::H5Oopen;
 use hdf5_sys::h5p::H5P_DEFAULT;
@@ -226,6 +228,7 @@ unsafe extern "C" fn collect_link(
 }
 
 /// Links of a group in native name-index order.
+#[allow(deprecated)]
 fn links(group: &Id) -> Option<Vec<Link>> {
     let mut links: Vec<Link> = Vec::new();
     let mut idx: hsize_t = 0;

@@ -6,6 +6,8 @@ use std::io;
 use std::os::raw::{c_char, c_void};
 
 use hdf5_metno_sys as hdf5_sys;
+// `H5Dvlen_reclaim`: the 1.10 API (deprecated, still built by libhdf5 1.12 to 2.x).
+#[allow(deprecated)]
 use hdf5_sys::h5d::{H5Dread, H5Dvlen_reclaim};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::H5P_DEFAULT;
@@ -107,6 +109,7 @@ impl Reclaim<'_> {
         std::mem::take(&mut self.buf.words)
     }
 
+    #[allow(deprecated)]
     fn reclaim(&mut self) {
         if self.mem.layout != Layout::Fixed && !self.buf.words.is_empty() {
             let (t, s) = (self.mem.id.raw(), self.space.raw());
