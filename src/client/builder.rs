@@ -217,6 +217,8 @@ impl ClientBuilder {
         if timeout.is_zero() || connect_timeout.is_zero() {
             return Err(Error::config("timeouts must be greater than zero"));
         }
+        // reqwest takes the process-wide rustls provider; ring unless the program chose one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .connect_timeout(connect_timeout)
