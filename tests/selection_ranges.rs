@@ -124,17 +124,22 @@ fn touching_ranges_merge_and_empty_ones_vanish() {
     assert!(RowRanges::from_ranges(std::iter::once(3..3)).is_empty());
 }
 
-/// `split_by_files` and `join_files` against a row-by-row computation, on pseudo-random sets
-/// and file sizes (including empty files and rows past the last file).
-#[test]
-fn split_by_files_and_join_files_match_row_by_row() {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |m: u64| {
+/// A seeded xorshift generator: `next(m)` is a pseudo-random value in `0..m`.
+fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed;
+    move |m| {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x % m
-    };
+    }
+}
+
+/// `split_by_files` and `join_files` against a row-by-row computation, on pseudo-random sets
+/// and file sizes (including empty files and rows past the last file).
+#[test]
+fn split_by_files_and_join_files_match_row_by_row() {
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     for _ in 0..200 {
         let files: Vec<u64> = (0..next(6)).map(|_| next(40)).collect();
         let total: u64 = files.iter().sum();
@@ -158,13 +163,7 @@ fn split_by_files_and_join_files_match_row_by_row() {
 /// `take_positions` against indexing the set's rows as a vector.
 #[test]
 fn take_positions_matches_indexing_the_rows() {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = |m: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % m
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..300 {
         let set = RowRanges::from_rows((0..next(50)).map(|_| next(80)));
         let rows: Vec<u64> = set.iter().flatten().collect();

@@ -50,6 +50,33 @@ fn measure(
     Ok((median(times), bytes, groups))
 }
 
+/// Prints one query's figures for both engines and SQL's ratios; an error when the engines
+/// found different numbers of `what`.
+fn report(
+    title: &str,
+    what: &str,
+    sql: (Duration, u64, usize),
+    polars: (Duration, u64, usize),
+) -> Res<()> {
+    println!("\n{title}");
+    println!(
+        "{:<20} {:>10} {:>14} {what:>8}",
+        "engine", "time s", "bytes/run"
+    );
+    for (name, (t, b, g)) in [("sql (DataFusion)", sql), ("polars connector", polars)] {
+        println!("{name:<20} {:>10.3} {b:>14} {g:>8}", t.as_secs_f64());
+    }
+    if sql.2 != polars.2 {
+        return Err(format!("the engines found {} and {} {what}", sql.2, polars.2).into());
+    }
+    println!(
+        "sql / polars: time {:.2}x, bytes {:.2}x",
+        sql.0.as_secs_f64() / polars.0.as_secs_f64(),
+        sql.1 as f64 / polars.1.max(1) as f64
+    );
+    Ok(())
+}
+
 fn main() -> Res<()> {
     let particles = env_or("HDFSTREAM_BENCH_PARTICLES", 4_000_000);
     let repeats = env_or("HDFSTREAM_BENCH_REPEATS", 5).max(1) as usize;
@@ -96,25 +123,14 @@ fn main() -> Res<()> {
             .collect()?;
         Ok(df.height())
     })?;
-    println!("\nhot gas per halo in rows 0..{half} of {particles} (4 files), medians of {repeats}");
-    println!(
-        "{:<20} {:>10} {:>14} {:>8}",
-        "engine", "time s", "bytes/run", "groups"
-    );
-    for (name, (t, b, g)) in [
-        ("sql (DataFusion)", sql_row),
-        ("polars connector", polars_row),
-    ] {
-        println!("{name:<20} {:>10.3} {b:>14} {g:>8}", t.as_secs_f64());
-    }
-    if sql_row.2 != polars_row.2 {
-        return Err(format!("the engines found {} and {} halos", sql_row.2, polars_row.2).into());
-    }
-    println!(
-        "sql / polars: time {:.2}x, bytes {:.2}x",
-        sql_row.0.as_secs_f64() / polars_row.0.as_secs_f64(),
-        sql_row.1 as f64 / polars_row.1.max(1) as f64
-    );
+    report(
+        &format!(
+            "hot gas per halo in rows 0..{half} of {particles} (4 files), medians of {repeats}"
+        ),
+        "groups",
+        sql_row,
+        polars_row,
+    )?;
 
     // A selective filter on a data column: both engines fetch `Temperatures` first and the
     // other columns only for the hottest 1% (late materialization).
@@ -147,24 +163,10 @@ fn main() -> Res<()> {
             .collect()?;
         Ok(df.height())
     })?;
-    println!("\nthe hottest 1% of {particles} particles: 3 other columns, medians of {repeats}");
-    println!(
-        "{:<20} {:>10} {:>14} {:>8}",
-        "engine", "time s", "bytes/run", "rows"
-    );
-    for (name, (t, b, g)) in [
-        ("sql (DataFusion)", sql_hot),
-        ("polars connector", polars_hot),
-    ] {
-        println!("{name:<20} {:>10.3} {b:>14} {g:>8}", t.as_secs_f64());
-    }
-    if sql_hot.2 != polars_hot.2 {
-        return Err(format!("the engines found {} and {} rows", sql_hot.2, polars_hot.2).into());
-    }
-    println!(
-        "sql / polars: time {:.2}x, bytes {:.2}x",
-        sql_hot.0.as_secs_f64() / polars_hot.0.as_secs_f64(),
-        sql_hot.1 as f64 / polars_hot.1.max(1) as f64
-    );
-    Ok(())
+    report(
+        &format!("the hottest 1% of {particles} particles: 3 other columns, medians of {repeats}"),
+        "rows",
+        sql_hot,
+        polars_hot,
+    )
 }
