@@ -119,7 +119,7 @@ fn main() {
     let cols = [col("Coordinates"), col("Velocities"), col("Masses")];
 
     let scan = |args: ScanArgsHdfstream| {
-        HdfstreamScan::open(&url, "PartType0", args.with_row_index(None, 0)).expect("scan")
+        HdfstreamScan::open(&url, "PartType0", args.without_row_index()).expect("scan")
     };
     let mut table = Vec::new();
     table.push(measure(

@@ -1,4 +1,5 @@
-//! Quickstart of the Polars connector: `cargo run --release --example quickstart --features polars`.
+//! Quickstart of the Polars connector:
+//! `cargo run -p hdfstream --profile quickstart --example quickstart --features polars`.
 //!
 //! Generates a small SWIFT-like snapshot (4 files) and its halo catalogue in a temporary
 //! directory, serves them with the embedded hdfstream server, and then, through HTTP only:
@@ -85,7 +86,7 @@ fn main() -> Res<()> {
     let halos = HdfstreamScan::open(
         &format!("{base}/msgpack/halos_0000.hdf5"),
         "Halos",
-        ScanArgsHdfstream::default().with_row_index(None, 0),
+        ScanArgsHdfstream::default().without_row_index(),
     )?;
     let joined = particles
         .lazy()?
@@ -111,7 +112,8 @@ fn main() -> Res<()> {
     // 4. Export.
     let out = dir.path().join("hot_gas_per_halo.parquet");
     let mut hot = hot;
-    let written = ParquetWriter::new(std::fs::File::create(&out)?).finish(&mut hot)?;
+    let written = polars_io::parquet::write::ParquetWriter::new(std::fs::File::create(&out)?)
+        .finish(&mut hot)?;
     println!(
         "\nwrote {} ({written} B, {} rows)",
         out.display(),

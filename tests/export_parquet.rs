@@ -55,9 +55,9 @@ fn local_file_round_trip_over_a_glob() {
         .builder("snap_0000.*.hdf5", "PartType0")
         .with_boolean_columns(["IsStarForming"]);
     let opts = ExportOptions::default()
-        .with_batch_size(Some(5_000))
+        .with_batch_size(5_000)
         .with_row_group_size(8_000)
-        .with_progress(Some(false));
+        .with_progress(false);
     let summary = to_parquet(builder, out.to_str().unwrap(), &opts).unwrap();
     let total = s.summary.num_part_total[0];
     assert_eq!(summary.rows, total);
@@ -114,7 +114,7 @@ fn file_url_with_columns_rows_and_snappy() {
         .with_rows(rows.clone());
     let opts = ExportOptions::default()
         .with_compression(ParquetCompression::Snappy)
-        .with_progress(Some(false));
+        .with_progress(false);
     let summary = to_parquet(builder, &url, &opts).unwrap();
     assert_eq!(summary.rows, rows.end - rows.start);
     let (table, meta) = read_back(std::fs::File::open(&out).unwrap());
@@ -144,7 +144,7 @@ fn memory_store_round_trip_uncompressed() {
         .unwrap();
     let opts = ExportOptions::default()
         .with_compression(ParquetCompression::None)
-        .with_progress(Some(false));
+        .with_progress(false);
     let summary = write_parquet(reader, store.clone(), &path, &opts).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -237,7 +237,7 @@ fn http_destination_takes_the_whole_file_in_one_put() {
     let opts = ExportOptions::default()
         .with_compression(ParquetCompression::None)
         .with_upload_buffer(5 << 20)
-        .with_progress(Some(false));
+        .with_progress(false);
     let dest = format!("{}/dav/run1/gas.parquet", server.url());
     let b = s.builder("snap_0000.*.hdf5", "PartType0");
     let summary = to_parquet(b, &dest, &opts).unwrap();

@@ -1,4 +1,4 @@
-//! Parquet export read back with Polars' own `scan_parquet`: every column equals libhdf5
+//! Parquet export read back with Polars' own Parquet reader: every column equals libhdf5
 //! reading the source files one after the other, and the file's key-value metadata carries
 //! the dataset attributes.
 #![cfg(all(feature = "polars", feature = "parquet"))]
@@ -12,6 +12,7 @@ use hdfstream::export::{ExportOptions, to_parquet};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use polars::prelude::*;
 use polars_common::{Served, assert_same, truth};
+use polars_io::prelude::SerReader;
 
 /// One attribute of a dataset as f64, read with libhdf5.
 fn h5_attr(ds: &hdf5_metno::Dataset, name: &str) -> f64 {
@@ -33,28 +34,24 @@ fn multi_file_export_reads_back_in_polars_like_libhdf5() {
     .unwrap()
     .with_boolean_columns(["IsStarForming"]);
     let opts = ExportOptions::default()
-        .with_batch_size(Some(2_500))
+        .with_batch_size(2_500)
         .with_row_group_size(5_000)
-        .with_progress(Some(false));
+        .with_progress(false);
     let summary = to_parquet(builder, out.to_str().unwrap(), &opts).unwrap();
     let total = s.sample.num_part_total[0];
     assert_eq!(summary.rows, total);
     assert!(s.sample.snapshot_files.len() == 3);
 
-    let got = LazyFrame::scan_parquet(
-        PlRefPath::new(out.to_str().unwrap()),
-        ScanArgsParquet::default(),
-    )
-    .unwrap()
-    .collect()
-    .unwrap();
+    let got = polars_io::parquet::read::ParquetReader::new(std::fs::File::open(&out).unwrap())
+        .finish()
+        .unwrap();
     assert_eq!(got.height() as u64, total);
     let schema = got.schema().clone();
     assert!(schema.len() >= 10, "{schema:?}");
     assert_eq!(schema.get("IsStarForming"), Some(&DataType::Boolean));
     // The truth: libhdf5 reading the three files in order, with the types Polars read.
     let want = truth(&s.sample.snapshot_files, "PartType0", &schema, None);
-    assert_same(&got, &want, "scan_parquet vs libhdf5");
+    assert_same(&got, &want, "Polars ParquetReader vs libhdf5");
 
     // The key-value metadata holds the Arrow schema, whose fields carry the attributes.
     let reader = SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();

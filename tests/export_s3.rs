@@ -119,7 +119,7 @@ fn export_to_s3_compatible_server_from_aws_env() {
     let opts = ExportOptions::default()
         .with_compression(ParquetCompression::None)
         .with_upload_buffer(5 << 20)
-        .with_progress(Some(false));
+        .with_progress(false);
     let summary = to_parquet(builder, "s3://exports/run1/gas.parquet", &opts).unwrap();
     assert_eq!(summary.rows, s.summary.num_part_total[0]);
     assert!(

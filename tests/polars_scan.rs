@@ -437,7 +437,7 @@ fn multi_file_glob_is_one_table() {
     let s = Served::sample(N, 3);
     let files = &s.sample.snapshot_files;
     assert_eq!(files.len(), 3);
-    let args = ScanArgsHdfstream::default().with_include_file_paths(Some("file"));
+    let args = ScanArgsHdfstream::default().with_include_file_paths("file");
     let scan = HdfstreamScan::open(&s.url("snap_0000.*.hdf5"), "PartType0", args).unwrap();
     let names: Vec<String> = scan.files().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
@@ -606,7 +606,7 @@ fn url_forms_and_errors() {
     let by_file = HdfstreamScan::open(
         &base,
         "PartType0",
-        ScanArgsHdfstream::default().with_file(Some("snap_0000.hdf5")),
+        ScanArgsHdfstream::default().with_file("snap_0000.hdf5"),
     )
     .unwrap();
     assert_eq!(by_file.row_count(), 1_000);
@@ -618,7 +618,7 @@ fn url_forms_and_errors() {
     let err = HdfstreamScan::open(
         &s.url("snap_0000.hdf5"),
         "PartType0",
-        ScanArgsHdfstream::default().with_file(Some("other.hdf5")),
+        ScanArgsHdfstream::default().with_file("other.hdf5"),
     )
     .unwrap_err();
     assert!(err.to_string().contains("ambiguous"), "{err}");
@@ -642,8 +642,8 @@ fn url_forms_and_errors() {
 fn glob_numeric_order_offsets_and_n_rows() {
     let s = Served::sample(3_000, 11);
     let args = ScanArgsHdfstream::default()
-        .with_row_index(Some("idx"), 1_000)
-        .with_n_rows(Some(2_500));
+        .with_row_index("idx", 1_000)
+        .with_n_rows(2_500);
     let scan = HdfstreamScan::open(&s.url("snap_0000.*.hdf5"), "PartType0", args).unwrap();
     let names: Vec<String> = scan.files().into_iter().map(|(n, _)| n).collect();
     let expected: Vec<String> = (0..11).map(|i| format!("snap_0000.{i}.hdf5")).collect();
@@ -678,7 +678,7 @@ fn glob_numeric_order_offsets_and_n_rows() {
     let plain = HdfstreamScan::open(
         &s.url("snap_0000.*.hdf5"),
         "PartType0",
-        ScanArgsHdfstream::default().with_row_index(None, 0),
+        ScanArgsHdfstream::default().without_row_index(),
     )
     .unwrap();
     assert!(plain.schema().get("row_index").is_none());

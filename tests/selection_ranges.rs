@@ -99,6 +99,24 @@ proptest! {
     }
 
     #[test]
+    fn first_keeps_the_n_smallest_rows(ranges in ranges_strategy(), n in 0..N + 5) {
+        let rr = RowRanges::from_ranges(ranges.clone());
+        let first = rr.first(n);
+        assert_normalised(&first);
+        let mut left = n;
+        let bits: Vec<bool> = oracle(&ranges)
+            .into_iter()
+            .map(|b| {
+                let keep = b && left > 0;
+                if keep { left -= 1; }
+                keep
+            })
+            .collect();
+        prop_assert_eq!(to_bits(&first), bits);
+        prop_assert_eq!(first.row_count(), n.min(rr.row_count()));
+    }
+
+    #[test]
     fn chunks_partition_the_runs(ranges in ranges_strategy(), max_runs in 0usize..5) {
         let rr = RowRanges::from_ranges(ranges);
         let chunks: Vec<RowRanges> = rr.chunks(max_runs).collect();

@@ -96,10 +96,13 @@ pub(crate) fn run(
     if let Some(b) = &args.boolean_columns {
         builder = builder.with_boolean_columns(b.iter().cloned());
     }
-    let mut options = ExportOptions::default()
-        .with_compression(compression)
-        .with_batch_size(args.batch_size)
-        .with_progress(progress);
+    let mut options = ExportOptions::default().with_compression(compression);
+    if let Some(n) = args.batch_size {
+        options = options.with_batch_size(n);
+    }
+    if let Some(on) = progress {
+        options = options.with_progress(on);
+    }
     if let Some(n) = args.row_group_size {
         options = options.with_row_group_size(n);
     }

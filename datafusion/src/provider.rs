@@ -195,25 +195,10 @@ impl HdfstreamTable {
         if let Some(n) = limit
             && summary.exact
         {
-            rows = first_rows(&rows, n as u64);
+            rows = rows.first(n as u64);
         }
         (rows, summary)
     }
-}
-
-/// The first `n` rows of `rows`.
-fn first_rows(rows: &RowRanges, n: u64) -> RowRanges {
-    let mut left = n;
-    let mut out = Vec::new();
-    for r in rows.iter() {
-        if left == 0 {
-            break;
-        }
-        let take = (r.end - r.start).min(left);
-        out.push(r.start..r.start + take);
-        left -= take;
-    }
-    RowRanges::from_ranges(out)
 }
 
 /// Cuts `rows` into at most `parts` pieces of about equal row counts, none smaller than
@@ -345,9 +330,6 @@ mod tests {
                 assert_eq!(sum, rows.row_count());
             }
         }
-        assert_eq!(
-            first_rows(&rows, 12),
-            RowRanges::from_ranges([0..10, 20..22])
-        );
+        assert_eq!(rows.first(12), RowRanges::from_ranges([0..10, 20..22]));
     }
 }

@@ -140,10 +140,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Progress bars for this connection: `Some(true)` always, `Some(false)` never,
-    /// `None` (default) follow [`crate::set_progress`].
-    pub fn with_progress(mut self, progress: impl Into<Option<bool>>) -> Self {
-        self.progress = progress.into();
+    /// Progress bars for this connection: `true` always, `false` never. Default: follow
+    /// [`crate::set_progress`] (on a terminal only, unless it was called).
+    pub fn with_progress(mut self, progress: bool) -> Self {
+        self.progress = Some(progress);
         self
     }
 

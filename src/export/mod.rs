@@ -152,17 +152,17 @@ impl ExportOptions {
         self
     }
 
-    /// Rows per record batch read from the server ([`to_parquet`] only). Default: the
-    /// builder's batch size.
-    pub fn with_batch_size(mut self, rows: Option<usize>) -> Self {
-        self.batch_size = rows;
+    /// Rows per record batch read from the server ([`to_parquet`] only; 0 is taken as 1).
+    /// Default: the reader builder's batch size.
+    pub fn with_batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = Some(rows.max(1));
         self
     }
 
-    /// `Some(true)` always draws the progress bar, `Some(false)` never, `None` (default) on a
-    /// terminal only (unless [`crate::set_progress`] says otherwise).
-    pub fn with_progress(mut self, on: Option<bool>) -> Self {
-        self.progress = on;
+    /// Draw the progress bar (`true`) or never draw it (`false`). Default: drawn when stderr
+    /// is a terminal, unless [`crate::set_progress`] says otherwise.
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = Some(on);
         self
     }
 

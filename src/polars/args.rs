@@ -135,24 +135,30 @@ impl Default for ScanArgsHdfstream {
 }
 
 impl ScanArgsHdfstream {
-    /// Sets the row-index column (`None` removes it). Default `row_index`, offset 0.
-    pub fn with_row_index(mut self, name: Option<&str>, offset: u64) -> Self {
-        self.row_index = name.map(|n| RowIndexSpec {
-            name: n.into(),
+    /// Names the row-index column and its first value. Default `row_index`, offset 0.
+    pub fn with_row_index(mut self, name: &str, offset: u64) -> Self {
+        self.row_index = Some(RowIndexSpec {
+            name: name.into(),
             offset,
         });
         self
     }
 
-    /// Adds a column with each row's file path. Default: none.
-    pub fn with_include_file_paths(mut self, name: Option<&str>) -> Self {
-        self.include_file_paths = name.map(PlSmallStr::from);
+    /// Leaves out the row-index column. Default: it is included (`row_index`).
+    pub fn without_row_index(mut self) -> Self {
+        self.row_index = None;
+        self
+    }
+
+    /// Adds a column `name` with each row's file path. Default: none.
+    pub fn with_include_file_paths(mut self, name: &str) -> Self {
+        self.include_file_paths = Some(PlSmallStr::from(name));
         self
     }
 
     /// Reads at most `n` rows. Default: all.
-    pub fn with_n_rows(mut self, n: Option<usize>) -> Self {
-        self.n_rows = n;
+    pub fn with_n_rows(mut self, n: usize) -> Self {
+        self.n_rows = Some(n);
         self
     }
 
@@ -169,8 +175,8 @@ impl ScanArgsHdfstream {
     }
 
     /// File path on the server, for a URL naming only the server. Default: none.
-    pub fn with_file(mut self, path: Option<&str>) -> Self {
-        self.file = path.map(str::to_owned);
+    pub fn with_file(mut self, path: &str) -> Self {
+        self.file = Some(path.to_owned());
         self
     }
 
@@ -196,10 +202,10 @@ impl ScanArgsHdfstream {
         self
     }
 
-    /// HTTP Basic credentials. Default: none.
-    pub fn with_credentials(mut self, user: &str, password: Option<&str>) -> Self {
+    /// HTTP Basic credentials. Default: none (or the alias's).
+    pub fn with_credentials(mut self, user: &str, password: &str) -> Self {
         self.user = Some(user.to_owned());
-        self.password = password.map(str::to_owned);
+        self.password = Some(password.to_owned());
         self
     }
 

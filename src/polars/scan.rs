@@ -346,21 +346,6 @@ impl AnonymousScan for AnonScan {
     }
 }
 
-/// The first `n` rows of a set.
-fn take_first(r: &RowRanges, n: u64) -> RowRanges {
-    let mut left = n;
-    let mut out = Vec::new();
-    for run in r {
-        if left == 0 {
-            break;
-        }
-        let len = (run.end - run.start).min(left);
-        out.push(run.start..run.start + len);
-        left -= len;
-    }
-    RowRanges::from_ranges(out)
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -600,7 +585,7 @@ impl Inner {
             (cells_kept, cells_total) = (r.cells_kept, r.cells_total);
         }
         if let Some(n) = self.args.n_rows {
-            g = take_first(&g, u64::try_from(n).unwrap_or(u64::MAX));
+            g = g.first(u64::try_from(n).unwrap_or(u64::MAX));
         }
         let mut exact = true;
         if let Some(p) = predicate {
@@ -627,7 +612,7 @@ impl Inner {
         }
         let limit = limit.map(|n| u64::try_from(n).unwrap_or(u64::MAX));
         if exact && let Some(n) = limit {
-            g = take_first(&g, n);
+            g = g.first(n);
         }
         tracing::debug!(
             rows = g.row_count(),

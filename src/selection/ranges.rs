@@ -113,6 +113,22 @@ impl RowRanges {
         Self::from_ranges(out)
     }
 
+    /// The `n` smallest rows of the set (all of them when it has fewer).
+    pub fn first(&self, n: u64) -> Self {
+        let mut left = n;
+        let mut runs = Vec::new();
+        for r in &self.runs {
+            if left == 0 {
+                break;
+            }
+            let take = (r.end - r.start).min(left);
+            runs.push(r.start..r.start + take);
+            left -= take;
+        }
+        // A prefix of disjoint, non-touching runs keeps both properties.
+        Self { runs }
+    }
+
     /// Rows present in both sets.
     pub fn intersection(&self, other: &Self) -> Self {
         let (mut i, mut j) = (0, 0);

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# A newcomer's first hour on a fresh Debian 12: a minimal root made by debootstrap, with empty
+# apt, cargo, pip and target caches, where only README's commands are run, each timed.
+#
+#   sudo scripts/fresh_machine.sh [ROOT] [STEP...]
+#
+# ROOT defaults to /work/fresh-debian. STEPs (default all): setup, quickstart, test. The
+# clone is taken from this repository's HEAD. Times go to ROOT/root/walkthrough.log.
+#
+# One departure from a real fresh machine: rustup cannot download a toolchain on a machine
+# without access to static.rust-lang.org, so when that host is unreachable the host's stable
+# toolchain is bound read-only into the root and put on PATH (scripts/setup.sh then finds a
+# cargo >= its minimum and skips rustup). Everything else (Debian packages, crates, the Python
+# venv) is downloaded inside the root.
+set -euo pipefail
+ROOT=${1:-/work/fresh-debian}
+shift || true
+STEPS=${*:-setup quickstart test}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "fresh_machine: run as root (debootstrap, chroot, mounts)" >&2; exit 2; }
+command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
+
+if [ ! -x "$ROOT/bin/bash" ]; then
+    echo "fresh_machine: debootstrap bookworm into $ROOT"
+    # git and ca-certificates: what anyone who clones a repository has; sudo for setup.sh's
+    # non-root branch. Nothing else: setup.sh must install the rest.
+    debootstrap --variant=minbase --include=ca-certificates,git,sudo,procps,curl \
+        bookworm "$ROOT" http://deb.debian.org/debian
+fi
+
+mounted=()
+bind() { # SRC DST [ro]
+    mkdir -p "$2"
+    mountpoint -q "$2" || { mount --bind "$1" "$2"; mounted+=("$2"); }
+    if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$2"; fi
+}
+cleanup() {
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" || true; done
+}
+trap cleanup EXIT
+mountpoint -q "$ROOT/proc" || { mount -t proc proc "$ROOT/proc"; mounted+=("$ROOT/proc"); }
+bind /dev "$ROOT/dev"
+bind /dev/pts "$ROOT/dev/pts"
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+
+TOOLCHAIN_PATH=""
+if ! curl -sSf -m 10 -o /dev/null https://static.rust-lang.org/rustup/release-stable.toml 2>/dev/null; then
+    host_tc=$(dirname "$(dirname "$(rustup which cargo --toolchain stable)")")
+    bind "$host_tc" "$ROOT/opt/rust" ro
+    TOOLCHAIN_PATH=/opt/rust/bin:
+    echo "fresh_machine: no rustup downloads here; the host's $(rustc +stable --version) is bound at /opt/rust"
+fi
+
+# The shared fixtures beside the clone, as beside CI's clone (tests that need them skip without).
+if [ -d "$REPO/../shared" ]; then bind "$REPO/../shared" "$ROOT/root/shared" ro; fi
+if [ ! -d "$ROOT/root/hdfstream/.git" ]; then
+    bind "$REPO" "$ROOT/mnt/repo" ro
+    chroot "$ROOT" git clone -q /mnt/repo /root/hdfstream
+fi
+
+run() { # NAME COMMAND: runs in the root as a login shell of root, timed into the log
+    local name=$1
+    shift
+    echo "fresh_machine: $name: $*" | tee -a "$ROOT/root/walkthrough.log"
+    local t0=$SECONDS
+    chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+        PATH="$TOOLCHAIN_PATH/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        bash -c "cd /root/hdfstream && $*" 2>&1 | tee "$ROOT/root/$name.out" | tail -n 25
+    local rc=${PIPESTATUS[0]}
+    echo "fresh_machine: $name: exit $rc after $((SECONDS - t0)) s" | tee -a "$ROOT/root/walkthrough.log"
+    return "$rc"
+}
+
+# The commands are taken from README.md itself, so the walkthrough follows what it says.
+readme_cmd() { # the first line after "```sh" that follows the heading $1
+    awk -v h="$1" '$0 == h {f = 1} f && /^```sh/ {getline; print; exit}' "$REPO/README.md"
+}
+for step in $STEPS; do
+    case $step in
+    setup) run setup "$(readme_cmd '## Prerequisites')" ;;
+    quickstart)
+        run fetch "cargo fetch -q"
+        run quickstart "$(readme_cmd '## Quickstart')"
+        ;;
+    test) run test "$(readme_cmd '## Tests')" ;;
+    *) echo "fresh_machine: unknown step $step" >&2; exit 2 ;;
+    esac
+done
+cat "$ROOT/root/walkthrough.log"
