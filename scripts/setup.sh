@@ -38,9 +38,18 @@ if ! rust_ok; then
         rustup update stable
         rustup default stable
     else
+        # rustup-init itself from static.rust-lang.org (rustup's documented alternative to
+        # the sh.rustup.rs script, which some networks do not reach), checked against its
+        # published SHA-256.
         echo "setup: installing Rust (rustup, stable toolchain) into ~/.cargo"
-        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
-            sh -s -- -y --profile minimal --default-toolchain stable -c clippy -c rustfmt
+        init_url="https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init"
+        tmp=$(mktemp -d)
+        curl --proto '=https' --tlsv1.2 -sSf -o "$tmp/rustup-init" "$init_url"
+        sum=$(curl --proto '=https' --tlsv1.2 -sSf "$init_url.sha256" | awk '{print $1}')
+        echo "$sum  $tmp/rustup-init" | sha256sum -c --quiet
+        chmod +x "$tmp/rustup-init"
+        "$tmp/rustup-init" -y --profile minimal --default-toolchain stable -c clippy -c rustfmt
+        rm -rf "$tmp"
         . "$HOME/.cargo/env"
     fi
     rust_ok || { echo "setup: Rust >= $RUST_MIN is needed, found $(rustc --version 2>&1)" >&2; exit 1; }
