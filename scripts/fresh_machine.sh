@@ -53,10 +53,13 @@ fi
 
 # The shared fixtures beside the clone, as beside CI's clone (tests that need them skip without).
 if [ -d "$REPO/../shared" ]; then bind "$REPO/../shared" "$ROOT/root/shared" ro; fi
+bind "$REPO" "$ROOT/mnt/repo" ro
 if [ ! -d "$ROOT/root/hdfstream/.git" ]; then
-    bind "$REPO" "$ROOT/mnt/repo" ro
     chroot "$ROOT" git clone -q /mnt/repo /root/hdfstream
+else
+    chroot "$ROOT" git -C /root/hdfstream pull -q --ff-only
 fi
+echo "fresh_machine: at $(chroot "$ROOT" git -C /root/hdfstream log --oneline -1)"
 
 run() { # NAME COMMAND: runs in the root as a login shell of root, timed into the log
     local name=$1
