@@ -7,11 +7,12 @@
 # ROOT defaults to /work/fresh-debian. STEPs (default all): setup, quickstart, test. The
 # clone is taken from this repository's HEAD. Times go to ROOT/root/walkthrough.log.
 #
-# One departure from a real fresh machine: rustup cannot download a toolchain on a machine
-# without access to static.rust-lang.org, so when that host is unreachable the host's stable
-# toolchain is bound read-only into the root and put on PATH (scripts/setup.sh then finds a
-# cargo >= its minimum and skips rustup). Everything else (Debian packages, crates, the Python
-# venv) is downloaded inside the root.
+# The root gets the machine's network setup (resolv.conf, extra CA certificates and the TLS
+# variables that point at them), as a fresh machine on the same network has it. Everything
+# else (Debian packages, rustup and the toolchain, crates, the Python venv) is downloaded
+# inside the root. Only where static.rust-lang.org cannot be reached is the host's stable
+# toolchain bound read-only into the root instead (scripts/setup.sh then finds a cargo >= its
+# minimum and skips rustup).
 set -euo pipefail
 ROOT=${1:-/work/fresh-debian}
 shift || true
@@ -42,6 +43,17 @@ mountpoint -q "$ROOT/proc" || { mount -t proc proc "$ROOT/proc"; mounted+=("$ROO
 bind /dev "$ROOT/dev"
 bind /dev/pts "$ROOT/dev/pts"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# The machine's own network setup, as a fresh machine of this kind has it: its extra CA
+# certificates (an egress proxy's, say) and the variables that point TLS clients at them.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$ROOT/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+    chroot "$ROOT" update-ca-certificates >/dev/null 2>&1 || true
+fi
+TLS_ENV=()
+for v in SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE; do
+    if [ -n "${!v:-}" ]; then TLS_ENV+=("$v=${!v}"); fi
+done
 
 TOOLCHAIN_PATH=""
 if ! curl -sSf -m 10 -o /dev/null https://static.rust-lang.org/rustup/release-stable.toml 2>/dev/null; then
@@ -66,7 +78,7 @@ run() { # NAME COMMAND: runs in the root as a login shell of root, timed into th
     shift
     echo "fresh_machine: $name: $*" | tee -a "$ROOT/root/walkthrough.log"
     local t0=$SECONDS
-    chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+    chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 "${TLS_ENV[@]}" \
         PATH="$TOOLCHAIN_PATH/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
         bash -c "cd /root/hdfstream && $*" 2>&1 | tee "$ROOT/root/$name.out" | tail -n 25
     local rc=${PIPESTATUS[0]}
