@@ -50,6 +50,12 @@ fn measure(
     Ok((median(times), bytes, groups))
 }
 
+/// Runs `sql` to the end and counts its rows.
+fn sql_rows(runtime: &tokio::runtime::Runtime, ctx: &SessionContext, sql: &str) -> Res<usize> {
+    let batches = runtime.block_on(async { ctx.sql(sql).await?.collect().await })?;
+    Ok(batches.iter().map(|b| b.num_rows()).sum())
+}
+
 /// Prints one query's figures for both engines and SQL's ratios; an error when the engines
 /// found different numbers of `what`.
 fn report(
@@ -105,10 +111,7 @@ fn main() -> Res<()> {
          FROM read_hdfstream('{url}', 'PartType0') \
          WHERE row_index < {half} AND \"Temperatures\" > 1e5 GROUP BY \"HaloID\""
     );
-    let sql_row = measure(&server, repeats, || {
-        let batches = runtime.block_on(async { ctx.sql(&sql).await?.collect().await })?;
-        Ok(batches.iter().map(|b| b.num_rows()).sum())
-    })?;
+    let sql_row = measure(&server, repeats, || sql_rows(&runtime, &ctx, &sql))?;
     let polars_row = measure(&server, repeats, || {
         let scan = HdfstreamScan::open(&url, "PartType0", ScanArgsHdfstream::default())?;
         let df = scan
@@ -150,10 +153,7 @@ fn main() -> Res<()> {
         "SELECT \"ParticleIDs\", \"Coordinates\", \"Masses\" \
          FROM read_hdfstream('{url}', 'PartType0') WHERE \"Temperatures\" > {cut}"
     );
-    let sql_hot = measure(&server, repeats, || {
-        let batches = runtime.block_on(async { ctx.sql(&sql).await?.collect().await })?;
-        Ok(batches.iter().map(|b| b.num_rows()).sum())
-    })?;
+    let sql_hot = measure(&server, repeats, || sql_rows(&runtime, &ctx, &sql))?;
     let polars_hot = measure(&server, repeats, || {
         let scan = HdfstreamScan::open(&url, "PartType0", ScanArgsHdfstream::default())?;
         let df = scan
