@@ -75,4 +75,15 @@ if ! "$VENV/bin/python" -c "import swiftsimio, sys; sys.exit(swiftsimio.__versio
     echo "setup: installing swiftsimio 12.4.0 into $VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "swiftsimio==12.4.0"
 fi
+# maturin and pytest for the Python package (python/), and the package itself, built into the
+# venv in the dev profile when it is missing (.ci/run rebuilds it before its tests).
+if ! "$VENV/bin/python" -c "import pytest" >/dev/null 2>&1 || [ ! -x "$VENV/bin/maturin" ]; then
+    echo "setup: installing maturin and pytest into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "maturin>=1.9.4,<2" pytest
+fi
+if ! "$VENV/bin/python" -c "import polars_hdfstream" >/dev/null 2>&1; then
+    echo "setup: building the Python package polars-hdfstream into $VENV"
+    REPO="$(cd "$(dirname "$0")/.." && pwd)"
+    VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop -q -m "$REPO/python/Cargo.toml"
+fi
 echo "setup: ok (libhdf5 $(dpkg-query -W -f='${Version}' libhdf5-dev), venv $VENV)"
