@@ -56,7 +56,7 @@ mod metadata;
 mod source;
 mod types;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
@@ -540,6 +540,13 @@ impl GroupTable {
         self.batch_size
     }
 
+    /// The same table with readers of `rows` rows per batch (0 is taken as 1). Default: the
+    /// builder's [`with_batch_size`](GroupReaderBuilder::with_batch_size).
+    pub fn with_batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = rows.max(1);
+        self
+    }
+
     /// The same table with only the schema's fields `indices`, in that order (each at
     /// most once); columns left out are not fetched.
     pub fn project(&self, indices: &[usize]) -> Result<GroupTable> {
@@ -760,12 +767,27 @@ fn assemble(
     })
 }
 
-/// A column job for the fetch workers: the batch and the column index.
-type Job = (Arc<BatchPlan>, usize);
+/// A column job for the fetch workers: the batch's sequence number, the batch and the
+/// column index.
+type Job = (usize, Arc<BatchPlan>, usize);
 
-/// The background fetcher: one batch after another into the bounded channel. The columns
-/// of a batch are fetched by `concurrency` long-lived workers (threads are not re-created
-/// per batch, which keeps the allocator's per-thread arenas few and reused).
+/// A batch whose column jobs were handed out, waiting for its results.
+struct Pending {
+    plan: Arc<BatchPlan>,
+    slots: Vec<Option<Result<ArrayRef>>>,
+    missing: usize,
+}
+
+/// Batches that may wait in the fetcher at once, so that `concurrency` column jobs can be in
+/// flight even when a batch has fewer columns than that (a one-column scan).
+fn batch_window(concurrency: usize, columns: usize) -> usize {
+    concurrency.div_ceil(columns.max(1)).max(1) + 1
+}
+
+/// The background fetcher: batches into the bounded channel, in order. Up to `concurrency`
+/// column jobs run at once on long-lived workers (threads are not re-created per batch, which
+/// keeps the allocator's per-thread arenas few and reused); the jobs of later batches start
+/// while earlier ones finish, up to [`batch_window`] batches.
 fn produce(
     table: &Table,
     plans: Vec<BatchPlan>,
@@ -774,55 +796,102 @@ fn produce(
     stop: &AtomicBool,
 ) {
     let n = table.plan.columns.len();
-    let workers = concurrency.min(n).max(1);
+    let workers = concurrency.max(1).min(n.saturating_mul(plans.len())).max(1);
+    let window = batch_window(concurrency, n);
     let (job_tx, job_rx) = channel::<Job>();
     let job_rx = Mutex::new(job_rx);
-    let (res_tx, res_rx) = channel::<(usize, Result<ArrayRef>)>();
+    let (res_tx, res_rx) = channel::<(usize, usize, Result<ArrayRef>)>();
+    // Set when the fetcher stops early: queued jobs are then skipped.
+    let quit = AtomicBool::new(false);
     std::thread::scope(|s| {
         for _ in 0..workers {
             let res_tx = res_tx.clone();
-            let job_rx = &job_rx;
+            let (job_rx, quit) = (&job_rx, &quit);
             s.spawn(move || {
                 loop {
                     let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((plan, i)) = job else {
+                    let Ok((seq, plan, i)) = job else {
                         return;
                     };
-                    if res_tx.send((i, read_one(table, &plan, i))).is_err() {
+                    if quit.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if res_tx.send((seq, i, read_one(table, &plan, i))).is_err() {
                         return;
                     }
                 }
             });
         }
         drop(res_tx);
-        for plan in plans {
+        let mut plans = plans.into_iter();
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        // Sequence number of `pending[0]`, and of the next batch to start.
+        let (mut front, mut next) = (0usize, 0usize);
+        // Columns of the newest pending batch not yet handed out.
+        let mut to_send = 0..0;
+        let mut in_flight = 0usize;
+        loop {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let plan = Arc::new(plan);
-            let mut slots: Vec<Option<Result<ArrayRef>>> = (0..n).map(|_| None).collect();
-            let mut sent = 0;
-            for i in 0..n {
-                if job_tx.send((Arc::clone(&plan), i)).is_ok() {
-                    sent += 1;
-                }
-            }
-            for _ in 0..sent {
-                match res_rx.recv() {
-                    Ok((i, r)) => {
-                        if let Some(slot) = slots.get_mut(i) {
-                            *slot = Some(r);
-                        }
+            // Hand out jobs while a worker may be idle.
+            while in_flight < workers {
+                if to_send.is_empty() {
+                    if pending.len() >= window {
+                        break;
                     }
-                    Err(_) => break,
+                    let Some(plan) = plans.next() else { break };
+                    pending.push_back(Pending {
+                        plan: Arc::new(plan),
+                        slots: (0..n).map(|_| None).collect(),
+                        missing: n,
+                    });
+                    next += 1;
+                    to_send = 0..n;
+                    continue;
                 }
+                let (Some(i), Some(p)) = (to_send.next(), pending.back()) else {
+                    break;
+                };
+                if job_tx.send((next - 1, Arc::clone(&p.plan), i)).is_err() {
+                    break;
+                }
+                in_flight += 1;
             }
-            let r = assemble(table, &plan, slots).map_err(to_arrow);
-            let failed = r.is_err();
-            if tx.send(r).is_err() || failed {
+            // Hand on the oldest batch once all its columns are in.
+            if pending.front().is_some_and(|p| p.missing == 0) {
+                let Some(p) = pending.pop_front() else { break };
+                front += 1;
+                let r = assemble(table, &p.plan, p.slots).map_err(to_arrow);
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    break;
+                }
+                continue;
+            }
+            if pending.is_empty() || in_flight == 0 {
+                // Nothing left, or nothing that can complete (a job could not be sent).
+                if !pending.is_empty() {
+                    let r = Err(to_arrow(Error::Internal {
+                        reason: "a column fetch did not run".to_string(),
+                    }));
+                    let _ = tx.send(r);
+                }
                 break;
             }
+            let Ok((seq, i, r)) = res_rx.recv() else {
+                break;
+            };
+            in_flight -= 1;
+            if let Some(p) = seq.checked_sub(front).and_then(|k| pending.get_mut(k))
+                && let Some(slot) = p.slots.get_mut(i)
+                && slot.is_none()
+            {
+                *slot = Some(r);
+                p.missing -= 1;
+            }
         }
+        quit.store(true, Ordering::Relaxed);
         // Closing the job channel ends the workers; the scope then joins them.
         drop(job_tx);
     });
@@ -883,5 +952,21 @@ impl Drop for GroupRecordBatchReader {
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_window;
+
+    #[test]
+    fn batch_window_keeps_concurrency_jobs_available() {
+        // One column and 4 workers: 4 batches in flight and one more being handed out.
+        assert_eq!(batch_window(4, 1), 5);
+        assert_eq!(batch_window(4, 3), 3);
+        assert_eq!(batch_window(4, 4), 2);
+        assert_eq!(batch_window(1, 10), 2);
+        // No data column (a row index only): taken as one.
+        assert_eq!(batch_window(4, 0), 5);
     }
 }
