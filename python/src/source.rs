@@ -16,6 +16,18 @@ use crate::stats::Counting;
 /// The position dataset region filters and position bounds apply to.
 const POSITION: &str = "Coordinates";
 
+/// Bytes of the scanned columns per batch when no batch size is given: large enough that the
+/// fixed cost of a request is small against its transfer, small enough to stream.
+const BATCH_BYTES: u64 = 16 << 20;
+/// Bounds of the default batch size, in rows.
+const BATCH_ROWS: (u64, u64) = (1 << 16, 1 << 20);
+
+/// The default rows per batch for columns costing `row_bytes` a row.
+fn default_batch_rows(row_bytes: u64) -> usize {
+    let rows = (BATCH_BYTES / row_bytes.max(1)).clamp(BATCH_ROWS.0, BATCH_ROWS.1);
+    usize::try_from(rows).unwrap_or(usize::MAX)
+}
+
 /// One axis of a box: `(lo, hi)`, or `None` for no bound.
 pub type Axis = Option<(f64, f64)>;
 
@@ -56,6 +68,7 @@ pub struct Source {
     row_index: Option<String>,
     position: Option<String>,
     concurrency: usize,
+    batch_size: Option<usize>,
 }
 
 fn invalid(reason: impl Into<String>) -> Error {
@@ -154,6 +167,7 @@ impl Source {
             row_index: args.row_index.clone(),
             position,
             concurrency,
+            batch_size: args.batch_size,
         })
     }
 
@@ -252,17 +266,25 @@ impl Source {
     }
 
     /// The table with only `columns` (`None`: all of them), in the order given, or in
-    /// schema order (each column once) with `schema_order`.
+    /// schema order (each column once) with `schema_order`; without a batch size given at
+    /// open, its batches hold about [`BATCH_BYTES`] of those columns.
     fn projected(&self, columns: Option<&[String]>, schema_order: bool) -> Result<GroupTable> {
-        let Some(names) = columns else {
-            return Ok(self.table.clone());
+        let table = match columns {
+            None => self.table.clone(),
+            Some(names) => {
+                let mut idx = self.indices(names)?;
+                if schema_order {
+                    idx.sort_unstable();
+                    idx.dedup();
+                }
+                self.table.project(&idx)?
+            }
         };
-        let mut idx = self.indices(names)?;
-        if schema_order {
-            idx.sort_unstable();
-            idx.dedup();
+        if self.batch_size.is_some() {
+            return Ok(table);
         }
-        self.table.project(&idx)
+        let rows = default_batch_rows(table.row_bytes());
+        Ok(table.with_batch_size(rows))
     }
 
     /// The rows a scan with `n_rows` and `predicate` reads.
@@ -315,4 +337,22 @@ impl Source {
 fn warn_no_pruning(group: &str, e: &Error) {
     // The extension has no log subscriber of its own; stderr keeps the reason visible.
     eprintln!("polars_hdfstream: no Cells/ pruning for {group}: {e}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_batch_rows;
+
+    #[test]
+    fn default_batch_is_about_16_mib_within_bounds() {
+        // Three columns of 4, 4 and 8 bytes a row: 1 Mi rows is 16 MiB.
+        assert_eq!(default_batch_rows(16), 1 << 20);
+        // 52 bytes a row (5 columns): 16 MiB / 52.
+        assert_eq!(default_batch_rows(52), (16 << 20) / 52);
+        // A narrow column stops at the upper bound, a wide one at the lower.
+        assert_eq!(default_batch_rows(1), 1 << 20);
+        assert_eq!(default_batch_rows(4096), 1 << 16);
+        // No data column (a row index only) is taken as one byte a row.
+        assert_eq!(default_batch_rows(0), 1 << 20);
+    }
 }
