@@ -63,11 +63,12 @@ if ! "$VENV/bin/python" -c "import hdfstream, h5py, numpy" >/dev/null 2>&1; then
     "$VENV/bin/pip" install -q --disable-pip-version-check "hdfstream==0.0.28" h5py numpy
 fi
 
-# The S3-compatible moto server for tests/export_s3.rs (required when CI=true), and pyarrow
-# and polars for the Python side of scripts/bench_export.sh and the scan benchmark.
-if ! "$VENV/bin/python" -c "import moto, pyarrow, polars" >/dev/null 2>&1; then
-    echo "setup: installing moto[server], pyarrow and polars into $VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]" pyarrow polars
+# The S3-compatible moto server for tests/export_s3.rs (required when CI=true), pyarrow
+# and polars for the Python side of scripts/bench_export.sh and the scan benchmark, and
+# duckdb for the Python package's Arrow-stream test.
+if ! "$VENV/bin/python" -c "import moto, pyarrow, polars, duckdb" >/dev/null 2>&1; then
+    echo "setup: installing moto[server], pyarrow, polars and duckdb into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]" pyarrow polars duckdb
 fi
 # swiftsimio for the region-query truth (scripts/swift_mask.py) and its remote-file check
 # (scripts/compat_swiftsimio.py, run by server/tests/swiftsimio_compat.rs).

@@ -94,3 +94,21 @@ def test_authentication(auth_server, gas):
         ph.scan_hdfstream(url, "PartType0", user=USER, password="wrong")
     df = ph.scan_hdfstream(url, "PartType0", user=USER, password=PASSWORD).select("Masses").head(3).collect()
     np.testing.assert_array_equal(df["Masses"].to_numpy(), gas.columns["Masses"][:3])
+
+
+def test_duckdb_queries_the_stream(glob_url, gas):
+    duckdb = pytest.importorskip("duckdb")
+    a, b = 1000, gas.total - 1000  # spans all three files
+    reader = ph.record_batch_reader(glob_url, "PartType0", columns=["HaloID", "Masses"], rows=(a, b))
+    con = duckdb.connect()
+    con.register("gas", reader)
+    got = con.sql(
+        "SELECT HaloID, count(*) AS n, sum(Masses::DOUBLE) AS m FROM gas GROUP BY HaloID ORDER BY HaloID"
+    ).fetchall()
+    halo = gas.columns["HaloID"][a:b]
+    mass = gas.columns["Masses"][a:b].astype(np.float64)
+    ids, counts = np.unique(halo, return_counts=True)
+    sums = np.array([mass[halo == i].sum() for i in ids])
+    assert [r[0] for r in got] == ids.tolist()
+    assert [r[1] for r in got] == counts.tolist()
+    np.testing.assert_allclose([r[2] for r in got], sums, rtol=1e-12)
