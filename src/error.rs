@@ -28,12 +28,14 @@ pub enum Error {
 
     /// HTTP 429: the server (or a proxy in front of it) limits the request rate.
     /// Retried (honouring `Retry-After`) until the retry budget is spent.
-    #[error("Request rate limit exceeded ({url})")]
+    #[error("Request rate limit exceeded ({url}{})", after(*attempts))]
     RateLimited {
         /// Delay the server asked for, from the `Retry-After` header (seconds or HTTP-date).
         retry_after: Option<Duration>,
         /// Request URL.
         url: String,
+        /// Requests made before giving up (1 when not retried).
+        attempts: u32,
     },
 
     /// A virtual path, HDF5 object or download target does not exist or is not visible
@@ -48,7 +50,7 @@ pub enum Error {
 
     /// The server answered a non-success status with a msgpack `{"error": msg}` body.
     /// Retried only for 5xx statuses.
-    #[error("server error {status}: {message} ({url})")]
+    #[error("server error {status}: {message} ({url}{})", after(*attempts))]
     Server {
         /// HTTP status code.
         status: u16,
@@ -56,11 +58,13 @@ pub enum Error {
         message: String,
         /// Request URL.
         url: String,
+        /// Requests made before giving up (1 when not retried).
+        attempts: u32,
     },
 
     /// Non-success status whose body is not a msgpack error (HTML page, plain text ...).
     /// Retried only for 5xx statuses.
-    #[error("HTTP error {status}: {text} ({url})")]
+    #[error("HTTP error {status}: {text} ({url}{})", after(*attempts))]
     Http {
         /// HTTP status code.
         status: u16,
@@ -68,17 +72,51 @@ pub enum Error {
         text: String,
         /// Request URL.
         url: String,
+        /// Requests made before giving up (1 when not retried).
+        attempts: u32,
     },
 
-    /// A response body that does not follow the protocol (truncated, trailing bytes,
-    /// unexpected message). Not retried.
-    #[error("cannot decode response from {url}: {source}")]
+    /// A complete response body that does not follow the protocol: malformed or unexpected
+    /// msgpack, bytes after the value, or an array header that does not match the request
+    /// (shape of the selection, element type of the dataset). Every request is a read, so
+    /// it is requested again until the retry budget is spent.
+    #[error("cannot decode response from {url} for {what} ({}): {source}", count(*attempts))]
     Decode {
         /// Request URL.
         url: String,
+        /// What was requested: a virtual path, or `<file>:<object>`.
+        what: String,
+        /// Requests made before giving up.
+        attempts: u32,
         /// What the codec found wrong.
         #[source]
         source: DecodeError,
+    },
+
+    /// A response body that broke off: the connection was cut or reset (or timed out)
+    /// mid-body, or the body ended before the message was complete (fewer bytes than
+    /// `Content-Length`, or than the message's own header announced). Transient: requested
+    /// again until the retry budget is spent (a download into a caller's writer is not, once
+    /// bytes were written).
+    #[error(
+        "incomplete response from {url} for {what}: {} ({}): {}",
+        received_text(*received, *expected), count(*attempts), chain(source.as_ref())
+    )]
+    Incomplete {
+        /// Request URL.
+        url: String,
+        /// What was requested: a virtual path, or `<file>:<object>`.
+        what: String,
+        /// Body bytes the last attempt received.
+        received: u64,
+        /// Body bytes the response should have had, when known (`Content-Length`, or what
+        /// an array header announced).
+        expected: Option<u64>,
+        /// Requests made before giving up.
+        attempts: u32,
+        /// Why the body ended: the transport error, or the codec's truncation report.
+        #[source]
+        source: BoxError,
     },
 
     /// The response is not what the request asked for (e.g. a file where a directory
@@ -91,8 +129,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// Reading the response body or writing to the caller's sink failed. Slice reads are
-    /// requested again within the retry budget; downloads are not retried.
+    /// Reading or writing a local file or the caller's writer failed (download targets,
+    /// export destinations). Not retried; failures of response bodies are
+    /// [`Error::Incomplete`].
     #[error("I/O error during {context}: {source}")]
     Io {
         /// What was being done (request URL or destination).
@@ -103,11 +142,14 @@ pub enum Error {
     },
 
     /// The request could not be sent or no response arrived (DNS, refused connection,
-    /// TLS failure, timeout). Retried until the retry budget is spent.
-    #[error("connection to {url} failed: {}", chain(source.as_ref()))]
+    /// TLS failure, timeout, connection closed before the headers). Retried until the retry
+    /// budget is spent.
+    #[error("connection to {url} failed{}: {}", after_text(*attempts), chain(source.as_ref()))]
     Connection {
         /// Request URL.
         url: String,
+        /// Requests made before giving up (1 when not retried).
+        attempts: u32,
         /// Transport error.
         #[source]
         source: BoxError,
@@ -182,14 +224,45 @@ impl Error {
         }
     }
 
-    /// Whether this error is transient: the client retries it (an [`Error::Io`] only for
-    /// slice reads, whose output can be rewritten).
+    /// Whether this error is transient: the client retries the request that produced it
+    /// (a download into a caller's writer only until bytes were written).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::RateLimited { .. } | Error::Connection { .. } | Error::Io { .. } => true,
+            Error::RateLimited { .. }
+            | Error::Connection { .. }
+            | Error::Incomplete { .. }
+            | Error::Decode { .. } => true,
             Error::Server { status, .. } | Error::Http { status, .. } => *status >= 500,
             _ => false,
         }
+    }
+
+    /// Requests made before this error was returned, for the errors of requests (1 when
+    /// not retried); `None` for errors that are not about a response.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Error::RateLimited { attempts, .. }
+            | Error::Server { attempts, .. }
+            | Error::Http { attempts, .. }
+            | Error::Decode { attempts, .. }
+            | Error::Incomplete { attempts, .. }
+            | Error::Connection { attempts, .. } => Some(*attempts),
+            _ => None,
+        }
+    }
+
+    /// Records how many requests were made (see [`Error::attempts`]).
+    pub(crate) fn with_attempts(mut self, n: u32) -> Self {
+        if let Error::RateLimited { attempts, .. }
+        | Error::Server { attempts, .. }
+        | Error::Http { attempts, .. }
+        | Error::Decode { attempts, .. }
+        | Error::Incomplete { attempts, .. }
+        | Error::Connection { attempts, .. } = &mut self
+        {
+            *attempts = n;
+        }
+        self
     }
 
     pub(crate) fn config(reason: impl Into<String>) -> Self {
@@ -197,6 +270,40 @@ impl Error {
             reason: reason.into(),
             path: None,
         }
+    }
+}
+
+/// `", 3 attempts"` after more than one attempt, nothing otherwise.
+fn after(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(", {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
+/// `" after 3 attempts"` after more than one attempt, nothing otherwise.
+fn after_text(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
+/// `"1 attempt"`, `"3 attempts"`.
+fn count(attempts: u32) -> String {
+    match attempts {
+        1 => "1 attempt".to_string(),
+        n => format!("{n} attempts"),
+    }
+}
+
+/// `"received 10 of 96 bytes"`, or `"received 10 bytes"` when the length is unknown.
+fn received_text(received: u64, expected: Option<u64>) -> String {
+    match expected {
+        Some(n) => format!("received {received} of {n} bytes"),
+        None => format!("received {received} bytes (length unknown)"),
     }
 }
 

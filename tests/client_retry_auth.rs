@@ -276,7 +276,17 @@ fn truncated_download_is_an_error() {
     let c = conn(&server, RetryConfig::none());
     let mut out = Vec::new();
     let err = c.download("f", &mut out).expect_err("truncated");
-    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Incomplete {
+                received: 1000,
+                expected: Some(1024),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]

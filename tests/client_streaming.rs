@@ -159,7 +159,7 @@ fn object_request_body_matches_python_bytes() {
 }
 
 #[test]
-fn trailing_garbage_is_rejected() {
+fn trailing_garbage_is_retried_then_rejected() {
     let mut body = ndarray_body(&values(6), &[2, 3]);
     body.extend_from_slice(b"\xc0\xc0");
     let server = MockServer::start(move |_| MockResponse::new(200, MSGPACK, body.clone()));
@@ -172,38 +172,52 @@ fn trailing_garbage_is_rejected() {
             err,
             Error::Decode {
                 source: DecodeError::TrailingBytes { .. },
+                attempts: 4,
                 ..
             }
         ),
         "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("f:/d") && text.contains("4 attempts"),
+        "{text}"
     );
     let mut dest = vec![0u8; 48];
     let err = c
         .request_slice_into("f", "/d", &rows(0, 2, 3), &F8, &mut dest)
         .expect_err("garbage");
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
-    assert_eq!(server.requests().len(), 2, "decode errors are not retried");
+    assert_eq!(
+        server.requests().len(),
+        8,
+        "a malformed body is requested again: 1 attempt + 3 retries, twice"
+    );
 }
 
 #[test]
-fn body_shorter_than_declared_nbytes_is_truncated() {
+fn body_shorter_than_declared_nbytes_is_incomplete() {
     let mut body = ndarray_body(&values(6), &[2, 3]);
+    let full = body.len() as u64;
     body.truncate(body.len() - 8);
     let server = MockServer::start(move |_| MockResponse::new(200, MSGPACK, body.clone()));
     let c = conn(&server, 0);
     let err = c
         .request_slice("f", "/d", &rows(0, 2, 3))
         .expect_err("short");
-    assert!(
-        matches!(
-            err,
-            Error::Decode {
-                source: DecodeError::Truncated { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    match &err {
+        Error::Incomplete {
+            received,
+            expected,
+            attempts,
+            ..
+        } => {
+            // The body ended cleanly after all but 8 bytes: the header announced them.
+            assert_eq!((*received, *expected, *attempts), (full - 8, Some(full), 1));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.is_retryable());
 }
 
 #[test]
@@ -232,13 +246,13 @@ fn connection_cut_mid_body_is_retried_for_slices() {
             .all(|(b, v)| b == v.to_le_bytes())
     );
     assert_eq!(server.requests().len(), 2);
-    // Without retries the cut surfaces as an I/O error.
+    // Without retries the cut surfaces as an incomplete body.
     let c0 = conn(&server, 0);
     n.store(0, Ordering::SeqCst);
     let err = c0
         .request_slice("f", "/d", &rows(0, 1000, 3))
         .expect_err("cut");
-    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(matches!(err, Error::Incomplete { .. }), "{err:?}");
 }
 
 #[test]

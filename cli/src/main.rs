@@ -236,7 +236,7 @@ pub(crate) fn client_status(e: &hdfstream::Error) -> u8 {
             status: 401 | 403, ..
         } => exit::AUTH,
         E::Http { status: 404, .. } | E::Server { status: 404, .. } => exit::NOT_FOUND,
-        E::Connection { .. } | E::RateLimited { .. } => exit::NETWORK,
+        E::Connection { .. } | E::RateLimited { .. } | E::Incomplete { .. } => exit::NETWORK,
         E::InvalidSelection { .. }
         | E::InvalidPath { .. }
         | E::TypeMismatch { .. }
@@ -528,7 +528,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     .to_slice_spec(),
             };
             check_slice(&spec, dataset.shape())?;
-            let data = conn.request_slice(file.path(), dataset.path(), &spec)?;
+            let data =
+                conn.request_slice_typed(file.path(), dataset.path(), &spec, dataset.dtype())?;
             let mut out = create_output(&output)?;
             write_array(&data, format, &mut out)?;
             out.flush()?;
@@ -539,9 +540,18 @@ fn run(cli: Cli) -> Result<(), CliError> {
             output,
         } => {
             let conn = connect(&remote)?;
-            let mut out = create_output(&Some(output.clone()))?;
-            let bytes = conn.download(path.trim_start_matches('/'), &mut out)?;
-            out.flush()?;
+            let vpath = path.trim_start_matches('/');
+            let bytes = if fs::metadata(&output).is_ok_and(|m| !m.is_file()) {
+                // A device or pipe (`/dev/stdout`) cannot be replaced: streamed as it comes.
+                let mut out = create_output(&Some(output.clone()))?;
+                let bytes = conn.download(vpath, &mut out)?;
+                out.flush()?;
+                bytes
+            } else {
+                // Written under a temporary name and renamed once complete (downloaded
+                // again if the body breaks off): never a short file at `output`.
+                conn.download_to_path(vpath, &output)?
+            };
             if remote.json {
                 print_json(&serde_json::json!({
                     "path": path,

@@ -2,9 +2,11 @@
 
 use std::io::{ErrorKind, Read};
 
-use hdfstream_protocol::{ArrayHeader, DecodeError, Dtype, PushDecoder};
+use hdfstream_protocol::{
+    ArrayData, ArrayHeader, ByteOrder, DecodeError, Dtype, PushDecoder, SliceSpec,
+};
 
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Result};
 use crate::progress::Progress;
 
 /// Read size when the decoder has no payload slot open (header bytes).
@@ -18,73 +20,241 @@ pub(crate) fn error_message(body: &[u8]) -> Option<String> {
     hdfstream_protocol::decode_error(body)
 }
 
-/// Wraps a codec error with the request URL.
-pub(crate) fn decode_err(url: &str) -> impl FnOnce(DecodeError) -> Error + '_ {
-    move |source| Error::Decode {
-        url: url.to_string(),
-        source,
+/// One response body being read: what it answers, for errors about it.
+pub(crate) struct Body<'a> {
+    /// Request URL.
+    pub(crate) url: &'a str,
+    /// What was requested: a virtual path, or `<file>:<object>`.
+    pub(crate) what: &'a str,
+    /// The `Content-Length` of the response, if it had one.
+    pub(crate) content_length: Option<u64>,
+    /// An array body: its decoder reports how many bytes a truncated body lacks (exactly on
+    /// the fast path), so the expected length is known; the generic msgpack decoder of
+    /// metadata only knows a lower bound for one value, so there it is left unknown.
+    pub(crate) array: bool,
+}
+
+impl Body<'_> {
+    /// The body broke off after `received` of `expected` bytes.
+    pub(crate) fn incomplete(
+        &self,
+        received: u64,
+        expected: Option<u64>,
+        source: impl Into<BoxError>,
+    ) -> Error {
+        Error::Incomplete {
+            url: self.url.to_string(),
+            what: self.what.to_string(),
+            received,
+            expected,
+            attempts: 1,
+            source: source.into(),
+        }
+    }
+
+    /// A read error after `received` bytes: the body broke off (`Content-Length`, else
+    /// `announced`, says how long it should have been).
+    pub(crate) fn read_error(
+        &self,
+        received: u64,
+        announced: Option<u64>,
+        source: std::io::Error,
+    ) -> Error {
+        self.incomplete(received, self.content_length.or(announced), source)
+    }
+
+    /// A codec error about a body of `received` bytes: a truncation (the body ended before
+    /// the value was complete) is [`Error::Incomplete`], anything else [`Error::Decode`].
+    pub(crate) fn decode_error(&self, received: u64, source: DecodeError) -> Error {
+        match source {
+            DecodeError::Truncated { expected: missing } => {
+                let total = self.array.then(|| received.saturating_add(missing));
+                self.incomplete(received, total, source)
+            }
+            source => Error::Decode {
+                url: self.url.to_string(),
+                what: self.what.to_string(),
+                attempts: 1,
+                source,
+            },
+        }
     }
 }
 
-/// Maps a codec error on the into-buffer path: a destination mismatch is the caller's
-/// type or size not matching what the server sent.
-pub(crate) fn into_err(url: &str, dtype: &Dtype) -> impl FnOnce(DecodeError) -> Error {
-    let url = url.to_string();
-    let expected = format!("{dtype:?}");
-    move |source| match source {
-        DecodeError::DestinationMismatch { detail } => Error::TypeMismatch {
-            expected,
-            found: detail,
+/// The shape a slice response has (PROTOCOL.md §3.8): the first-dimension counts summed,
+/// then the count of every further dimension; `[]` for a scalar selection.
+pub(crate) fn selection_shape(slice: &SliceSpec) -> Vec<u64> {
+    if slice.runs.is_empty() {
+        return Vec::new();
+    }
+    let first = slice
+        .runs
+        .iter()
+        .fold(0u64, |acc, r| acc.saturating_add(r.count));
+    std::iter::once(first)
+        .chain(slice.rest.iter().map(|r| r.count))
+        .collect()
+}
+
+/// Checks an array header against the request: the selection's shape, and (when known)
+/// exactly the dataset's element type. A mismatch is a corrupt response.
+pub(crate) fn check_header(
+    h: &ArrayHeader,
+    shape: &[u64],
+    dtype: Option<&Dtype>,
+) -> Result<(), DecodeError> {
+    check_shape(&h.shape, shape)?;
+    match dtype {
+        Some(d) if !same_type(d, &h.dtype) => Err(DecodeError::DestinationMismatch {
+            detail: format!("response has type {}, the dataset has {d}", h.dtype),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether two element types describe the same bytes: equal up to how a byte order that
+/// does not change the meaning is written (`<`, `=` and, for 1-byte types, `|` are all
+/// little endian on the wire); `>` on a multi-byte type differs from all of them.
+pub(crate) fn same_type(a: &Dtype, b: &Dtype) -> bool {
+    fn big(order: ByteOrder, size: u8) -> bool {
+        order == ByteOrder::Big && size > 1
+    }
+    match (a, b) {
+        (Dtype::Int { size: s, order: x }, Dtype::Int { size: t, order: y })
+        | (Dtype::UInt { size: s, order: x }, Dtype::UInt { size: t, order: y })
+        | (Dtype::Float { size: s, order: x }, Dtype::Float { size: t, order: y }) => {
+            s == t && big(*x, *s) == big(*y, *t)
+        }
+        (Dtype::Vlen(x), Dtype::Vlen(y)) => same_type(x, y),
+        (Dtype::Array { base: x, dims: d }, Dtype::Array { base: y, dims: e }) => {
+            d == e && same_type(x, y)
+        }
+        (Dtype::Compound(f), Dtype::Compound(g)) => {
+            f.len() == g.len()
+                && f.iter()
+                    .zip(g)
+                    .all(|((n, x), (m, y))| n == m && same_type(x, y))
+        }
+        _ => a == b,
+    }
+}
+
+fn check_shape(got: &[u64], want: &[u64]) -> Result<(), DecodeError> {
+    if got == want {
+        return Ok(());
+    }
+    Err(DecodeError::Malformed {
+        what: "slice response",
+        detail: format!("shape {got:?} does not match the selection's {want:?}"),
+    })
+}
+
+/// Checks a decoded slice response against the request (see [`check_header`]); a
+/// variable-length array must answer a variable-length type.
+pub(crate) fn check_array(
+    data: &ArrayData,
+    shape: &[u64],
+    dtype: Option<&Dtype>,
+) -> Result<(), DecodeError> {
+    match data {
+        ArrayData::Nd(nd) => {
+            check_shape(&nd.shape, shape)?;
+            match dtype {
+                Some(d) if !same_type(d, &nd.dtype) => Err(DecodeError::DestinationMismatch {
+                    detail: format!("response has type {}, the dataset has {d}", nd.dtype),
+                }),
+                _ => Ok(()),
+            }
+        }
+        ArrayData::Vlen(v) => {
+            check_shape(&v.shape, shape)?;
+            match dtype {
+                Some(d) if d.is_fixed_size() => Err(DecodeError::DestinationMismatch {
+                    detail: format!(
+                        "response is a variable-length array, the dataset has type {d}"
+                    ),
+                }),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// The error for a response whose element type differs from the one asked for, once the
+/// retries are spent: a [`Error::TypeMismatch`] naming the request; other errors unchanged.
+pub(crate) fn mismatch_to_type_error(err: Error, dtype: &Dtype) -> Error {
+    match err {
+        Error::Decode {
+            url,
+            what,
+            attempts,
+            source: DecodeError::DestinationMismatch { detail },
+        } => Error::TypeMismatch {
+            expected: dtype.to_string(),
+            found: format!(
+                "{detail} (response from {url} for {what}, {attempts} attempt{})",
+                if attempts == 1 { "" } else { "s" }
+            ),
         },
-        source => Error::Decode { url, source },
+        other => other,
     }
 }
 
 /// Pushes the whole body of `r` into `dec`, reading payload bytes straight into the
 /// decoder's final buffer, and reporting progress (total = expected body length once the
-/// header is known). Returns the number of body bytes read.
+/// header is known). `check` sees the array header as soon as it is parsed (fast path), so
+/// a response that does not match the request stops before its payload is read. Returns
+/// the number of body bytes read; a body that breaks off is [`Error::Incomplete`].
 pub(crate) fn pump<D: PushDecoder + ?Sized>(
     mut r: impl Read,
     dec: &mut D,
     progress: &mut Progress,
-    url: &str,
+    body: &Body<'_>,
+    check: impl Fn(&ArrayHeader) -> Result<(), DecodeError>,
 ) -> Result<u64> {
     let mut scratch = vec![0u8; HEADER_READ];
     let mut total = 0u64;
-    let mut have_total = false;
+    let mut expected: Option<u64> = None;
     loop {
-        let n = if let Some(slot) = dec.payload_slot() {
+        let read = if let Some(slot) = dec.payload_slot() {
             let len = slot.len().min(SLOT_READ);
-            let n = read_some(&mut r, slot.get_mut(..len).unwrap_or_default(), url)?;
-            if n == 0 {
-                break;
+            let n = read_some(&mut r, slot.get_mut(..len).unwrap_or_default())
+                .map_err(|e| body.read_error(total, expected, e))?;
+            if n > 0 {
+                dec.advance(n)
+                    .map_err(|e| body.decode_error(total + n as u64, e))?;
             }
-            dec.advance(n).map_err(decode_err(url))?;
             n
         } else {
             let want = dec.wanted().clamp(1, HEADER_READ);
             let buf = scratch.get_mut(..want).unwrap_or_default();
-            let n = read_some(&mut r, buf, url)?;
-            if n == 0 {
-                break;
+            let n = read_some(&mut r, buf).map_err(|e| body.read_error(total, expected, e))?;
+            if n > 0 {
+                dec.feed(buf.get(..n).unwrap_or_default())
+                    .map_err(|e| body.decode_error(total + n as u64, e))?;
             }
-            dec.feed(buf.get(..n).unwrap_or_default())
-                .map_err(decode_err(url))?;
             n
         };
-        total += n as u64;
-        if !have_total && let Some(h) = dec.header() {
-            progress.set_total(expected_body_len(h));
-            have_total = true;
+        if read == 0 {
+            break;
         }
-        progress.inc(n as u64);
+        total += read as u64;
+        if expected.is_none()
+            && let Some(h) = dec.header()
+        {
+            check(h).map_err(|e| body.decode_error(total, e))?;
+            let len = expected_body_len(h);
+            progress.set_total(len);
+            expected = Some(len);
+        }
+        progress.inc(read as u64);
     }
     Ok(total)
 }
 
 /// Body length of a compactly encoded ndarray with this header (map header, bin headers
 /// and payload), as the reference server writes it.
-fn expected_body_len(h: &ArrayHeader) -> u64 {
+pub(crate) fn expected_body_len(h: &ArrayHeader) -> u64 {
     let head = hdfstream_protocol::ndarray_header(&h.dtype, &h.shape, h.nbytes).len() as u64;
     let bins: u64 = hdfstream_protocol::bin_lengths(h.nbytes)
         .map(|l| hdfstream_protocol::bin_header(l).len() as u64)
@@ -92,17 +262,12 @@ fn expected_body_len(h: &ArrayHeader) -> u64 {
     head.saturating_add(bins).saturating_add(h.nbytes)
 }
 
-fn read_some(r: &mut impl Read, buf: &mut [u8], url: &str) -> Result<usize> {
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
         match r.read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(Error::Io {
-                    context: format!("reading {url}"),
-                    source,
-                });
-            }
+            Err(e) => return Err(e),
         }
     }
 }

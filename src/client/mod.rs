@@ -26,16 +26,19 @@
 //! Connection::request_slice(&self, file: &str, object: &str, slice: &SliceSpec) -> Result<ArrayData>
 //! Connection::request_slice_into(&self, file: &str, object: &str, slice: &SliceSpec, dtype: &Dtype, dest: &mut [u8]) -> Result<()>
 //! Connection::download(&self, vpath: &str, out: &mut dyn std::io::Write) -> Result<u64>
+//! Connection::download_to_path(&self, vpath: &str, dest: &std::path::Path) -> Result<u64>
 //! ```
 
 mod builder;
 mod codec;
+mod part;
 mod requests;
 mod retry;
 mod transport;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -48,6 +51,9 @@ pub use retry::{BackoffConfig, RetryConfig};
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use codec::Body;
+pub(crate) use codec::{check_array, selection_shape};
+pub(crate) use part::PartFile;
 use transport::Call;
 
 /// Key of the [`Connection::open`] cache: the server argument and the user.
@@ -128,8 +134,7 @@ impl Connection {
             body: None,
             what: "/",
         };
-        let body = self.read_msgpack(&call, "Path: /")?;
-        match hdfstream_protocol::decode_path(&body).map_err(codec::decode_err(&call.url))? {
+        match self.read_msgpack(&call, "Path: /", hdfstream_protocol::decode_path)? {
             hdfstream_protocol::PathInfo::Directory(_) => Ok(()),
             hdfstream_protocol::PathInfo::File(_) => Err(Error::UnexpectedResponse {
                 url: call.url,
@@ -139,18 +144,53 @@ impl Connection {
     }
 
     /// Streams the raw bytes of a file (`GET /download/<vpath>`) into `out`; returns the
-    /// number of bytes written. Not retried once bytes have been written.
+    /// number of bytes written. Failures before the body are retried; a body that breaks
+    /// off is an [`Error::Incomplete`] (not retried: `out` cannot be rewound). To a local
+    /// file, [`Connection::download_to_path`] retries and never leaves a partial file.
     pub fn download(&self, vpath: &str, out: &mut dyn Write) -> Result<u64> {
-        let call = Call {
-            method: Method::GET,
-            url: self.inner.url("download", vpath),
-            body: None,
-            what: vpath,
+        let call = download_call(self, vpath);
+        let (resp, attempts) = self.inner.send(&call)?;
+        let written = self
+            .stream_download(resp, &call, out)
+            .map_err(|e| e.with_attempts(attempts))?;
+        tracing::debug!(url = %call.url, bytes = written, "download complete");
+        Ok(written)
+    }
+
+    /// Downloads a file (`GET /download/<vpath>`) to the local path `dest`; returns its
+    /// size. The bytes go to a temporary file next to `dest` (`.<name>.<pid>-<n>.part`),
+    /// which is renamed onto `dest` once complete and removed on failure, so `dest` is
+    /// either the whole file or untouched. A body that breaks off is downloaded again from
+    /// the start within the retry budget (the server has no `Range` support).
+    pub fn download_to_path(&self, vpath: &str, dest: &Path) -> Result<u64> {
+        let call = download_call(self, vpath);
+        let mut part = PartFile::create(dest)?;
+        let written = self.inner.request(&call, |resp, attempt| {
+            if attempt > 1 {
+                part.truncate()?;
+            }
+            self.stream_download(resp, &call, part.writer())
+        })?;
+        part.persist()?;
+        tracing::debug!(url = %call.url, bytes = written, dest = %dest.display(), "download complete");
+        Ok(written)
+    }
+
+    /// Copies a download body into `out`, checking its length against `Content-Length`.
+    fn stream_download(
+        &self,
+        mut resp: reqwest::blocking::Response,
+        call: &Call<'_>,
+        out: &mut dyn Write,
+    ) -> Result<u64> {
+        let body = Body {
+            url: &call.url,
+            what: call.what,
+            content_length: resp.content_length(),
+            array: false,
         };
-        let mut resp = self.inner.send(&call)?;
-        let expected = resp.content_length();
-        let mut progress = Progress::new(self.inner.progress, format!("Download: {vpath}"));
-        if let Some(n) = expected {
+        let mut progress = Progress::new(self.inner.progress, format!("Download: {}", call.what));
+        if let Some(n) = body.content_length {
             progress.set_total(n);
         }
         let mut buf = vec![0u8; READ_CHUNK];
@@ -160,66 +200,76 @@ impl Connection {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(Error::Io {
-                        context: format!("reading {}", call.url),
-                        source,
-                    });
-                }
+                Err(source) => return Err(body.read_error(total, None, source)),
             };
             let chunk = buf.get(..n).unwrap_or_default();
             out.write_all(chunk).map_err(|source| Error::Io {
-                context: format!("writing download of {vpath}"),
+                context: format!("writing download of {}", call.what),
                 source,
             })?;
             total += n as u64;
             progress.inc(n as u64);
         }
-        if let Some(n) = expected
-            && n != total
-        {
-            return Err(Error::Io {
-                context: format!("reading {}", call.url),
-                source: std::io::Error::new(
+        match body.content_length {
+            Some(n) if n != total => Err(body.incomplete(
+                total,
+                Some(n),
+                std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     format!("download ended after {total} of {n} bytes"),
                 ),
-            });
+            )),
+            _ => Ok(total),
         }
-        tracing::debug!(url = %call.url, bytes = total, "download complete");
-        Ok(total)
     }
 
-    /// Sends `call` and reads the whole msgpack body (metadata responses).
-    fn read_msgpack(&self, call: &Call<'_>, description: &str) -> Result<Vec<u8>> {
-        let t0 = Instant::now();
-        let mut resp = self.inner.send(call)?;
-        check_msgpack(&resp, &call.url)?;
-        let hint = resp.content_length().unwrap_or(0).min(64 << 20);
-        let mut body = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-        let mut progress = Progress::new(self.inner.progress, description.to_string());
-        let mut buf = vec![0u8; READ_CHUNK.min(64 * 1024)];
-        loop {
-            match resp.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    body.extend_from_slice(buf.get(..n).unwrap_or_default());
-                    progress.inc(n as u64);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(Error::Io {
-                        context: format!("reading {}", call.url),
-                        source,
-                    });
+    /// Sends `call` and decodes its whole msgpack body with `decode` (metadata responses);
+    /// a body that breaks off or does not decode is requested again within the retry budget.
+    fn read_msgpack<T>(
+        &self,
+        call: &Call<'_>,
+        description: &str,
+        decode: impl Fn(&[u8]) -> std::result::Result<T, hdfstream_protocol::DecodeError>,
+    ) -> Result<T> {
+        self.inner.request(call, |mut resp, _| {
+            let t0 = Instant::now();
+            check_msgpack(&resp, &call.url)?;
+            let body = Body {
+                url: &call.url,
+                what: call.what,
+                content_length: resp.content_length(),
+                array: false,
+            };
+            let hint = body.content_length.unwrap_or(0).min(64 << 20);
+            let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+            let mut progress = Progress::new(self.inner.progress, description.to_string());
+            let mut buf = vec![0u8; READ_CHUNK.min(64 * 1024)];
+            loop {
+                match resp.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
+                        progress.inc(n as u64);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(source) => return Err(body.read_error(bytes.len() as u64, None, source)),
                 }
             }
-        }
-        tracing::debug!(
-            url = %call.url, bytes = body.len(), elapsed_ms = t0.elapsed().as_millis() as u64,
-            "read response body"
-        );
-        Ok(body)
+            tracing::debug!(
+                url = %call.url, bytes = bytes.len(), elapsed_ms = t0.elapsed().as_millis() as u64,
+                "read response body"
+            );
+            decode(&bytes).map_err(|e| body.decode_error(bytes.len() as u64, e))
+        })
+    }
+}
+
+fn download_call<'a>(conn: &Connection, vpath: &'a str) -> Call<'a> {
+    Call {
+        method: Method::GET,
+        url: conn.inner.url("download", vpath),
+        body: None,
+        what: vpath,
     }
 }
 

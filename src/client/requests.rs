@@ -1,4 +1,9 @@
 //! The `/msgpack` requests of a [`Connection`] (PROTOCOL.md §2.4).
+//!
+//! Every request is an idempotent read, so each is retried as a whole (see
+//! [`crate::RetryConfig`]) when its body breaks off or does not decode, and a slice
+//! response is checked against the request before it is accepted: its shape must be the
+//! selection's and, when the caller knows it, its element type the dataset's.
 
 use std::time::Instant;
 
@@ -7,7 +12,7 @@ use hdfstream_protocol::{
 };
 use reqwest::Method;
 
-use super::codec::{self, decode_err, into_err};
+use super::codec::{self, Body, check_array, check_header, mismatch_to_type_error};
 use super::transport::Call;
 use super::{Connection, check_msgpack};
 use crate::error::{Error, Result};
@@ -23,8 +28,11 @@ impl Connection {
             body: Some(ObjectRequest::path().encode_body()),
             what: vpath,
         };
-        let body = self.read_msgpack(&call, &format!("Path: {vpath}"))?;
-        hdfstream_protocol::decode_path(&body).map_err(decode_err(&call.url))
+        self.read_msgpack(
+            &call,
+            &format!("Path: {vpath}"),
+            hdfstream_protocol::decode_path,
+        )
     }
 
     /// An HDF5 group or dataset of `file`, expanded per `max_depth` and with datasets of at
@@ -44,26 +52,71 @@ impl Connection {
             body: Some(ObjectRequest::object(object, data_size_limit, max_depth).encode_body()),
             what: &what,
         };
-        let body = self.read_msgpack(&call, &format!("Object: {object}"))?;
-        hdfstream_protocol::decode_object(&body).map_err(decode_err(&call.url))
+        self.read_msgpack(
+            &call,
+            &format!("Object: {object}"),
+            hdfstream_protocol::decode_object,
+        )
     }
 
     /// Reads a selection of a dataset. The body is decoded while it streams in: fixed-size
-    /// payloads go straight into the final buffer, never buffered whole. A body cut off in
-    /// transit ([`Error::Io`]) is requested again within the retry budget.
+    /// payloads go straight into the final buffer, never buffered whole. The response's
+    /// shape must be the selection's; a body that breaks off ([`Error::Incomplete`]) or
+    /// does not decode ([`Error::Decode`]) is requested again within the retry budget.
     pub fn request_slice(&self, file: &str, object: &str, slice: &SliceSpec) -> Result<ArrayData> {
+        self.slice_data(file, object, slice, None)
+    }
+
+    /// [`Connection::request_slice`] of a dataset whose element type is `dtype` (as its
+    /// metadata reports it): a response of another type is requested again, and reported
+    /// as [`Error::TypeMismatch`] once the retries are spent.
+    pub fn request_slice_typed(
+        &self,
+        file: &str,
+        object: &str,
+        slice: &SliceSpec,
+        dtype: &Dtype,
+    ) -> Result<ArrayData> {
+        self.slice_data(file, object, slice, Some(dtype))
+    }
+
+    fn slice_data(
+        &self,
+        file: &str,
+        object: &str,
+        slice: &SliceSpec,
+        dtype: Option<&Dtype>,
+    ) -> Result<ArrayData> {
         let t0 = Instant::now();
         let what = format!("{file}:{object}");
         let call = slice_call(self, file, object, slice, &what);
-        let (data, bytes) = self.inner.retry_body(&call.url, || {
-            let resp = self.inner.send(&call)?;
+        let shape = codec::selection_shape(slice);
+        let result = self.inner.request(&call, |resp, _| {
             check_msgpack(&resp, &call.url)?;
+            let body = Body {
+                url: &call.url,
+                what: &what,
+                content_length: resp.content_length(),
+                array: true,
+            };
             let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
             let mut dec = ArrayDecoder::new();
-            let bytes = codec::pump(resp, &mut dec, &mut progress, &call.url)?;
-            let data = dec.finish().map_err(decode_err(&call.url))?;
+            let bytes = codec::pump(resp, &mut dec, &mut progress, &body, |h| {
+                check_header(h, &shape, dtype)
+            })?;
+            let mut data = dec.finish().map_err(|e| body.decode_error(bytes, e))?;
+            check_array(&data, &shape, dtype).map_err(|e| body.decode_error(bytes, e))?;
+            // The same type may be written `<`, `=` or `|`: report it as the metadata does.
+            if let (ArrayData::Nd(nd), Some(d)) = (&mut data, dtype) {
+                nd.dtype = d.clone();
+            }
             Ok((data, bytes))
-        })?;
+        });
+        let (data, bytes) = match (result, dtype) {
+            (Ok(v), _) => v,
+            (Err(e), Some(d)) => return Err(mismatch_to_type_error(e, d)),
+            (Err(e), None) => return Err(e),
+        };
         log_read(&call.url, object, bytes, t0);
         Ok(data)
     }
@@ -71,9 +124,12 @@ impl Connection {
     /// Reads a selection of a dataset straight into `dest`, which must hold exactly the
     /// selected elements of `dtype` (fixed-size, native byte order, C order).
     ///
+    /// `dtype` is the dataset's type as its metadata reports it (the server sends the same).
     /// The size and type are checked before the request ([`Error::InvalidSelection`],
-    /// [`Error::TypeMismatch`]) and again against the response header. A body cut off in
-    /// transit is requested again (the buffer is rewritten from the start).
+    /// [`Error::TypeMismatch`]) and again against every response header: a response of
+    /// another shape or type, or one whose body breaks off, is requested again (the buffer
+    /// is rewritten from the start); a type that still differs once the retries are spent
+    /// is an [`Error::TypeMismatch`].
     pub fn request_slice_into(
         &self,
         file: &str,
@@ -104,19 +160,28 @@ impl Connection {
         }
         let what = format!("{file}:{object}");
         let call = slice_call(self, file, object, slice, &what);
-        let bytes = self.inner.retry_body(&call.url, || {
-            let resp = self.inner.send(&call)?;
-            check_msgpack(&resp, &call.url)?;
-            let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
-            let mut dec = ArrayIntoDecoder::new(dtype, dest);
-            let bytes =
-                codec::pump(resp, &mut dec, &mut progress, &call.url).map_err(|e| match e {
-                    Error::Decode { url, source } => into_err(&url, dtype)(source),
-                    other => other,
+        let shape = codec::selection_shape(slice);
+        let bytes = self
+            .inner
+            .request(&call, |resp, _| {
+                check_msgpack(&resp, &call.url)?;
+                let body = Body {
+                    url: &call.url,
+                    what: &what,
+                    content_length: resp.content_length(),
+                    array: true,
+                };
+                let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
+                let mut dec = ArrayIntoDecoder::new(dtype, &mut *dest);
+                let bytes = codec::pump(resp, &mut dec, &mut progress, &body, |h| {
+                    check_header(h, &shape, Some(dtype))
                 })?;
-            dec.finish().map_err(into_err(&call.url, dtype))?;
-            Ok(bytes)
-        })?;
+                let header = dec.finish().map_err(|e| body.decode_error(bytes, e))?;
+                check_header(&header, &shape, Some(dtype))
+                    .map_err(|e| body.decode_error(bytes, e))?;
+                Ok(bytes)
+            })
+            .map_err(|e| mismatch_to_type_error(e, dtype))?;
         log_read(&call.url, object, bytes, t0);
         Ok(())
     }

@@ -67,76 +67,80 @@ impl Inner {
         format!("{}/{}/{}", self.base_url, endpoint, encode_vpath(vpath))
     }
 
-    /// Sends `call`, retrying transient failures; returns a 2xx response with its body
-    /// unread.
-    pub(crate) fn send(&self, call: &Call<'_>) -> Result<Response> {
+    /// Sends `call` and hands each 2xx response (body unread) and the attempt number
+    /// (1-based) to `read`, retrying whatever [`Error::is_retryable`] calls transient —
+    /// connection failures, 5xx, 429 (honouring `Retry-After`), and bodies that broke off or
+    /// do not decode — within the retry budget. `read` must rewrite its output from scratch
+    /// on every attempt. The error returned carries the number of attempts made.
+    pub(crate) fn request<T>(
+        &self,
+        call: &Call<'_>,
+        mut read: impl FnMut(Response, u32) -> Result<T>,
+    ) -> Result<T> {
         let start = Instant::now();
-        let mut retry = 0usize;
+        let mut attempts = 0u32;
         loop {
+            attempts = attempts.saturating_add(1);
             let t0 = Instant::now();
-            let err = match self.send_once(call) {
-                Ok(resp) => {
-                    tracing::debug!(
-                        method = %call.method, url = %call.url, status = resp.status().as_u16(),
-                        elapsed_ms = t0.elapsed().as_millis() as u64, "response headers"
-                    );
-                    return Ok(resp);
-                }
+            let outcome = self.send_once(call).and_then(|resp| {
+                tracing::debug!(
+                    method = %call.method, url = %call.url, status = resp.status().as_u16(),
+                    elapsed_ms = t0.elapsed().as_millis() as u64, "response headers"
+                );
+                read(resp, attempts)
+            });
+            let err = match outcome {
+                Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            let elapsed = start.elapsed();
-            let budget_left = self.retry.retry_timeout.saturating_sub(elapsed);
-            if !err.is_retryable() || retry >= self.retry.max_retries || budget_left.is_zero() {
-                if retry > 0 {
-                    tracing::warn!(url = %call.url, attempts = retry + 1, error = %err, "giving up");
+            let Some(delay) = self.retry_delay(&err, attempts, start.elapsed()) else {
+                if attempts > 1 {
+                    tracing::warn!(
+                        url = %call.url, what = call.what, attempts, error = %err, "giving up"
+                    );
                 }
-                return Err(err);
-            }
-            let mut delay = self.retry.delay(retry);
-            if let Error::RateLimited {
-                retry_after: Some(after),
-                ..
-            } = &err
-            {
-                delay = *after;
-            }
-            if delay > budget_left {
-                tracing::warn!(url = %call.url, ?delay, "retry delay exceeds the retry timeout; giving up");
-                return Err(err);
-            }
-            retry += 1;
+                return Err(err.with_attempts(attempts));
+            };
             tracing::warn!(
-                url = %call.url, retry, max_retries = self.retry.max_retries, ?delay,
-                error = %err, "retrying request"
+                url = %call.url, what = call.what, attempt = attempts,
+                max_retries = self.retry.max_retries, ?delay, error = %err, "retrying request"
             );
             std::thread::sleep(delay);
         }
     }
 
-    /// Runs a whole request-and-read `attempt` again when reading its body failed
-    /// ([`Error::Io`], e.g. the connection dropped mid-body), within the retry budget.
-    /// Only for reads whose output is rewritten from scratch by each attempt.
-    pub(crate) fn retry_body<T>(
+    /// Sends `call`, retrying transient failures before the body; returns a 2xx response
+    /// with its body unread and the number of attempts made.
+    pub(crate) fn send(&self, call: &Call<'_>) -> Result<(Response, u32)> {
+        self.request(call, |resp, attempt| Ok((resp, attempt)))
+    }
+
+    /// The wait before the next attempt after `err` ended attempt number `attempts`, or
+    /// `None` to give up: the error is not transient, the retries are used up, or the
+    /// wait would end past the retry timeout.
+    fn retry_delay(
         &self,
-        url: &str,
-        mut attempt: impl FnMut() -> Result<T>,
-    ) -> Result<T> {
-        let start = Instant::now();
-        let mut retry = 0usize;
-        loop {
-            match attempt() {
-                Err(err @ Error::Io { .. })
-                    if retry < self.retry.max_retries
-                        && start.elapsed() + self.retry.delay(retry) < self.retry.retry_timeout =>
-                {
-                    let delay = self.retry.delay(retry);
-                    retry += 1;
-                    tracing::warn!(url, retry, ?delay, error = %err, "response body failed; retrying request");
-                    std::thread::sleep(delay);
-                }
-                other => return other,
-            }
+        err: &Error,
+        attempts: u32,
+        elapsed: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        let retry = usize::try_from(attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        let budget_left = self.retry.retry_timeout.saturating_sub(elapsed);
+        if !err.is_retryable() || retry >= self.retry.max_retries || budget_left.is_zero() {
+            return None;
         }
+        let delay = match err {
+            Error::RateLimited {
+                retry_after: Some(after),
+                ..
+            } => *after,
+            _ => self.retry.delay(retry),
+        };
+        if delay > budget_left {
+            tracing::warn!(?delay, "retry delay exceeds the retry timeout; giving up");
+            return None;
+        }
+        Some(delay)
     }
 
     fn send_once(&self, call: &Call<'_>) -> Result<Response> {
@@ -149,6 +153,7 @@ impl Inner {
         }
         let resp = req.send().map_err(|e| Error::Connection {
             url: call.url.clone(),
+            attempts: 1,
             source: Box::new(e.without_url()),
         })?;
         if resp.status().is_success() {
@@ -179,7 +184,11 @@ fn error_from_response(resp: Response, call: &Call<'_>) -> Error {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        return Error::RateLimited { retry_after, url };
+        return Error::RateLimited {
+            retry_after,
+            url,
+            attempts: 1,
+        };
     }
     let is_msgpack = media_type(resp.headers()).as_deref() == Some(MSGPACK);
     let mut body = Vec::new();
@@ -197,6 +206,7 @@ fn error_from_response(resp: Response, call: &Call<'_>) -> Error {
             status: code,
             message,
             url,
+            attempts: 1,
         };
     }
     let text = strip_tags(&String::from_utf8_lossy(&body));
@@ -215,6 +225,7 @@ fn error_from_response(resp: Response, call: &Call<'_>) -> Error {
         status: code,
         text,
         url,
+        attempts: 1,
     }
 }
 

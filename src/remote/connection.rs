@@ -37,6 +37,18 @@ impl Backend for Connection {
     fn download(&self, vpath: &str, out: &mut dyn Write) -> Result<u64> {
         Connection::download(self, vpath, out)
     }
+    fn request_slice_typed(
+        &self,
+        file: &str,
+        object: &str,
+        slice: &SliceSpec,
+        dtype: &Dtype,
+    ) -> Result<ArrayData> {
+        Connection::request_slice_typed(self, file, object, slice, dtype)
+    }
+    fn download_to_path(&self, vpath: &str, dest: &std::path::Path) -> Result<u64> {
+        Connection::download_to_path(self, vpath, dest)
+    }
 }
 
 /// Opens a virtual path on a server given by URL or configured alias, like `hdfstream.open`.

@@ -178,10 +178,12 @@ impl Dataset {
             runs = spec.runs.len(),
             "requesting slice"
         );
-        let data = self
-            .shared
-            .backend
-            .request_slice(&self.shared.vpath, &self.path, spec)?;
+        let data = self.shared.backend.request_slice_typed(
+            &self.shared.vpath,
+            &self.path,
+            spec,
+            &self.data.dtype,
+        )?;
         let got = match &data {
             ArrayData::Nd(nd) => &nd.shape,
             ArrayData::Vlen(v) => &v.shape,

@@ -124,4 +124,13 @@ impl File {
     pub fn download(&self, out: &mut dyn Write) -> Result<u64> {
         self.shared.backend.download(&self.shared.vpath, out)
     }
+
+    /// Downloads the raw file to the local path `dest` (see
+    /// [`crate::Connection::download_to_path`]: retried, and `dest` is never left short);
+    /// returns the byte count.
+    pub fn download_to_path(&self, dest: &std::path::Path) -> Result<u64> {
+        self.shared
+            .backend
+            .download_to_path(&self.shared.vpath, dest)
+    }
 }

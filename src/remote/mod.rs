@@ -81,6 +81,51 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     ) -> Result<()>;
     /// Raw bytes of a file written to `out`; returns the byte count.
     fn download(&self, vpath: &str, out: &mut dyn Write) -> Result<u64>;
+
+    /// [`Backend::request_slice`] of a dataset whose element type is `dtype` (as its
+    /// metadata reports it); a response of another shape or type is an error, never data.
+    /// The default checks the response of `request_slice`; [`crate::Connection`] checks
+    /// every attempt and requests a mismatching response again.
+    fn request_slice_typed(
+        &self,
+        file: &str,
+        object: &str,
+        slice: &SliceSpec,
+        dtype: &Dtype,
+    ) -> Result<ArrayData> {
+        let mut data = self.request_slice(file, object, slice)?;
+        let shape = crate::client::selection_shape(slice);
+        crate::client::check_array(&data, &shape, Some(dtype)).map_err(|e| match e {
+            hdfstream_protocol::DecodeError::DestinationMismatch { detail } => {
+                Error::TypeMismatch {
+                    expected: dtype.to_string(),
+                    found: format!("{detail} (response for {file}:{object})"),
+                }
+            }
+            source => Error::Decode {
+                url: file.to_string(),
+                what: format!("{file}:{object}"),
+                attempts: 1,
+                source,
+            },
+        })?;
+        // The same type may be written `<`, `=` or `|`: report it as the metadata does.
+        if let ArrayData::Nd(nd) = &mut data {
+            nd.dtype = dtype.clone();
+        }
+        Ok(data)
+    }
+
+    /// Raw bytes of a file written to the local path `dest`; returns the byte count. The
+    /// bytes go to a temporary file in `dest`'s directory that is renamed onto `dest` once
+    /// complete and removed on failure, so `dest` is never left short. [`crate::Connection`]
+    /// also downloads again from the start when the body breaks off.
+    fn download_to_path(&self, vpath: &str, dest: &std::path::Path) -> Result<u64> {
+        let mut part = crate::client::PartFile::create(dest)?;
+        let n = self.download(vpath, part.writer())?;
+        part.persist()?;
+        Ok(n)
+    }
 }
 
 /// Lazy-loading knobs fixed when a path is opened and inherited by every object below it.

@@ -85,7 +85,7 @@ fn read_all<T: Element>(
                 runs: dims.next().into_iter().collect(),
                 rest: dims.collect(),
             };
-            backend.request_slice(vpath, object, &spec)?
+            backend.request_slice_typed(vpath, object, &spec, &d.dtype)?
         }
     };
     crate::remote::element::into_vec::<T>(data)

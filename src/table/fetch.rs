@@ -157,7 +157,7 @@ pub fn fetch_column(
             runs: chunk.to_dim_selections(),
             rest: req.rest.clone(),
         };
-        let data = backend.request_slice(vpath, req.object, &spec)?;
+        let data = backend.request_slice_typed(vpath, req.object, &spec, req.dtype)?;
         append_strings(&data, &mut offsets, &mut bytes, &what())?;
     }
     let got = offsets.len() as u64 - 1;
