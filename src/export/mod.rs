@@ -51,7 +51,6 @@ use std::time::Instant;
 
 use ::arrow::record_batch::RecordBatchReader;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme};
 use parquet::arrow::AsyncArrowWriter;
@@ -202,6 +201,18 @@ fn write_error(dest: &str, e: impl std::error::Error + Send + Sync + 'static) ->
     Error::Io {
         context: format!("writing {dest}"),
         source: std::io::Error::other(e),
+    }
+}
+
+/// A failure of the reader: the client's own error when it is one (what the server did,
+/// with URL, object and attempts), else an error about the export.
+fn read_error(dest: &str, e: ::arrow::error::ArrowError) -> Error {
+    match e {
+        ::arrow::error::ArrowError::ExternalError(source) => match source.downcast::<Error>() {
+            Ok(e) => *e,
+            Err(source) => write_error(dest, ::arrow::error::ArrowError::ExternalError(source)),
+        },
+        e => write_error(dest, e),
     }
 }
 
@@ -479,25 +490,42 @@ fn write<R: RecordBatchReader>(
     // The future runs on this thread (not a runtime worker), so the blocking `next()` of the
     // reader does not stall the upload tasks running on the workers.
     let summary = runtime.block_on(async {
-        let object = BufWriter::with_capacity(Arc::clone(&store), path.clone(), upload_buffer);
+        let object = Upload::new(Arc::clone(&store), path.clone(), upload_buffer);
         let mut writer = AsyncArrowWriter::try_new(object, Arc::clone(&schema), Some(props))
             .map_err(|e| write_error(dest, e))?;
         let mut rows = 0u64;
         let mut batches = 0u64;
-        for batch in reader.by_ref() {
-            let batch = batch.map_err(|e| write_error(dest, e))?;
-            writer
-                .write(&batch)
-                .await
-                .map_err(|e| write_error(dest, e))?;
-            rows += batch.num_rows() as u64;
-            batches += 1;
-            if let Some(b) = &bar {
-                b.set_position(rows);
-                b.set_message(human_bytes(writer.bytes_written() as u64));
+        let written: Result<()> = async {
+            for batch in reader.by_ref() {
+                let batch = batch.map_err(|e| read_error(dest, e))?;
+                writer
+                    .write(&batch)
+                    .await
+                    .map_err(|e| write_error(dest, e))?;
+                rows += batch.num_rows() as u64;
+                batches += 1;
+                if let Some(b) = &bar {
+                    b.set_position(rows);
+                    b.set_message(human_bytes(writer.bytes_written() as u64));
+                }
             }
+            Ok(())
         }
-        let meta = writer.close().await.map_err(|e| write_error(dest, e))?;
+        .await;
+        let meta = match written {
+            Ok(()) => writer.finish().await.map_err(|e| write_error(dest, e)),
+            Err(e) => Err(e),
+        };
+        let meta = match meta {
+            Ok(meta) => meta,
+            Err(e) => {
+                // Nothing may appear at the destination: discard the parts uploaded so far.
+                if let Err(abort) = writer.into_inner().abort().await {
+                    tracing::warn!(dest, error = %abort, "could not abort the upload");
+                }
+                return Err(e);
+            }
+        };
         let bytes = store
             .head(path)
             .await
@@ -521,6 +549,125 @@ fn write<R: RecordBatchReader>(
         "Parquet export finished"
     );
     Ok(summary)
+}
+
+/// Upload parts in flight at once.
+const PARTS_IN_FLIGHT: usize = 8;
+
+/// The object an export writes: buffered, then sent in one PUT when it ends smaller than
+/// `capacity` (or the store takes only that), otherwise as a multipart upload in parts of
+/// exactly `capacity` bytes (some stores require equal parts). Nothing is visible at the
+/// path until [`Upload::finish`] succeeds: a single PUT is atomic, a multipart upload appears
+/// only when completed, and local files are written under a temporary name and renamed (by
+/// `object_store`'s `LocalFileSystem`). [`Upload::abort`] discards a multipart upload that
+/// will not be completed — unlike `object_store`'s `BufWriter`, also after a failed finish.
+struct Upload {
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    capacity: usize,
+    buffer: bytes::BytesMut,
+    multipart: Option<Box<dyn object_store::MultipartUpload>>,
+    parts: tokio::task::JoinSet<object_store::Result<()>>,
+}
+
+impl Upload {
+    fn new(store: Arc<dyn ObjectStore>, path: ObjectPath, capacity: usize) -> Self {
+        Upload {
+            store,
+            path,
+            capacity: capacity.max(1),
+            buffer: bytes::BytesMut::new(),
+            multipart: None,
+            parts: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Starts uploading the first `len` buffered bytes as the next part.
+    async fn put_part(&mut self, len: usize) -> object_store::Result<()> {
+        let part = self.buffer.split_to(len.min(self.buffer.len())).freeze();
+        if self.multipart.is_none() {
+            self.multipart = Some(self.store.put_multipart(&self.path).await?);
+        }
+        if let Some(upload) = self.multipart.as_mut() {
+            self.parts.spawn(upload.put_part(part.into()));
+        }
+        while self.parts.len() >= PARTS_IN_FLIGHT {
+            self.join_part().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one part in flight.
+    async fn join_part(&mut self) -> object_store::Result<()> {
+        match self.parts.join_next().await {
+            Some(Ok(result)) => result,
+            Some(Err(e)) => Err(object_store::Error::Generic {
+                store: "upload",
+                source: Box::new(e),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    async fn push(&mut self, bytes: bytes::Bytes) -> object_store::Result<()> {
+        self.buffer.extend_from_slice(&bytes);
+        while self.buffer.len() >= self.capacity {
+            self.put_part(self.capacity).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is left and makes the object visible.
+    async fn finish(&mut self) -> object_store::Result<()> {
+        if self.multipart.is_none() {
+            let payload = self.buffer.split().freeze();
+            self.store.put(&self.path, payload.into()).await?;
+            return Ok(());
+        }
+        if !self.buffer.is_empty() {
+            self.put_part(self.buffer.len()).await?;
+        }
+        while !self.parts.is_empty() {
+            self.join_part().await?;
+        }
+        if let Some(upload) = &mut self.multipart {
+            upload.complete().await?;
+        }
+        self.multipart = None;
+        Ok(())
+    }
+
+    /// Stops the parts in flight and aborts a multipart upload in progress (nothing to do
+    /// when none was started: a single PUT only happens in [`Upload::finish`]).
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.parts.shutdown().await;
+        self.buffer.clear();
+        match self.multipart.take() {
+            Some(mut upload) => upload.abort().await,
+            None => Ok(()),
+        }
+    }
+}
+
+type WriteFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = parquet::errors::Result<()>> + Send + 'a>>;
+
+impl parquet::arrow::async_writer::AsyncFileWriter for Upload {
+    fn write(&mut self, bs: bytes::Bytes) -> WriteFuture<'_> {
+        Box::pin(async move {
+            self.push(bs)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn complete(&mut self) -> WriteFuture<'_> {
+        Box::pin(async move {
+            self.finish()
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
 }
 
 #[cfg(test)]
