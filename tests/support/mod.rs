@@ -1,9 +1,11 @@
-//! Shared test helpers: a local HTTP mock server, cassette replay, fixture loading.
+//! Shared test helpers: a local HTTP mock server, cassette replay, fixture loading, and a
+//! fault-injecting proxy in front of a real server.
 //!
 //! Include from a test crate with
 //! `#[allow(dead_code)] // each test crate uses a subset` + `mod support;`.
 
 pub(crate) mod cassette;
+pub(crate) mod faults;
 pub(crate) mod http;
 
 /// Parsed `eagle_expected.json` (values h5py read), `None` when fixtures are absent.
