@@ -112,6 +112,7 @@ impl Served {
     }
 
     /// The multi-file glob of the snapshot.
+    #[cfg(any(feature = "arrow", feature = "polars"))]
     fn glob(&self) -> String {
         let first = &self.files[0];
         let dot = first[..first.len() - ".hdf5".len()]
