@@ -473,3 +473,59 @@ fn each_column_of_a_batch_is_one_multi_slice_request() {
         );
     }
 }
+
+/// Opening a table over a glob, with a region, asks the server once for each piece of
+/// metadata (listing, files, groups, headers, cell index), however often the table's plan,
+/// schema metadata and cell index need it; and the region's rows are still libhdf5's.
+#[test]
+fn opening_a_table_asks_for_each_piece_of_metadata_once() {
+    let s = Sample::new(12_000, 3);
+    s.server.clear_request_log();
+    let b = hdfstream::arrow::GroupReaderBuilder::open_with(
+        s.backend(),
+        "snap_0000.*.hdf5",
+        "PartType0",
+        hdfstream::OpenOptions::metadata_only(),
+    )
+    .unwrap()
+    .with_columns(["ParticleIDs"])
+    .with_region(hdfstream::table::Region::parse(["2:9,3:11,:"]).unwrap());
+    let table = b.resolve().unwrap();
+    let region = b.region_rows().unwrap().unwrap();
+    let reader = table.reader(Some(&region.rows)).unwrap();
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.map(|r| r.unwrap()).collect();
+    let got = collect(&schema, &batches);
+    assert!(got.num_rows() > 0 && (got.num_rows() as u64) < 12_000);
+    assert_column_matches(
+        &s.files(),
+        "PartType0",
+        "ParticleIDs",
+        got.column(0),
+        Some(&region.rows),
+    );
+    let mut seen = std::collections::HashMap::new();
+    for r in s.server.request_log().iter() {
+        if r.slice_runs.is_none() {
+            let key = (r.method.clone(), r.vpath.clone(), r.object.clone());
+            *seen.entry(key).or_insert(0) += 1;
+        }
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "metadata asked more than once: {repeated:?}"
+    );
+    // Each file's group and header were asked for, and the cell index (every file of a
+    // SWIFT snapshot holds all of it) from one file.
+    assert!(seen.keys().any(|(_, _, o)| o.as_deref() == Some("/Cells")));
+    for part in ["snap_0000.0.hdf5", "snap_0000.1.hdf5", "snap_0000.2.hdf5"] {
+        for object in ["/PartType0", "/Header"] {
+            assert!(
+                seen.keys()
+                    .any(|(_, v, o)| v.as_deref() == Some(part) && o.as_deref() == Some(object)),
+                "{part}:{object} not requested: {seen:?}"
+            );
+        }
+    }
+}

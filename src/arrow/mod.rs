@@ -70,6 +70,7 @@ use ::arrow::record_batch::RecordBatchReader;
 
 pub use metadata::attr_text;
 
+use crate::remote::memo::MetadataCache;
 use crate::remote::{Attrs, Backend, Group, HasAttrs, OpenOptions};
 use crate::selection::RowRanges;
 use crate::table::{
@@ -198,6 +199,9 @@ impl GroupReaderBuilder {
         group: &str,
         options: OpenOptions,
     ) -> Result<Self> {
+        // The table's plan, schema metadata and cell index ask again for what opening the
+        // groups already fetched; the server is asked once.
+        let backend: Arc<dyn Backend> = Arc::new(MetadataCache::new(backend));
         Self::from_groups(source::open_groups(
             &backend,
             file_or_glob,

@@ -32,6 +32,7 @@ mod file;
 #[cfg(any(feature = "arrow", feature = "polars"))]
 pub(crate) mod glob;
 mod group;
+pub(crate) mod memo;
 mod path;
 
 use std::io::Write;
