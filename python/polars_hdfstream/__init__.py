@@ -303,7 +303,7 @@ def open_table(
     list of boxes; the table is then the rows of the SWIFT cells the region touches.
     ``row_index``: name of the virtual row-number column (``None``: none).
     ``include_file_paths``: name of a column holding each row's file path.
-    ``batch_size``: rows per batch (default: about 16 MiB of the columns read, within
+    ``batch_size``: rows per batch (default: about 8 MiB of the columns read, within
     65,536 to 1,048,576 rows). ``concurrency``: requests in flight.
     ``user``/``password``: HTTP Basic credentials (default: ``HDFSTREAM_USER`` and
     ``HDFSTREAM_PASSWORD``, or the alias').

@@ -1,13 +1,15 @@
 //! An opened remote table and the readers of one scan: the Rust state behind the Python
 //! `Table` (no Python types here).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::datatypes::{DataType, SchemaRef};
 use hdfstream::arrow::{GroupReaderBuilder, GroupRecordBatchReader, GroupTable};
+use hdfstream::client::{ENV_PASSWORD, ENV_USER};
 use hdfstream::remote::Backend;
 use hdfstream::table::{Bounds, DEFAULT_PADDING, Region, RegionBox, TableCells, parse_location};
-use hdfstream::{ClientBuilder, Error, OpenOptions, Result, RowRanges};
+use hdfstream::{ClientBuilder, Connection, Error, OpenOptions, Result, RowRanges};
 
 use crate::plan::{Planned, TableInfo, plan_rows};
 use crate::predicate::Pred;
@@ -18,7 +20,7 @@ const POSITION: &str = "Coordinates";
 
 /// Bytes of the scanned columns per batch when no batch size is given: large enough that the
 /// fixed cost of a request is small against its transfer, small enough to stream.
-const BATCH_BYTES: u64 = 16 << 20;
+const BATCH_BYTES: u64 = 8 << 20;
 /// Bounds of the default batch size, in rows.
 const BATCH_ROWS: (u64, u64) = (1 << 16, 1 << 20);
 
@@ -77,6 +79,51 @@ fn invalid(reason: impl Into<String>) -> Error {
     }
 }
 
+/// What a connection is made from: the server, the credentials given, and the
+/// `HDFSTREAM_USER`/`HDFSTREAM_PASSWORD` environment at the time.
+type ConnectionKey = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A connection to `server` with these credentials (both or neither), made once per
+/// process: later tables of the same server reuse its HTTP client and its pooled
+/// connections, and skip the probe.
+fn connect(server: &str, user: Option<&str>, password: Option<&str>) -> Result<Connection> {
+    static CACHE: OnceLock<Mutex<HashMap<ConnectionKey, Connection>>> = OnceLock::new();
+    if user.is_some() != password.is_some() {
+        return Err(Error::Config {
+            reason: "give both user and password, or neither".to_owned(),
+            path: None,
+        });
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let key = (
+        server.to_owned(),
+        user.map(str::to_owned),
+        password.map(str::to_owned),
+        env(ENV_USER),
+        env(ENV_PASSWORD),
+    );
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = lock().get(&key) {
+        return Ok(c.clone());
+    }
+    let mut client = ClientBuilder::from_env()
+        .with_url(server)
+        .with_progress(false);
+    if let (Some(u), Some(p)) = (user, password) {
+        client = client.with_credentials(u, p);
+    }
+    let conn = client.build()?;
+    lock().entry(key).or_insert_with(|| conn.clone());
+    Ok(conn)
+}
+
 /// The [`Region`] of boxes given as three `(lo, hi)` axes each.
 pub fn region_of(boxes: &[Vec<Axis>]) -> Result<Region> {
     if boxes.is_empty() {
@@ -105,20 +152,11 @@ impl Source {
     /// Connects, opens the group in every file (metadata only) and resolves the table.
     pub fn open(args: &OpenArgs) -> Result<Self> {
         let loc = parse_location(&args.url, args.file.as_deref())?;
-        let mut client = ClientBuilder::from_env()
-            .with_url(loc.server.clone())
-            .with_progress(false);
-        match (&args.user, &args.password) {
-            (Some(u), Some(p)) => client = client.with_credentials(u.clone(), p.clone()),
-            (None, None) => {}
-            _ => {
-                return Err(Error::Config {
-                    reason: "give both user and password, or neither".to_owned(),
-                    path: None,
-                });
-            }
-        }
-        let inner: Arc<dyn Backend> = Arc::new(client.build()?);
+        let inner: Arc<dyn Backend> = Arc::new(connect(
+            &loc.server,
+            args.user.as_deref(),
+            args.password.as_deref(),
+        )?);
         let counting = Arc::new(Counting::new(inner));
         let backend: Arc<dyn Backend> = counting.clone();
         let concurrency = args.concurrency.max(1);
@@ -344,11 +382,11 @@ mod tests {
     use super::default_batch_rows;
 
     #[test]
-    fn default_batch_is_about_16_mib_within_bounds() {
-        // Three columns of 4, 4 and 8 bytes a row: 1 Mi rows is 16 MiB.
-        assert_eq!(default_batch_rows(16), 1 << 20);
-        // 52 bytes a row (5 columns): 16 MiB / 52.
-        assert_eq!(default_batch_rows(52), (16 << 20) / 52);
+    fn default_batch_is_about_8_mib_within_bounds() {
+        // Three columns of 4, 4 and 8 bytes a row: 512 Ki rows is 8 MiB.
+        assert_eq!(default_batch_rows(16), 1 << 19);
+        // 52 bytes a row (5 columns): 8 MiB / 52.
+        assert_eq!(default_batch_rows(52), (8 << 20) / 52);
         // A narrow column stops at the upper bound, a wide one at the lower.
         assert_eq!(default_batch_rows(1), 1 << 20);
         assert_eq!(default_batch_rows(4096), 1 << 16);
