@@ -327,6 +327,17 @@ pub(crate) async fn gate(State(state): State<AppState>, mut req: Request, next: 
         }
     };
     pending.record.user = identity.user().map(str::to_owned);
+    // A declared length over the limit is refused before any of the body is read (the
+    // body extractor alone would wait for bytes a client may never send).
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.shared.limits.max_body_bytes as u64) {
+        let resp = msgpack_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+        return track(pending, resp, None);
+    }
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
