@@ -29,6 +29,10 @@ pub struct Limits {
     /// default) allows as many as the pool has threads. Lower it so that concurrent
     /// clients share the cores instead of one large read taking all of them.
     pub decode_jobs_per_request: usize,
+    /// Wrong credentials one IP address may send in a minute; after that, its requests that
+    /// carry credentials get 429 with `Retry-After` until the minute is over, without the
+    /// (slow) password check. 0: no limit.
+    pub max_failed_logins: u32,
 }
 
 impl Default for Limits {
@@ -39,6 +43,7 @@ impl Default for Limits {
             chunk_bytes: 1 << 20,
             max_listing_depth: 16,
             decode_jobs_per_request: 0,
+            max_failed_logins: 20,
         }
     }
 }
@@ -138,6 +143,10 @@ pub struct ServeArgs {
     /// it to share the cores fairly between many concurrent clients.
     #[arg(long, default_value_t = Limits::default().decode_jobs_per_request)]
     pub decode_jobs_per_request: usize,
+    /// Wrong credentials one IP address may send per minute; beyond, its requests with
+    /// credentials get 429 + Retry-After until the minute is over (0: no limit).
+    #[arg(long, default_value_t = Limits::default().max_failed_logins)]
+    pub max_failed_logins: u32,
     /// Certificate chain (PEM) to serve HTTPS; needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -170,6 +179,7 @@ impl ServeArgs {
                 max_body_bytes: self.max_body_bytes,
                 max_requests_per_client: self.max_requests_per_client.max(1),
                 decode_jobs_per_request: self.decode_jobs_per_request,
+                max_failed_logins: self.max_failed_logins,
                 ..Limits::default()
             },
             tls,

@@ -39,6 +39,11 @@ fn users_file() -> &'static str {
 /// `top/public/{a.txt, link -> ../restricted}`, `top/restricted/{data.txt, inner/deep.txt}`;
 /// alice holds `restricted-access`, bob holds an unrelated role.
 fn site() -> Site {
+    site_with(|_| {})
+}
+
+/// [`site`] with its configuration changed by `change` first.
+fn site_with(change: impl FnOnce(&mut ServeConfig)) -> Site {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("root");
     write(&root.join("top/public/a.txt"), b"public data");
@@ -54,6 +59,7 @@ fn site() -> Site {
     config.bind = "127.0.0.1:0".parse().expect("addr");
     config.users = Some(users);
     config.access = Some(access);
+    change(&mut config);
     let server = ServerHandle::start_with(config).expect("server");
     Site { _tmp: tmp, server }
 }
@@ -160,6 +166,31 @@ fn wrong_or_malformed_credentials_get_401_everywhere() {
         log.first().map(|r| (r.status, r.user.clone())),
         Some((401, None))
     );
+}
+
+#[test]
+fn repeated_wrong_credentials_get_429_without_a_password_check() {
+    let site = site_with(|c| c.limits.max_failed_logins = 3);
+    let root = format!("{}/msgpack/", site.server.base_url());
+    for _ in 0..3 {
+        assert_eq!(get(&root, Some((ALICE.0, "guess"))).status, 401);
+    }
+    // The address has used up its failures: credentials, right or wrong, now get 429 with
+    // the rest of the minute to wait; a request without credentials is still served.
+    let blocked = get(&root, Some((ALICE.0, "guess again")));
+    assert_eq!(blocked.status, 429);
+    let wait: u64 = blocked
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "Retry-After: {wait}");
+    assert_eq!(get(&root, Some(ALICE)).status, 429);
+    assert_eq!(get(&root, None).status, 200);
+    // The 429s were answered without the password check: none of them is logged as a user.
+    let log = site.server.request_log();
+    let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 200]);
+    assert!(log.iter().all(|r| r.user.is_none()));
 }
 
 fn tar_names(body: &[u8]) -> Vec<String> {

@@ -2,12 +2,12 @@
 //! authentication, and the per-client concurrency limit.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
@@ -157,6 +157,60 @@ impl ClientLimiter {
             limiter: Arc::clone(self),
             key,
         })
+    }
+}
+
+/// Window over which failed logins are counted.
+const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Most addresses whose failed logins are tracked at once.
+const LOGIN_TRACKED: usize = 1 << 16;
+
+/// Failed logins per IP address in the current window (see `Limits::max_failed_logins`).
+#[derive(Debug)]
+pub(crate) struct FailedLogins {
+    max: u32,
+    seen: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl FailedLogins {
+    pub(crate) fn new(max: u32) -> Self {
+        Self {
+            max,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (u32, Instant)>> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The time until `ip` may try credentials again, when it has used up its failures.
+    fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        if self.max == 0 {
+            return None;
+        }
+        let &(n, start) = self.lock().get(&ip)?;
+        let elapsed = now.saturating_duration_since(start);
+        (n >= self.max && elapsed < LOGIN_WINDOW).then(|| LOGIN_WINDOW - elapsed)
+    }
+
+    /// Counts a failed login of `ip`.
+    fn failed(&self, ip: IpAddr, now: Instant) {
+        if self.max == 0 {
+            return;
+        }
+        let mut seen = self.lock();
+        if seen.len() >= LOGIN_TRACKED && !seen.contains_key(&ip) {
+            seen.retain(|_, (_, start)| now.saturating_duration_since(*start) < LOGIN_WINDOW);
+            if seen.len() >= LOGIN_TRACKED {
+                seen.clear();
+            }
+        }
+        let entry = seen.entry(ip).or_insert((0, now));
+        if now.saturating_duration_since(entry.1) >= LOGIN_WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 = entry.0.saturating_add(1);
     }
 }
 
@@ -319,9 +373,28 @@ pub(crate) async fn gate(State(state): State<AppState>, mut req: Request, next: 
         },
         started: Instant::now(),
     };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let logins = &state.shared.logins;
+    if let Some(ip) = peer
+        && req.headers().contains_key(header::AUTHORIZATION)
+        && let Some(wait) = logins.blocked(ip, Instant::now())
+    {
+        let mut resp = msgpack_error(StatusCode::TOO_MANY_REQUESTS, "Too many failed logins");
+        let secs = wait.as_secs().max(1).to_string();
+        if let Ok(v) = HeaderValue::from_str(&secs) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return track(pending, resp, None);
+    }
     let identity = match authenticate(&state, req.headers()).await {
         Ok(identity) => identity,
         Err(BadCredentials) => {
+            if let Some(ip) = peer {
+                logins.failed(ip, Instant::now());
+            }
             let resp = html_error(StatusCode::UNAUTHORIZED, "Not authorized");
             return track(pending, resp, None);
         }
@@ -338,10 +411,6 @@ pub(crate) async fn gate(State(state): State<AppState>, mut req: Request, next: 
         let resp = msgpack_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
         return track(pending, resp, None);
     }
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
     let key = match (identity.user(), peer) {
         (Some(user), _) => format!("user:{user}"),
         (None, Some(ip)) => format!("ip:{ip}"),
@@ -382,4 +451,44 @@ fn track(mut pending: Pending, resp: Response, slot: Option<ClientSlot>) -> Resp
         slot,
     };
     Response::from_parts(parts, Body::new(tracked)).into_response()
+}
+
+#[cfg(test)]
+mod login_tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, Instant};
+
+    use super::{FailedLogins, LOGIN_WINDOW};
+
+    #[test]
+    fn an_address_is_blocked_after_its_failures_until_the_window_ends() {
+        let limit = FailedLogins::new(3);
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        );
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert_eq!(limit.blocked(a, t0), None, "after {i} failures");
+            limit.failed(a, t0);
+        }
+        let later = t0 + Duration::from_secs(20);
+        assert_eq!(
+            limit.blocked(a, later),
+            Some(LOGIN_WINDOW - Duration::from_secs(20))
+        );
+        // Other addresses are not affected.
+        assert_eq!(limit.blocked(b, later), None);
+        // A new window starts the count again.
+        let next = t0 + LOGIN_WINDOW;
+        assert_eq!(limit.blocked(a, next), None);
+        limit.failed(a, next);
+        assert_eq!(limit.blocked(a, next), None);
+        // 0 turns the limit off.
+        let off = FailedLogins::new(0);
+        for _ in 0..100 {
+            off.failed(a, t0);
+        }
+        assert_eq!(off.blocked(a, t0), None);
+    }
 }

@@ -43,6 +43,7 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) log: Arc<RequestLog>,
     pub(crate) clients: Arc<gate::ClientLimiter>,
+    pub(crate) logins: gate::FailedLogins,
     pub(crate) hdf5: Hdf5Files,
 }
 
@@ -84,6 +85,7 @@ impl AppState {
             clients: Arc::new(gate::ClientLimiter::new(
                 config.limits.max_requests_per_client,
             )),
+            logins: gate::FailedLogins::new(config.limits.max_failed_logins),
             hdf5: Hdf5Files::default()
                 .with_decode_jobs_per_request(config.limits.decode_jobs_per_request),
         };
