@@ -36,6 +36,19 @@ pub fn hash_password(password: &str) -> Result<String, ServerError> {
         })
 }
 
+/// A hash of a random password with the default parameters, checked against for unknown
+/// user names (made once).
+fn dummy_hash() -> Option<&'static str> {
+    static HASH: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut secret = [0u8; 16];
+        OsRng.fill_bytes(&mut secret);
+        let text: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        hash_password(&text).ok()
+    })
+    .as_deref()
+}
+
 /// Who is making a request: anonymous, or an authenticated user with roles.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Identity {
@@ -181,7 +194,16 @@ impl Users {
         {
             return Some(identity.clone());
         }
-        let entry = self.entries.get(name)?;
+        let Some(entry) = self.entries.get(name) else {
+            // The same work as a known user with a wrong password, so that the answer's time
+            // does not tell whether a user name exists.
+            if let Some(dummy) = dummy_hash()
+                && let Ok(parsed) = PasswordHash::new(dummy)
+            {
+                let _ = Argon2::default().verify_password(password.as_bytes(), &parsed);
+            }
+            return None;
+        };
         let parsed = PasswordHash::new(&entry.hash).ok()?;
         Argon2::default()
             .verify_password(password.as_bytes(), &parsed)

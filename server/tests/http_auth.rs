@@ -193,6 +193,34 @@ fn repeated_wrong_credentials_get_429_without_a_password_check() {
     assert!(log.iter().all(|r| r.user.is_none()));
 }
 
+/// An unknown user name costs a password check like a known one with a wrong password, so
+/// the time of a 401 does not tell which user names exist (without it, the unknown name is
+/// answered in microseconds against milliseconds).
+#[test]
+fn unknown_user_names_cost_a_password_check() {
+    let hash = hash_password("secret").expect("hash");
+    let users =
+        hdfstream_server::auth::Users::parse(&format!("carol:{hash}:r\n"), Path::new("users"))
+            .expect("parse");
+    let fastest = |name: &str, password: &str| {
+        (0..3)
+            .map(|i| {
+                let t = std::time::Instant::now();
+                assert!(users.verify(name, &format!("{password}{i}")).is_none());
+                t.elapsed()
+            })
+            .min()
+            .expect("three runs")
+    };
+    let _ = fastest("nobody", "warm-up");
+    let known = fastest("carol", "wrong");
+    let unknown = fastest("mallory", "wrong");
+    assert!(
+        unknown.as_secs_f64() >= 0.3 * known.as_secs_f64(),
+        "unknown user {unknown:?}, known user with a wrong password {known:?}"
+    );
+}
+
 fn tar_names(body: &[u8]) -> Vec<String> {
     let mut archive = tar::Archive::new(body);
     let mut names = Vec::new();
@@ -244,6 +272,7 @@ fn debug_output_never_shows_hashes() {
     );
     assert!(users.verify("carol", "secret").is_some());
     assert!(users.verify("carol", "Secret").is_none());
+    assert!(users.verify("mallory", "secret").is_none());
     // Malformed files are rejected with the line number.
     let bad = hdfstream_server::auth::Users::parse("x\n", Path::new("users"));
     assert!(matches!(
