@@ -1,12 +1,10 @@
 //! An opened remote table and the readers of one scan: the Rust state behind the Python
 //! `Table` (no Python types here).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, SchemaRef};
 use hdfstream::arrow::{GroupReaderBuilder, GroupRecordBatchReader, GroupTable};
-use hdfstream::client::{ENV_PASSWORD, ENV_USER};
 use hdfstream::remote::Backend;
 use hdfstream::table::{Bounds, DEFAULT_PADDING, Region, RegionBox, TableCells, parse_location};
 use hdfstream::{ClientBuilder, Connection, Error, OpenOptions, Result, RowRanges};
@@ -79,49 +77,23 @@ fn invalid(reason: impl Into<String>) -> Error {
     }
 }
 
-/// What a connection is made from: the server, the credentials given, and the
-/// `HDFSTREAM_USER`/`HDFSTREAM_PASSWORD` environment at the time.
-type ConnectionKey = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-/// A connection to `server` with these credentials (both or neither), made once per
-/// process: later tables of the same server reuse its HTTP client and its pooled
-/// connections, and skip the probe.
+/// A connection to `server` with these credentials (both or neither; default: the
+/// environment's), shared by every table of the process opened with the same options.
 fn connect(server: &str, user: Option<&str>, password: Option<&str>) -> Result<Connection> {
-    static CACHE: OnceLock<Mutex<HashMap<ConnectionKey, Connection>>> = OnceLock::new();
-    if user.is_some() != password.is_some() {
-        return Err(Error::Config {
-            reason: "give both user and password, or neither".to_owned(),
-            path: None,
-        });
-    }
-    let env = |k: &str| std::env::var(k).ok();
-    let key = (
-        server.to_owned(),
-        user.map(str::to_owned),
-        password.map(str::to_owned),
-        env(ENV_USER),
-        env(ENV_PASSWORD),
-    );
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = lock().get(&key) {
-        return Ok(c.clone());
-    }
     let mut client = ClientBuilder::from_env()
         .with_url(server)
         .with_progress(false);
-    if let (Some(u), Some(p)) = (user, password) {
-        client = client.with_credentials(u, p);
+    match (user, password) {
+        (Some(u), Some(p)) => client = client.with_credentials(u, p),
+        (None, None) => {}
+        _ => {
+            return Err(Error::Config {
+                reason: "give both user and password, or neither".to_owned(),
+                path: None,
+            });
+        }
     }
-    let conn = client.build()?;
-    lock().entry(key).or_insert_with(|| conn.clone());
-    Ok(conn)
+    client.build_shared()
 }
 
 /// The [`Region`] of boxes given as three `(lo, hi)` axes each.

@@ -829,8 +829,8 @@ fn produce(
         drop(res_tx);
         let mut plans = plans.into_iter();
         let mut pending: VecDeque<Pending> = VecDeque::new();
-        // Sequence number of `pending[0]`, and of the next batch to start.
-        let (mut front, mut next) = (0usize, 0usize);
+        // Sequence number of `pending[0]` (the others follow it in order).
+        let mut front = 0usize;
         // Columns of the newest pending batch not yet handed out.
         let mut to_send = 0..0;
         let mut in_flight = 0usize;
@@ -850,14 +850,14 @@ fn produce(
                         slots: (0..n).map(|_| None).collect(),
                         missing: n,
                     });
-                    next += 1;
                     to_send = 0..n;
                     continue;
                 }
                 let (Some(i), Some(p)) = (to_send.next(), pending.back()) else {
                     break;
                 };
-                if job_tx.send((next - 1, Arc::clone(&p.plan), i)).is_err() {
+                let seq = front + pending.len() - 1;
+                if job_tx.send((seq, Arc::clone(&p.plan), i)).is_err() {
                     break;
                 }
                 in_flight += 1;

@@ -1,7 +1,8 @@
 //! [`ClientBuilder`]: configuration of a [`Connection`], validated in [`ClientBuilder::build`].
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::retry::RetryConfig;
@@ -57,6 +58,10 @@ impl std::fmt::Debug for ClientBuilder {
             .finish_non_exhaustive()
     }
 }
+
+/// Key of [`ClientBuilder::build_shared`]'s cache: the options as `Debug` shows them
+/// (password redacted), and the password.
+type SharedKey = (String, Option<String>);
 
 impl ClientBuilder {
     /// An empty builder: no server, no credentials, default timeouts and retries,
@@ -152,6 +157,28 @@ impl ClientBuilder {
     pub fn with_probe(mut self, probe: bool) -> Self {
         self.no_probe = !probe;
         self
+    }
+
+    /// Like [`build`](Self::build), but made once per process for each set of options: a
+    /// later call with the same options (server, credentials, timeouts, retries, ...)
+    /// returns a clone of the first connection, sharing its HTTP client and pooled
+    /// connections, without a new probe. A failed build is not kept. A builder given an
+    /// in-memory [`Config`] is always built anew.
+    pub fn build_shared(self) -> Result<Connection> {
+        static CACHE: OnceLock<Mutex<HashMap<SharedKey, Connection>>> = OnceLock::new();
+        if self.config.is_some() {
+            return self.build();
+        }
+        // Debug shows every option but the password (redacted), which is keyed apart.
+        let key = (format!("{self:?}"), self.password.clone());
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = lock().get(&key) {
+            return Ok(c.clone());
+        }
+        let conn = self.build()?;
+        lock().entry(key).or_insert_with(|| conn.clone());
+        Ok(conn)
     }
 
     /// Validates the options, resolves an alias, creates the HTTP client and (unless

@@ -36,10 +36,9 @@ mod requests;
 mod retry;
 mod transport;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use reqwest::Method;
@@ -55,9 +54,6 @@ use codec::Body;
 pub(crate) use codec::{check_array, selection_shape};
 pub(crate) use part::PartFile;
 use transport::Call;
-
-/// Key of the [`Connection::open`] cache: the server argument and the user.
-type CacheKey = (String, Option<String>);
 
 /// Size of the reads used to stream response bodies.
 const READ_CHUNK: usize = 1 << 20;
@@ -96,23 +92,13 @@ impl Connection {
     /// A shared connection to a server given by URL or alias, with default options and
     /// credentials from `HDFSTREAM_USER` / `HDFSTREAM_PASSWORD` if set.
     ///
-    /// Like the Python client, connections are cached per process: the first call builds
-    /// one (probing the server), later calls with the same argument and user return a
-    /// clone of it. A failed build is not cached.
+    /// Like the Python client, connections are cached per process
+    /// ([`ClientBuilder::build_shared`]): the first call builds one (probing the server),
+    /// later calls with the same argument and credentials return a clone of it.
     pub fn open(url_or_alias: &str) -> Result<Connection> {
-        static CACHE: OnceLock<Mutex<HashMap<CacheKey, Connection>>> = OnceLock::new();
-        let builder = ClientBuilder::from_env().with_url(url_or_alias);
-        let user = std::env::var(ENV_USER).ok().filter(|u| !u.is_empty());
-        let key = (url_or_alias.to_string(), user);
-        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-        if let Some(c) = cache.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(c);
-        }
-        let conn = builder.build()?;
-        if let Ok(mut m) = cache.lock() {
-            m.entry(key).or_insert_with(|| conn.clone());
-        }
-        Ok(conn)
+        ClientBuilder::from_env()
+            .with_url(url_or_alias)
+            .build_shared()
     }
 
     /// Server base URL (alias resolved, no trailing slash).
