@@ -1,0 +1,207 @@
+//! Shared pieces of the reliability tools run by `scripts/reliability.sh`: a release server
+//! started as a child process, its memory and file descriptors, a seeded random generator,
+//! percentiles, and the one-line JSON result every tool prints last.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// Errors of the reliability tools.
+#[derive(Debug)]
+pub struct ToolError(pub String);
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+impl ToolError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// An `hdfstream serve` child process, killed when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    base_url: String,
+}
+
+impl ServerProcess {
+    /// Start `binary serve root --bind 127.0.0.1:0 extra...` and wait for the URL it prints.
+    pub fn start(binary: &Path, root: &Path, extra: &[&str]) -> Result<Self, ToolError> {
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .arg(root)
+            .args(["--bind", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| ToolError::new(format!("cannot start {}: {e}", binary.display())))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ToolError::new("server stdout is not piped"))?;
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let base_url = line.trim().to_string();
+        if read.is_err() || !base_url.starts_with("http") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ToolError::new(format!(
+                "server did not print its URL (got {base_url:?})"
+            )));
+        }
+        Ok(Self { child, base_url })
+    }
+
+    /// The base URL the server printed, e.g. `http://127.0.0.1:41234/hdfstream`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Memory and descriptors of a process, read from `/proc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcStats {
+    /// Resident set size, KiB (`VmRSS`).
+    pub rss_kib: u64,
+    /// Peak resident set size, KiB (`VmHWM`).
+    pub hwm_kib: u64,
+    /// Open file descriptors.
+    pub fds: u64,
+}
+
+/// Read [`ProcStats`] of process `pid`.
+pub fn proc_stats(pid: u32) -> Result<ProcStats, ToolError> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| ToolError::new(format!("cannot read /proc/{pid}/status: {e}")))?;
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map_err(|e| ToolError::new(format!("cannot list /proc/{pid}/fd: {e}")))?
+        .count() as u64;
+    Ok(ProcStats {
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+        fds,
+    })
+}
+
+/// A small seeded generator (xorshift64*), so that every run can be replayed from its seed.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (any value, 0 included).
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15 | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    /// One element of `items`, which the caller keeps non-empty (an empty slice panics).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The `p`-th percentile (0..=100) of `values`, nearest rank; 0 for no values.
+pub fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
+}
+
+/// Print the tool's figures as the last line of its output: `RESULT {json}`, which
+/// `scripts/reliability.sh` collects into its table.
+pub fn print_result(tool: &str, figures: serde_json::Value) {
+    let mut object = serde_json::Map::new();
+    object.insert("tool".into(), tool.into());
+    if let serde_json::Value::Object(map) = figures {
+        object.extend(map);
+    }
+    println!("RESULT {}", serde_json::Value::Object(object));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 50.0), 50.0);
+        assert_eq!(percentile(&mut v, 99.0), 99.0);
+        assert_eq!(percentile(&mut v, 100.0), 100.0);
+        assert_eq!(percentile(&mut [], 50.0), 0.0);
+    }
+
+    #[test]
+    fn rng_replays_from_its_seed() {
+        let a: Vec<u64> = (0..5)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        assert_eq!(a, b);
+        assert_ne!(a[0], a[1]);
+    }
+
+    #[test]
+    fn own_process_stats_are_read() {
+        let stats = proc_stats(std::process::id()).unwrap();
+        assert!(stats.rss_kib > 0 && stats.fds >= 3);
+    }
+}
