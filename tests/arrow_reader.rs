@@ -4,6 +4,8 @@
 
 #[allow(dead_code)]
 mod arrow_common;
+#[allow(dead_code)] // each test crate uses a subset
+mod support;
 
 use std::sync::Arc;
 
@@ -528,4 +530,66 @@ fn opening_a_table_asks_for_each_piece_of_metadata_once() {
             );
         }
     }
+}
+
+#[test]
+fn a_sixteen_file_scan_opens_each_file_with_one_request_several_in_flight() {
+    let s = Sample::new(16_000, 16);
+    s.server.clear_request_log();
+    let slow = Arc::new(support::slow::SlowMetadata::new(s.backend()));
+    let reader = GroupReaderBuilder::open_with(
+        slow.clone(),
+        "snap_0000.*.hdf5",
+        "PartType0",
+        hdfstream::OpenOptions::metadata_only(),
+    )
+    .unwrap()
+    .with_columns(["ParticleIDs", "Masses", "Coordinates"])
+    .build()
+    .unwrap();
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.map(|r| r.unwrap()).collect();
+    let got = collect(&schema, &batches);
+    assert_eq!(got.num_rows(), 16_000);
+    for (i, name) in ["ParticleIDs", "Masses", "Coordinates"].iter().enumerate() {
+        assert_column_matches(&s.files(), "PartType0", name, got.column(i), None);
+    }
+
+    let log = s.server.request_log();
+    let metadata: Vec<_> = log.iter().filter(|r| r.slice_runs.is_none()).collect();
+    // One listing for the glob; per file, one request for its group and nothing else
+    // (no file-metadata request, no root group); /Header of the first file for the
+    // schema's metadata.
+    let listings = metadata
+        .iter()
+        .filter(|r| r.vpath.as_deref() == Some(""))
+        .count();
+    assert_eq!(listings, 1, "{metadata:#?}");
+    for f in s.files() {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let of_file: Vec<_> = metadata
+            .iter()
+            .filter(|r| r.vpath.as_deref() == Some(name))
+            .map(|r| r.object.clone())
+            .collect();
+        let expected_groups = of_file
+            .iter()
+            .filter(|o| o.as_deref() == Some("/PartType0"))
+            .count();
+        assert_eq!(expected_groups, 1, "{name}: {of_file:?}");
+        assert!(
+            of_file
+                .iter()
+                .all(|o| matches!(o.as_deref(), Some("/PartType0" | "/Header"))),
+            "{name}: {of_file:?}"
+        );
+    }
+    support::slow::assert_no_repeated_metadata(&log);
+    assert!(metadata.len() <= 16 + 2, "{metadata:#?}");
+    // Several files' metadata were in flight at once, never more than the concurrency.
+    let max = slow.max_in_flight();
+    assert!(
+        (2..=hdfstream::table::METADATA_CONCURRENCY).contains(&max),
+        "max metadata requests in flight: {max}"
+    );
 }

@@ -5,6 +5,8 @@
 
 #[allow(dead_code)] // each test crate uses a subset
 mod polars_common;
+#[allow(dead_code)] // each test crate uses a subset
+mod support;
 
 use hdfstream::polars::{HdfstreamScan, MultiColumn, ScanArgsHdfstream, scan_hdfstream};
 use polars::prelude::*;
@@ -691,5 +693,49 @@ fn glob_numeric_order_offsets_and_n_rows() {
                 .select([col("ParticleIDs")])
         },
         "no row index",
+    );
+}
+
+#[test]
+fn a_sixteen_file_scan_asks_each_file_once_several_in_flight() {
+    let s = Served::sample(16_000, 16);
+    s.server.clear_request_log();
+    let slow = std::sync::Arc::new(support::slow::SlowMetadata::new(s.backend()));
+    let scan = HdfstreamScan::with_backend(
+        slow.clone(),
+        "snap_0000.*.hdf5",
+        "PartType0",
+        ScanArgsHdfstream::default(),
+    )
+    .unwrap();
+    let lf = scan.lazy().unwrap();
+    let q = |l: LazyFrame| l.select([col("ParticleIDs"), col("Masses"), col("Densities")]);
+    let got = run(q(lf));
+    let mut schema = (*scan.schema()).clone();
+    schema.shift_remove("row_index");
+    let want = run(q(truth(
+        &s.sample.snapshot_files,
+        "PartType0",
+        &schema,
+        None,
+    )
+    .lazy()));
+    assert_same(&got, &want, "16-file scan");
+
+    let log = s.server.request_log();
+    support::slow::assert_no_repeated_metadata(&log);
+    for f in &s.sample.snapshot_files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let objects: Vec<_> = log
+            .iter()
+            .filter(|r| r.slice_runs.is_none() && r.vpath.as_deref() == Some(name))
+            .map(|r| r.object.clone())
+            .collect();
+        assert_eq!(objects, [Some("/PartType0".to_string())], "{name}");
+    }
+    let max = slow.max_in_flight();
+    assert!(
+        (2..=hdfstream::table::METADATA_CONCURRENCY).contains(&max),
+        "max metadata requests in flight: {max}"
     );
 }

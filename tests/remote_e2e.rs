@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hdf5_metno::H5Type;
 use hdf5_metno::types::{FixedAscii, FloatSize, IntSize, TypeDescriptor, VarLenUnicode};
 use hdfstream::remote::Backend;
-use hdfstream::{Dataset, Element, Link, Object, OpenOptions, Selection, open_with, sel};
+use hdfstream::{Dataset, Element, HasAttrs, Link, Object, OpenOptions, Selection, open_with, sel};
 use hdfstream_protocol::{ArrayData, TypedBuffer};
 use hdfstream_server::http::ServerHandle;
 use hdfstream_server::sample::{SampleOptions, write_sample};
@@ -252,4 +252,84 @@ fn every_dataset_matches_libhdf5_server_reads() {
 #[test]
 fn every_dataset_matches_libhdf5_inline_reads() {
     run(OpenOptions::default().data_size_limit(1 << 30).max_depth(1));
+}
+
+#[test]
+fn a_group_opened_in_one_request_reads_like_libhdf5_and_errors_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = write_sample(
+        dir.path(),
+        &SampleOptions {
+            particles: 2000,
+            files: 1,
+            seed: 7,
+        },
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not HDF5").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let snap = &summary.snapshot_files[0];
+    let name = snap.file_name().unwrap().to_str().unwrap().to_string();
+    let server = ServerHandle::start(dir.path()).unwrap();
+    let backend: Arc<dyn Backend> = Arc::new(support::connect(server.base_url()));
+    let opts = OpenOptions::default().data_size_limit(0);
+    server.clear_request_log();
+
+    let g = hdfstream::remote::open_group_with(backend.clone(), &name, "PartType0/", opts).unwrap();
+    assert_eq!(g.path(), "/PartType0");
+    let h5 = hdf5_metno::File::open(snap).unwrap();
+    let local = h5.dataset("PartType0/Masses").unwrap();
+    assert_eq!(
+        g.dataset("Masses")
+            .unwrap()
+            .read::<f32>()
+            .unwrap()
+            .as_slice()
+            .unwrap(),
+        local.read_raw::<f32>().unwrap().as_slice()
+    );
+    let log = server.request_log();
+    let objects: Vec<_> = log
+        .iter()
+        .filter(|r| r.slice_runs.is_none())
+        .map(|r| r.object.clone())
+        .collect();
+    assert_eq!(
+        objects,
+        [Some("/PartType0".to_string())],
+        "one request opens the group"
+    );
+    // The parent and absolute paths still work (they load the root then).
+    assert_eq!(g.parent().unwrap().path(), "/");
+    let header = g.group("/Header").unwrap();
+    assert_eq!(
+        header
+            .attrs()
+            .get("BoxSize")
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap(),
+        h5.group("Header")
+            .unwrap()
+            .attr("BoxSize")
+            .unwrap()
+            .read_raw::<f64>()
+            .unwrap()
+    );
+
+    let err = |file: &str, group: &str| {
+        hdfstream::remote::open_group_with(backend.clone(), file, group, opts)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err("missing.hdf5", "PartType0");
+    assert!(e.contains("not found") && e.contains("missing.hdf5"), "{e}");
+    let e = err(&name, "PartType9");
+    assert!(e.contains("not found") && e.contains("PartType9"), "{e}");
+    let e = err(&name, "PartType0/Masses");
+    assert!(e.contains("is a dataset, not a group"), "{e}");
+    let e = err("notes.txt", "PartType0");
+    assert!(e.contains("application/x-hdf5"), "{e}");
+    let e = err("sub", "PartType0");
+    assert!(e.contains("is a directory"), "{e}");
 }

@@ -207,7 +207,7 @@ impl GroupReaderBuilder {
             file_or_glob,
             group,
             options,
-            DEFAULT_CONCURRENCY,
+            crate::table::METADATA_CONCURRENCY,
         )?)
     }
 
@@ -325,7 +325,7 @@ impl GroupReaderBuilder {
         let mut files = Vec::with_capacity(self.groups.len());
         for g in &self.groups {
             // Row counts come from the position dataset, the column a region is about.
-            let ds = g.dataset(&position)?;
+            let ds = g.dataset(&self.position_column)?;
             if ds.shape().len() != 2 || ds.shape().get(1) != Some(&3) {
                 return Err(column_error(
                     &position,
@@ -451,8 +451,7 @@ impl GroupReaderBuilder {
         let mut md = HashMap::new();
         metadata::add_attrs(&mut md, g0.attrs(), "");
         if g0.path() != "/Header"
-            && g0.contains("/Header")?
-            && let Ok(h) = g0.group("/Header")
+            && let Some(h) = g0.group_in_file("/Header")?
         {
             metadata::add_attrs(&mut md, h.attrs(), HEADER_PREFIX);
         }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::Result;
 use crate::remote::glob::expand_files;
-use crate::remote::{Backend, Group, OpenOptions, open_with};
+use crate::remote::{Backend, Group, OpenOptions, open_group_with};
 use crate::table::parallel::run_parallel;
 
 /// Opens `group` in every file `file_or_glob` names, `concurrency` files at a time.
@@ -18,8 +18,6 @@ pub(crate) fn open_groups(
     let files = expand_files(backend.as_ref(), file_or_glob)?;
     run_parallel(files.len(), concurrency, |i| {
         let f = files.get(i).map(String::as_str).unwrap_or_default();
-        open_with(Arc::clone(backend), f, options)?
-            .into_file()?
-            .group(group)
+        open_group_with(Arc::clone(backend), f, group, options)
     })
 }

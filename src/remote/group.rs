@@ -113,6 +113,16 @@ impl FileShared {
         }
     }
 
+    /// The group at the absolute, canonical `path` (only names, no `.`/`..`), fetched with
+    /// one request for the group itself: the root and the groups above it are not loaded.
+    /// `Ok(None)` when the object there is not a group.
+    pub(crate) fn group_direct(self: &Arc<Self>, path: &str) -> Result<Option<Arc<Group>>> {
+        match self.request(path)? {
+            Loaded::Group(g) => Ok(Some(self.group_handle(path.to_string(), g))),
+            _ => Ok(None),
+        }
+    }
+
     /// The root group handle (loads the root on first use).
     pub(crate) fn root(self: &Arc<Self>) -> Result<Arc<Group>> {
         let data = self.root_data()?;
@@ -254,6 +264,30 @@ impl Group {
     /// True when the group has no members.
     pub fn is_empty(&self) -> bool {
         self.data.members.is_empty()
+    }
+
+    /// The group at the absolute path `path` of this group's file, fetched with one request
+    /// without loading the groups above it; `None` when nothing is there or it is not a group.
+    #[cfg(feature = "arrow")]
+    pub(crate) fn group_in_file(&self, path: &str) -> Result<Option<Arc<Group>>> {
+        let parsed = parse_object_path(path);
+        let mut canonical = String::new();
+        for step in &parsed.steps {
+            match step {
+                Step::Name(n) => {
+                    canonical.push('/');
+                    canonical.push_str(n);
+                }
+                Step::Parent => return self.group(path).map(Some),
+            }
+        }
+        if canonical.is_empty() {
+            return self.group("/").map(Some);
+        }
+        match self.shared.group_direct(&canonical) {
+            Err(Error::NotFound { .. }) => Ok(None),
+            other => other,
+        }
     }
 
     /// The parent group (the root is its own parent).

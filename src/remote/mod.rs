@@ -32,6 +32,7 @@ mod file;
 #[cfg(any(feature = "arrow", feature = "polars"))]
 pub(crate) mod glob;
 mod group;
+#[cfg(feature = "arrow")]
 pub(crate) mod memo;
 mod path;
 
@@ -260,6 +261,55 @@ pub enum Link {
     Hard,
     /// A soft link with its target path.
     Soft(String),
+}
+
+/// Opens the group `group` of the HDF5 file `file` through `backend` with one request, the
+/// way a table scan opens each of its files: no file metadata, no root group. Relative paths
+/// from the group need no more requests; its parent and absolute paths load the root then.
+/// When that request fails with an answer (missing file or group, a directory, a non-HDF5
+/// file), the file is opened step by step so that the error names what is wrong.
+pub fn open_group_with(
+    backend: Arc<dyn Backend>,
+    file: &str,
+    group: &str,
+    options: OpenOptions,
+) -> Result<Arc<Group>> {
+    let vpath = path::normalize_vpath(file)?.join("/");
+    let parsed = path::parse_object_path(group);
+    let names: Option<Vec<String>> = parsed
+        .steps
+        .iter()
+        .map(|s| match s {
+            path::Step::Name(n) => Some(n.clone()),
+            path::Step::Parent => None,
+        })
+        .collect();
+    let step_by_step = |backend: Arc<dyn Backend>| {
+        open_with(backend, &vpath, options)?
+            .into_file()?
+            .group(group)
+    };
+    let Some(names) = names.filter(|n| !n.is_empty()) else {
+        return step_by_step(backend);
+    };
+    let canonical = format!("/{}", names.join("/"));
+    let shared = Arc::new(group::FileShared::new(
+        backend.clone(),
+        vpath.clone(),
+        options,
+    ));
+    match shared.group_direct(&canonical) {
+        Ok(Some(g)) => Ok(g),
+        Ok(None)
+        | Err(
+            Error::NotFound { .. }
+            | Error::Decode { .. }
+            | Error::UnexpectedResponse { .. }
+            | Error::TypeMismatch { .. }
+            | Error::Http { .. },
+        ) => step_by_step(backend),
+        Err(e) => Err(e),
+    }
 }
 
 /// Opens a virtual path through an existing backend (e.g. a configured [`crate::Connection`]).

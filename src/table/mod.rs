@@ -42,6 +42,10 @@ use crate::selection::RowRanges;
 use crate::{Error, Result};
 use parallel::run_parallel;
 
+/// Metadata requests opening a table keeps in flight at once (one per file: its group, its
+/// `Header`): the server's default per-client limit, so a 64-file glob opens in 8 round trips.
+pub const METADATA_CONCURRENCY: usize = 8;
+
 /// Default name of the position dataset a region applies to (SWIFT and EAGLE).
 pub const DEFAULT_POSITION_COLUMN: &str = "Coordinates";
 
@@ -170,7 +174,8 @@ impl TableCells {
     /// Loads the cell index of `group`'s particle type for every file: the first file's
     /// index serves every file it describes (SWIFT writes the whole index into each file of
     /// a snapshot); a file it does not describe is served by its own index. A file whose
-    /// index does not account for its rows gets none (and a warning).
+    /// index does not account for its rows gets none (and a warning). Headers are asked
+    /// for `concurrency` (at least [`METADATA_CONCURRENCY`]) files at a time.
     pub fn load(
         backend: &dyn Backend,
         files: &[TableFile],
@@ -178,7 +183,8 @@ impl TableCells {
         concurrency: usize,
     ) -> Result<Self> {
         let ptype = ptype_of(group).to_owned();
-        let headers = run_parallel(files.len(), concurrency, |i| match files.get(i) {
+        let fan_out = concurrency.max(METADATA_CONCURRENCY);
+        let headers = run_parallel(files.len(), fan_out, |i| match files.get(i) {
             Some(f) => header(backend, &f.vpath),
             None => Err(Error::InvalidSelection {
                 reason: "file index out of range".into(),

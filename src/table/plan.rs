@@ -33,7 +33,8 @@ pub struct PlanOptions {
     pub recursive: bool,
     /// Datasets that cannot be columns, when no explicit list is given. Default: skip.
     pub on_unsupported: OnUnsupported,
-    /// Metadata requests in flight at once (one per file). Default 4.
+    /// Metadata requests in flight at once (one per file), at least
+    /// [`METADATA_CONCURRENCY`](super::METADATA_CONCURRENCY). Default 4.
     pub concurrency: usize,
 }
 
@@ -192,7 +193,8 @@ impl<T> TablePlan<T> {
             .as_ref()
             .is_some_and(|c| c.iter().any(|n| n.trim_matches('/').contains('/')));
         let recursive = opts.recursive || nested;
-        let listings = run_parallel(files.len(), opts.concurrency, |i| {
+        let fan_out = opts.concurrency.max(super::METADATA_CONCURRENCY);
+        let listings = run_parallel(files.len(), fan_out, |i| {
             let vpath = files.get(i).map(String::as_str).unwrap_or_default();
             list_group(backend, vpath, &group, recursive)
         })?;

@@ -7,6 +7,7 @@
 pub(crate) mod cassette;
 pub(crate) mod faults;
 pub(crate) mod http;
+pub(crate) mod slow;
 
 /// Parsed `eagle_expected.json` (values h5py read), `None` when fixtures are absent.
 pub(crate) fn eagle_expected() -> Option<serde_json::Value> {
