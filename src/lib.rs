@@ -56,6 +56,6 @@ pub use error::{Error, Result};
 pub use progress::set_progress;
 pub use remote::{
     AttrValue, Attrs, Dataset, Directory, Element, File, Group, HasAttrs, Link, Node, Object,
-    OpenOptions, open, open_with,
+    OpenOptions, open, open_object_with, open_with,
 };
 pub use selection::{DimIndex, FancyIndex, RowRanges, Selection};

@@ -361,6 +361,25 @@ fn open_path(conn: &Arc<Connection>, path: &str) -> Result<Node, CliError> {
     Ok(open_with(conn.clone(), path, options)?)
 }
 
+/// Opens the object `object` of the file `file` with one request (what `get` and `info`
+/// need), with the same options as [`open_path`].
+fn open_object(
+    conn: &Arc<Connection>,
+    file: &str,
+    object: &str,
+) -> Result<hdfstream::Object, CliError> {
+    let options = OpenOptions {
+        max_depth: 0,
+        data_size_limit: 0,
+    };
+    Ok(hdfstream::open_object_with(
+        conn.clone(),
+        file,
+        object,
+        options,
+    )?)
+}
+
 /// Checks a selection against a dataset shape with messages that say what is wrong.
 fn check_slice(spec: &SliceSpec, shape: &[u64]) -> Result<(), CliError> {
     let fail = |msg: String| Err(CliError::Slice(msg));
@@ -403,7 +422,6 @@ fn check_slice(spec: &SliceSpec, shape: &[u64]) -> Result<(), CliError> {
 /// The rows of `dataset` a region selects, as a multi-slice over its first dimension.
 fn region_spec(
     conn: &Arc<Connection>,
-    file: &hdfstream::File,
     dataset: &hdfstream::Dataset,
     args: &region::RegionArgs,
     r: &hdfstream::table::Region,
@@ -421,7 +439,7 @@ fn region_spec(
     };
     let position = format!("{}/{}", group.trim_end_matches('/'), args.position_column);
     let files = [TableFile {
-        vpath: file.path().to_string(),
+        vpath: dataset.file_path().to_string(),
         rows,
     }];
     let cells = TableCells::load(conn.as_ref(), &files, &group, 4)?;
@@ -482,12 +500,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             object,
         } => {
             let conn = connect(&remote)?;
-            let Node::File(file) = open_path(&conn, &file)? else {
-                return Err(CliError::Usage(format!(
-                    "{file} is a directory, not a file"
-                )));
-            };
-            let object = file.get(&object)?;
+            let object = open_object(&conn, &file, &object)?;
             if remote.json {
                 print_json(&show::object_json(&object)?)?;
             } else {
@@ -512,24 +525,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
             };
             let conn = connect(&remote)?;
-            let Node::File(file) = open_path(&conn, &file)? else {
-                return Err(CliError::Usage(format!(
-                    "{file} is a directory, not a file"
-                )));
-            };
-            let dataset = file.dataset(&object)?;
+            let dataset = open_object(&conn, &file, &object)?.into_dataset()?;
             let spec = match (&slice, region.region()?) {
                 (Some(text), _) => {
                     SliceSpec::parse_str(text).map_err(|e| CliError::Slice(e.message))?
                 }
-                (None, Some(r)) => region_spec(&conn, &file, &dataset, &region, &r)?,
+                (None, Some(r)) => region_spec(&conn, &dataset, &region, &r)?,
                 (None, None) => hdfstream::Selection::all()
                     .resolve(dataset.shape())?
                     .to_slice_spec(),
             };
             check_slice(&spec, dataset.shape())?;
-            let data =
-                conn.request_slice_typed(file.path(), dataset.path(), &spec, dataset.dtype())?;
+            let data = conn.request_slice_typed(
+                dataset.file_path(),
+                dataset.path(),
+                &spec,
+                dataset.dtype(),
+            )?;
             let mut out = create_output(&output)?;
             write_array(&data, format, &mut out)?;
             out.flush()?;

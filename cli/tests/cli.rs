@@ -722,3 +722,51 @@ fn serve_shuts_down_gracefully_on_sigterm() {
         "{log}"
     );
 }
+
+#[test]
+fn get_and_info_take_one_request_for_the_object() {
+    // A server of its own, so that the request log holds only this test's requests.
+    let server = ServerHandle::start(&FIXTURE.root).expect("start server");
+    let expected: Vec<f32> = local(&FIXTURE.snapshot)
+        .dataset("PartType0/Masses")
+        .and_then(|d| d.read_raw())
+        .expect("read masses");
+    let out = ok_stdout(&[
+        "get",
+        server.base_url(),
+        &FIXTURE.snapshot,
+        "PartType0/Masses",
+        "--slice",
+        "5:9",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let got: Vec<f32> = serde_json::from_value(doc["values"].clone()).expect("floats");
+    assert_eq!(got, expected[5..9]);
+    let info = ok_stdout(&[
+        "info",
+        server.base_url(),
+        &FIXTURE.snapshot,
+        "PartType0/Masses",
+    ]);
+    assert!(info.contains("Masses"), "{info}");
+    // Per command: the connection probe, the dataset's metadata, and (get) its slice; no
+    // file-metadata request, no root group, no PartType0 group.
+    let asked: Vec<(String, Option<String>, bool)> = server
+        .request_log()
+        .iter()
+        .map(|r| (r.method.clone(), r.object.clone(), r.slice_runs.is_some()))
+        .collect();
+    let object = Some("/PartType0/Masses".to_string());
+    assert_eq!(
+        asked,
+        [
+            ("GET".to_string(), None, false),
+            ("POST".to_string(), object.clone(), false),
+            ("POST".to_string(), object.clone(), true),
+            ("GET".to_string(), None, false),
+            ("POST".to_string(), object, false),
+        ],
+        "{:#?}",
+        server.request_log()
+    );
+}

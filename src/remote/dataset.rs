@@ -122,6 +122,11 @@ impl Dataset {
         &self.path
     }
 
+    /// Virtual path of the file this dataset belongs to.
+    pub fn file_path(&self) -> &str {
+        &self.shared.vpath
+    }
+
     /// Last component of the path.
     pub fn name(&self) -> &str {
         base_name(&self.path)

@@ -113,14 +113,15 @@ impl FileShared {
         }
     }
 
-    /// The group at the absolute, canonical `path` (only names, no `.`/`..`), fetched with
-    /// one request for the group itself: the root and the groups above it are not loaded.
-    /// `Ok(None)` when the object there is not a group.
-    pub(crate) fn group_direct(self: &Arc<Self>, path: &str) -> Result<Option<Arc<Group>>> {
-        match self.request(path)? {
-            Loaded::Group(g) => Ok(Some(self.group_handle(path.to_string(), g))),
-            _ => Ok(None),
-        }
+    /// The object at the absolute, canonical `path` (only names, no `.`/`..`), fetched with
+    /// one request for the object itself: the root and the groups above it are not loaded.
+    /// `Ok(None)` when the object there is neither a group nor a dataset.
+    pub(crate) fn object_direct(self: &Arc<Self>, path: &str) -> Result<Option<Object>> {
+        Ok(match self.request(path)? {
+            Loaded::Group(g) => Some(Object::Group(self.group_handle(path.to_string(), g))),
+            Loaded::Dataset(d) => Some(Object::Dataset(self.dataset_handle(path.to_string(), d))),
+            _ => None,
+        })
     }
 
     /// The root group handle (loads the root on first use).
@@ -284,9 +285,10 @@ impl Group {
         if canonical.is_empty() {
             return self.group("/").map(Some);
         }
-        match self.shared.group_direct(&canonical) {
-            Err(Error::NotFound { .. }) => Ok(None),
-            other => other,
+        match self.shared.object_direct(&canonical) {
+            Ok(Some(Object::Group(g))) => Ok(Some(g)),
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

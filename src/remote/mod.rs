@@ -264,32 +264,42 @@ pub enum Link {
 }
 
 /// Opens the group `group` of the HDF5 file `file` through `backend` with one request, the
-/// way a table scan opens each of its files: no file metadata, no root group. Relative paths
-/// from the group need no more requests; its parent and absolute paths load the root then.
-/// When that request fails with an answer (missing file or group, a directory, a non-HDF5
-/// file), the file is opened step by step so that the error names what is wrong.
+/// way a table scan opens each of its files (see [`open_object_with`]).
 pub fn open_group_with(
     backend: Arc<dyn Backend>,
     file: &str,
     group: &str,
     options: OpenOptions,
 ) -> Result<Arc<Group>> {
+    open_object_with(backend, file, group, options)?.into_group()
+}
+
+/// Opens the object (group or dataset) at `object` in the HDF5 file `file` through `backend`
+/// with one request: no file metadata, no root group, no groups on the way. Relative paths
+/// from it need no more requests; its parent and absolute paths load the root then. When
+/// that request fails with an answer (missing file or object, a directory, a non-HDF5
+/// file), the file is opened step by step so that the error names what is wrong.
+pub fn open_object_with(
+    backend: Arc<dyn Backend>,
+    file: &str,
+    object: &str,
+    options: OpenOptions,
+) -> Result<Object> {
     let vpath = path::normalize_vpath(file)?.join("/");
-    let parsed = path::parse_object_path(group);
-    let names: Option<Vec<String>> = parsed
+    let names: Option<Vec<String>> = path::parse_object_path(object)
         .steps
-        .iter()
+        .into_iter()
         .map(|s| match s {
-            path::Step::Name(n) => Some(n.clone()),
+            path::Step::Name(n) => Some(n),
             path::Step::Parent => None,
         })
         .collect();
     let step_by_step = |backend: Arc<dyn Backend>| {
         open_with(backend, &vpath, options)?
             .into_file()?
-            .group(group)
+            .get(object)
     };
-    let Some(names) = names.filter(|n| !n.is_empty()) else {
+    let Some(names) = names else {
         return step_by_step(backend);
     };
     let canonical = format!("/{}", names.join("/"));
@@ -298,8 +308,8 @@ pub fn open_group_with(
         vpath.clone(),
         options,
     ));
-    match shared.group_direct(&canonical) {
-        Ok(Some(g)) => Ok(g),
+    match shared.object_direct(&canonical) {
+        Ok(Some(o)) => Ok(o),
         Ok(None)
         | Err(
             Error::NotFound { .. }
