@@ -1302,3 +1302,55 @@ fn hostile_requests_get_the_expected_status_and_the_server_keeps_serving() {
         failures.join("\n")
     );
 }
+
+/// Found by `fuzz_server`: every request's path, object name and slice runs (up to 2^16 of
+/// them, 1 MiB) were kept in the request log for its last 100 000 requests, so requests of
+/// 200 kB grew the server by 1 MiB each, without bound. The log now holds at most
+/// `REQUEST_LOG_BYTES`, and the server still answers.
+#[test]
+fn large_requests_do_not_grow_the_request_log_beyond_its_budget() {
+    use hdfstream_server::http::{LOGGED_RUNS, REQUEST_LOG_BYTES};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let opts = SampleOptions {
+        particles: PARTICLES,
+        files: 1,
+        seed: 7,
+    };
+    write_sample(&tmp.path().join("sample"), &opts).expect("sample");
+    let server = ServerHandle::start(tmp.path()).expect("server");
+    let addr = addr_of(&server);
+    // LOGGED_RUNS runs of one row: rows 0, 2, 4, ... of a file that does not exist (404).
+    let mut starts = vec![0xdd];
+    starts.extend((LOGGED_RUNS as u32).to_be_bytes());
+    for i in 0..LOGGED_RUNS as u32 {
+        starts.extend(mp_uint(u64::from(i) * 2));
+    }
+    let body = slice_body(COORDS, &slice2(&starts, &[0x01]));
+    let request = post("sample/nope.hdf5", &body);
+    let each = LOGGED_RUNS * 16;
+    let requests = 2 * REQUEST_LOG_BYTES / each;
+    for i in 0..requests {
+        let reply = exchange(addr, &request)
+            .expect("answered")
+            .expect("status line");
+        assert_eq!(reply.status, 404, "request {i}");
+    }
+    let log = server.log();
+    assert_eq!(log.total_requests(), requests as u64);
+    assert!(
+        log.retained_bytes() <= REQUEST_LOG_BYTES,
+        "{} bytes kept",
+        log.retained_bytes()
+    );
+    let kept = server.request_log();
+    assert!(kept.len() < requests && kept.len() >= REQUEST_LOG_BYTES / each - 1);
+    // The newest requests are the ones kept, runs and all.
+    let last = kept.last().expect("a record");
+    assert_eq!(last.slice_runs, Some(LOGGED_RUNS));
+    assert_eq!(
+        last.slice_rows.as_deref().map(<[_]>::len),
+        Some(LOGGED_RUNS)
+    );
+    let probe = exchange(addr, &probe()).expect("probe").expect("status");
+    assert_eq!(probe.status, 200);
+}

@@ -23,6 +23,10 @@ use crate::auth::Identity;
 
 /// Most records a [`RequestLog`] keeps (oldest dropped first).
 pub const REQUEST_LOG_CAPACITY: usize = 100_000;
+/// Most memory the records of a [`RequestLog`] hold, in bytes as counted by
+/// [`RequestRecord::retained_bytes`] (oldest dropped first): paths, names and logged runs
+/// come from the client, and 100 000 records of hostile sizes would otherwise hold gigabytes.
+pub const REQUEST_LOG_BYTES: usize = 64 << 20;
 /// Slices with at most this many runs have them kept in the request log.
 pub const LOGGED_RUNS: usize = 1 << 16;
 
@@ -53,6 +57,20 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
+    /// Memory the record holds: its own size, its strings and its logged runs.
+    pub fn retained_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.method.len()
+            + self.path.len()
+            + self.vpath.as_ref().map_or(0, String::len)
+            + self.object.as_ref().map_or(0, String::len)
+            + self.user.as_ref().map_or(0, String::len)
+            + self
+                .slice_rows
+                .as_ref()
+                .map_or(0, |rows| std::mem::size_of_val(&**rows))
+    }
+
     fn empty() -> Self {
         Self {
             method: String::new(),
@@ -69,10 +87,18 @@ impl RequestRecord {
     }
 }
 
-/// Shared record of served requests, for tests and embedding applications.
+/// The kept records and the memory they hold.
+#[derive(Debug, Default)]
+struct Records {
+    list: VecDeque<RequestRecord>,
+    bytes: usize,
+}
+
+/// Shared record of served requests, for tests and embedding applications: the last
+/// [`REQUEST_LOG_CAPACITY`] requests, fewer when they hold more than [`REQUEST_LOG_BYTES`].
 #[derive(Debug, Default)]
 pub struct RequestLog {
-    records: Mutex<VecDeque<RequestRecord>>,
+    records: Mutex<Records>,
     in_flight: AtomicUsize,
     total_requests: AtomicU64,
     total_body_bytes: AtomicU64,
@@ -83,14 +109,20 @@ impl RequestLog {
     pub fn snapshot(&self) -> Vec<RequestRecord> {
         self.records
             .lock()
-            .map(|r| r.iter().cloned().collect())
+            .map(|r| r.list.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Memory the kept records hold (see [`RequestRecord::retained_bytes`]); at most
+    /// [`REQUEST_LOG_BYTES`] unless a single record is larger.
+    pub fn retained_bytes(&self) -> usize {
+        self.records.lock().map(|r| r.bytes).unwrap_or(0)
     }
 
     /// Forget the kept records (totals stay).
     pub fn clear(&self) {
         if let Ok(mut records) = self.records.lock() {
-            records.clear();
+            *records = Records::default();
         }
     }
 
@@ -114,10 +146,17 @@ impl RequestLog {
         self.total_body_bytes
             .fetch_add(record.body_bytes, Ordering::Relaxed);
         if let Ok(mut records) = self.records.lock() {
-            if records.len() >= REQUEST_LOG_CAPACITY {
-                records.pop_front();
+            let size = record.retained_bytes();
+            while !records.list.is_empty()
+                && (records.list.len() >= REQUEST_LOG_CAPACITY
+                    || records.bytes + size > REQUEST_LOG_BYTES)
+            {
+                if let Some(old) = records.list.pop_front() {
+                    records.bytes -= old.retained_bytes();
+                }
             }
-            records.push_back(record);
+            records.bytes += size;
+            records.list.push_back(record);
         }
     }
 }
@@ -451,6 +490,47 @@ fn track(mut pending: Pending, resp: Response, slot: Option<ClientSlot>) -> Resp
         slot,
     };
     Response::from_parts(parts, Body::new(tracked)).into_response()
+}
+
+#[cfg(test)]
+mod log_tests {
+    use std::sync::Arc;
+
+    use super::{REQUEST_LOG_BYTES, RequestLog, RequestRecord};
+
+    #[test]
+    fn the_log_drops_old_records_beyond_its_memory_budget() {
+        let log = RequestLog::default();
+        // Records as large as a request with 2^16 runs and a long path makes them.
+        let record = |i: u64| RequestRecord {
+            path: format!("/msgpack/{}", "a".repeat(60_000)),
+            slice_rows: Some((0..1u64 << 16).map(|r| (r + i, 1)).collect::<Arc<[_]>>()),
+            ..RequestRecord::empty()
+        };
+        let size = record(0).retained_bytes();
+        assert!(size > (1 << 20), "{size}");
+        for i in 0..200 {
+            log.push(record(i));
+            assert!(log.retained_bytes() <= REQUEST_LOG_BYTES);
+        }
+        let kept = log.snapshot();
+        assert_eq!(kept.len(), REQUEST_LOG_BYTES / size);
+        assert_eq!(log.retained_bytes(), kept.len() * size);
+        // The newest are kept.
+        let last = kept.last().and_then(|r| r.slice_rows.clone()).unwrap();
+        assert_eq!(last[0], (199, 1));
+        assert_eq!(log.total_requests(), 200);
+        log.clear();
+        assert_eq!(log.retained_bytes(), 0);
+        // A single record over the budget is kept alone.
+        let huge = RequestRecord {
+            path: "x".repeat(REQUEST_LOG_BYTES + 1),
+            ..RequestRecord::empty()
+        };
+        log.push(record(0));
+        log.push(huge);
+        assert_eq!(log.snapshot().len(), 1);
+    }
 }
 
 #[cfg(test)]

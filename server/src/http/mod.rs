@@ -25,7 +25,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-pub use gate::{LOGGED_RUNS, REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
+pub use gate::{LOGGED_RUNS, REQUEST_LOG_BYTES, REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
 
 use crate::auth::{AccessRules, Users};
 use crate::config::{Limits, ServeArgs, ServeConfig, TlsConfig};
