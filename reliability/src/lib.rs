@@ -33,16 +33,44 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Start `binary serve root --bind 127.0.0.1:0 extra...` and wait for the URL it prints.
+    /// Start `binary serve root --bind 127.0.0.1:0 extra...` and wait for the URL it prints;
+    /// its log goes to this process's stderr.
     pub fn start(binary: &Path, root: &Path, extra: &[&str]) -> Result<Self, ToolError> {
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command.stderr(Stdio::inherit());
+        Self::spawn(command, binary, root, extra)
+    }
+
+    /// Like [`ServerProcess::start`], with the server's log (stderr: warnings, and panic
+    /// messages) written to `log` instead, at the level `filter` (`HDFSTREAM_LOG` syntax,
+    /// e.g. `warn`), so a tool can look for `panicked` in it afterwards.
+    pub fn start_logged(
+        binary: &Path,
+        root: &Path,
+        extra: &[&str],
+        log: &Path,
+        filter: &str,
+    ) -> Result<Self, ToolError> {
+        let file = std::fs::File::create(log)
+            .map_err(|e| ToolError::new(format!("cannot create {}: {e}", log.display())))?;
+        let mut command = Command::new(binary);
+        command.stderr(file).env("HDFSTREAM_LOG", filter);
+        Self::spawn(command, binary, root, extra)
+    }
+
+    fn spawn(
+        mut command: Command,
+        binary: &Path,
+        root: &Path,
+        extra: &[&str],
+    ) -> Result<Self, ToolError> {
+        let mut child = command
             .arg("serve")
             .arg(root)
             .args(["--bind", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| ToolError::new(format!("cannot start {}: {e}", binary.display())))?;
         let stdout = child
