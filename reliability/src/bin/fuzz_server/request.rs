@@ -181,15 +181,15 @@ pub(crate) const CATEGORIES: [(&str, u64); 8] = [
     ("syntax", 6),
 ];
 
-/// Request `index` of the run with `seed`.
-pub(crate) fn generate(ctx: &Ctx<'_>, seed: u64, index: u64) -> Plan {
+/// Request `index` of the run with `seed`; `only` restricts it to one category.
+pub(crate) fn generate(ctx: &Ctx<'_>, seed: u64, index: u64, only: Option<&str>) -> Plan {
     let mut rng = Rng::new(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let total: u64 = CATEGORIES.iter().map(|(_, w)| w).sum();
     let mut roll = rng.below(total);
     let category = CATEGORIES
         .iter()
-        .find(|(_, w)| {
-            let hit = roll < *w;
+        .find(|(c, w)| {
+            let hit = only.map_or(roll < *w, |o| o == *c);
             roll = roll.saturating_sub(*w);
             hit
         })
