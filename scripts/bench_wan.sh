@@ -3,6 +3,7 @@
 #
 # usage: scripts/bench_wan.sh [--profiles campus,national,intercontinental] [--runs N] [--quick]
 #                             [--keep DIR] [--link netem|tun] [--no-build] [--compress]
+#                             [--only schema,ls,column,slices,slices1,rows,region,scan16,lookups,lookups_cli]
 #
 # The script makes two network namespaces of its own, runs the release server
 # (`hdfstream serve`) in one and the clients in the other, and shapes the link between them:
@@ -23,14 +24,17 @@
 #
 # Data (in /tmp, removed at the end unless --keep DIR, reused from DIR when present):
 # `hdfstream sample` with 10^7 gas particles in one file (10^6 with --quick), a 16-file
-# snapshot (2*10^6 particles; 1.6*10^5 with --quick), a directory of 1000 small files and
-# one of 78 halo catalogues (hard links of the sample's catalogue).
+# snapshot (2*10^6 particles; 1.6*10^5 with --quick), a directory of 1000 small files (hard
+# links of one) and 78 halo catalogues (hard links of one of 2^18 halos, 20 MB, whose
+# datasets exceed the clients' 1 MiB inline limit).
 #
 # For each profile the operations of scripts/bench_wan_client.py run with both clients,
 # interleaved, --runs times (default 3); it prints one table per profile: median time,
 # requests (the server's request log), sequential round trips (longest chain of requests
 # each starting at least half an RTT after the previous one ended, from the same log) and
 # bytes on the wire (rx + tx of the client's interface), with the ratios Rust/Python.
+# --only KEYS runs only these operations (keys as in the usage line; --quick makes the data
+# smaller: 10^6 rows in the one-file column).
 #
 # --compress: if the server has a `--compress` option, the Rust client's operations run a
 # second time against a server started with it (rows marked "+zstd"); otherwise it says so.
@@ -45,6 +49,7 @@ KEEP=""
 LINK="netem"
 BUILD=1
 COMPRESS=0
+ONLY=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --profiles) PROFILES="$2"; shift 2 ;;
@@ -54,7 +59,8 @@ while [ $# -gt 0 ]; do
         --link) LINK="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --compress) COMPRESS=1; shift ;;
-        -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --only) ONLY=(--only "$2"); shift 2 ;;
+        -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench_wan: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -135,7 +141,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-stamp="big=$BIG multi=$MULTI v2"
+stamp="big=$BIG multi=$MULTI v3"
 if [ "$(cat "$DATA/.bench_wan" 2>/dev/null)" != "$stamp" ]; then
     need=$(( BIG / 1000000 * 170 + MULTI / 1000000 * 170 + 200 ))
     avail=$(df -Pm "$DATA" | awk 'NR == 2 { print $4 }')
@@ -155,7 +161,24 @@ for path in sys.argv[1:]:
 PYEOF
     mkdir -p "$DATA/dir1000" "$DATA/cat78"
     for i in $(seq -w 0 999); do ln "$DATA/multi/halos_0000.hdf5" "$DATA/dir1000/halos_$i.hdf5"; done
-    for i in $(seq -w 0 77); do ln "$DATA/big/halos_0000.hdf5" "$DATA/cat78/halos_$i.hdf5"; done
+    # A catalogue like a halo finder's: datasets over the clients' 1 MiB inline limit, so
+    # opening a file brings its metadata and a lookup reads one row.
+    "$PY" - "$DATA/cat78/halos_00.hdf5" <<'PYEOF'
+import sys, h5py, numpy as np
+n, rng = 1 << 18, np.random.default_rng(3)
+with h5py.File(sys.argv[1], "w") as f:
+    f.create_group("Header").attrs["NumHalos"] = n
+    g = f.create_group("Halos")
+    g["ID"] = np.arange(n, dtype=np.int64)
+    g["Mass"] = rng.lognormal(25.0, 2.0, n)
+    g["Centre"] = rng.random((n, 3)) * 25.0
+    g["Velocity"] = rng.normal(0.0, 200.0, (n, 3)).astype(np.float32)
+    g["Radius"] = rng.random(n)
+    g["NumParticles"] = rng.integers(20, 10**6, n)
+    for name in g:
+        g[name].attrs["Description"] = f"halo {name}"
+PYEOF
+    for i in $(seq -w 1 77); do ln "$DATA/cat78/halos_00.hdf5" "$DATA/cat78/halos_$i.hdf5"; done
     echo "$stamp" > "$DATA/.bench_wan"
 fi
 
@@ -218,7 +241,7 @@ start_server() {
 COMPRESS_ARGS=()
 if [ "$COMPRESS" = 1 ]; then
     if "$BIN" serve --help | grep -q -- '--compress'; then
-        COMPRESS_ARGS=(--compress)
+        COMPRESS_ARGS=(--compress zstd)
     else
         echo "bench_wan: this server has no --compress option yet; the compressed variant is left out" >&2
         COMPRESS=0
@@ -238,6 +261,6 @@ for profile in ${PROFILES//,/ }; do
     ip netns exec "$NS_C" "$PY" "$REPO/scripts/bench_wan_client.py" \
         --profile "$profile" --rtt-ms "$RTT_MS" --rate-mbit "$RATE_MBIT" --link "$LINK" \
         --runs "$RUNS" --data "$DATA" --iface "$DEV" --server-log "$WORK/server.log" \
-        --bin "$BIN" --lookups-bin "$LOOKUPS" --work "$WORK" "${variants[@]}"
+        --bin "$BIN" --lookups-bin "$LOOKUPS" --work "$WORK" "${variants[@]}" "${ONLY[@]}"
     stop_servers
 done

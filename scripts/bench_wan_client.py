@@ -21,6 +21,7 @@ import argparse
 import io
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import time
 from contextlib import redirect_stdout
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -291,6 +293,17 @@ def measure(fn, before, log: ServerLog, counters: Counters, rtt: float) -> dict:
     }
 
 
+def connect_rtt(url: str, n: int = 5) -> float:
+    """Median time of a TCP connect to the server (one round trip), in seconds."""
+    u = urlsplit(url)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        with socket.create_connection((u.hostname, u.port or 80), timeout=10):
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def median(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
@@ -334,6 +347,8 @@ def main() -> None:
         keep = set(args.only.split(","))
         ops = [o for o in OPERATIONS if o[0] in keep]
 
+    measured_rtt = connect_rtt(plain_url)
+    started = time.perf_counter()
     results: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.runs):
         for key, _, rust_m, py_m in ops:
@@ -344,7 +359,8 @@ def main() -> None:
 
     print()
     print(f"== {args.profile}: {args.rate_mbit:g} Mbit/s, RTT {args.rtt_ms:g} ms ({args.link}); "
-          f"{data.rows:,}-row column; median of {args.runs} runs")
+          f"{data.rows:,}-row column; median of {args.runs} runs; TCP connect {measured_rtt * 1e3:.1f} ms; "
+          f"{time.perf_counter() - started:.0f} s in all")
     head = f"{'operation':32} {'client':12} {'time s':>8} {'req':>5} {'seq RT':>6} {'t/RTT':>7} {'wire':>9}"
     print(head + f" {'time R/Py':>9} {'speed-up':>8} {'req R/Py':>8} {'bytes R/Py':>10}")
     print("-" * (len(head) + 40))

@@ -180,7 +180,10 @@ mod tun {
         // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `req` is laid out as.
         let rc = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF as _, &mut req) };
         if rc != 0 {
-            return Err(format!("TUNSETIFF {dev}: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "TUNSETIFF {dev}: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         Ok(file)
     }

@@ -23,7 +23,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (url, object) = (&args[0], &args[1]);
     let row: i64 = args[2]
         .parse()
-        .map_err(|_| format!("ROW: not a row number: {:?}", args[2]))?;
+        .ok()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| format!("ROW: not a row number: {:?}", args[2]))?;
     let mut values = 0u64;
     for path in &args[3..] {
         let file = hdfstream::open(url, path, OpenOptions::default())?.into_file()?;
