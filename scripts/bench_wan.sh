@@ -4,6 +4,7 @@
 # usage: scripts/bench_wan.sh [--profiles campus,national,intercontinental] [--runs N] [--quick]
 #                             [--keep DIR] [--link netem|tun] [--no-build] [--compress]
 #                             [--only schema,ls,column,slices,slices1,rows,region,scan16,lookups,lookups_cli]
+#                             [--show-requests]
 #
 # The script makes two network namespaces of its own, runs the release server
 # (`hdfstream serve`) in one and the clients in the other, and shapes the link between them:
@@ -34,7 +35,8 @@
 # each starting at least half an RTT after the previous one ended, from the same log) and
 # bytes on the wire (rx + tx of the client's interface), with the ratios Rust/Python.
 # --only KEYS runs only these operations (keys as in the usage line; --quick makes the data
-# smaller: 10^6 rows in the one-file column).
+# smaller: 10^6 rows in the one-file column). --show-requests prints the server's log of
+# each operation's first run (start, duration, request).
 #
 # --compress: if the server has a `--compress` option, the Rust client's operations run a
 # second time against a server started with it (rows marked "+zstd"); otherwise it says so.
@@ -49,7 +51,7 @@ KEEP=""
 LINK="netem"
 BUILD=1
 COMPRESS=0
-ONLY=()
+EXTRA=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --profiles) PROFILES="$2"; shift 2 ;;
@@ -59,8 +61,9 @@ while [ $# -gt 0 ]; do
         --link) LINK="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --compress) COMPRESS=1; shift ;;
-        --only) ONLY=(--only "$2"); shift 2 ;;
-        -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --only) EXTRA+=(--only "$2"); shift 2 ;;
+        --show-requests) EXTRA+=(--show-requests); shift ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "bench_wan: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -261,6 +264,6 @@ for profile in ${PROFILES//,/ }; do
     ip netns exec "$NS_C" "$PY" "$REPO/scripts/bench_wan_client.py" \
         --profile "$profile" --rtt-ms "$RTT_MS" --rate-mbit "$RATE_MBIT" --link "$LINK" \
         --runs "$RUNS" --data "$DATA" --iface "$DEV" --server-log "$WORK/server.log" \
-        --bin "$BIN" --lookups-bin "$LOOKUPS" --work "$WORK" "${variants[@]}" "${ONLY[@]}"
+        --bin "$BIN" --lookups-bin "$LOOKUPS" --work "$WORK" "${variants[@]}" "${EXTRA[@]}"
     stop_servers
 done

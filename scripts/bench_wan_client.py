@@ -11,8 +11,9 @@ includes its process start; the Python client's starts after the import, with a 
 connection, as a new session's first call), the requests the server logged, the sequential
 round trips (the longest chain of logged requests in which each starts at least half an
 RTT after the one before it ended: requests in flight together count once; connection
-set-up is not in the log and not counted), and the bytes on the wire (rx + tx of the
-client's interface, both directions, headers included).
+set-up is not in the log and not counted there; `conn` counts the TCP connections opened,
+from the namespace's ActiveOpens), and the bytes on the wire (rx + tx of the client's
+interface, both directions, headers included).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ N_ROWS = 10_000
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 REQUEST = re.compile(r"^(\S+Z)\s+INFO\s.*\brequest\b.*\bms=([0-9.]+)")
+DROP_FIELDS = re.compile(r' (user="[^"]*"|complete=true)')
 
 
 def parse_time(stamp: str) -> float:
@@ -65,25 +67,27 @@ class ServerLog:
     def mark(self) -> None:
         self.offset = self.path.stat().st_size
 
-    def requests(self) -> list[tuple[float, float]]:
-        """(start, end) of each request logged since the mark, in seconds."""
+    def requests(self) -> list[tuple[float, float, str]]:
+        """(start, end, description) of each request logged since the mark (seconds)."""
         time.sleep(0.05)  # the server logs a request when its body is sent
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             text = f.read().decode("utf-8", "replace")
         out = []
         for line in text.splitlines():
-            m = REQUEST.match(ANSI.sub("", line))
+            line = ANSI.sub("", line)
+            m = REQUEST.match(line)
             if m:
                 end = parse_time(m.group(1))
-                out.append((end - float(m.group(2)) / 1e3, end))
+                fields = line.split(" request ", 1)[-1]
+                out.append((end - float(m.group(2)) / 1e3, end, DROP_FIELDS.sub("", fields)))
         return out
 
 
-def sequential_round_trips(requests: list[tuple[float, float]], rtt: float) -> int:
+def sequential_round_trips(requests: list[tuple[float, float, str]], rtt: float) -> int:
     """Longest chain of requests each starting >= rtt/2 after the previous one ended."""
     gap = rtt / 2
-    reqs = sorted(requests)
+    reqs = sorted(r[:2] for r in requests)
     depth: list[int] = []
     for i, (start, _) in enumerate(reqs):
         before = [depth[j] for j in range(i) if reqs[j][1] + gap <= start]
@@ -101,6 +105,12 @@ class Counters:
 
     def total(self) -> int:
         return sum(int((self.base / f"{d}_bytes").read_text()) for d in ("rx", "tx"))
+
+    @staticmethod
+    def connections() -> int:
+        """TCP connections opened from this namespace so far (ActiveOpens of /proc/net/snmp)."""
+        lines = [l.split() for l in Path("/proc/net/snmp").read_text().splitlines() if l.startswith("Tcp:")]
+        return int(lines[1][lines[0].index("ActiveOpens")])
 
 
 class Data:
@@ -277,19 +287,25 @@ OPERATIONS = [
 ]
 
 
-def measure(fn, before, log: ServerLog, counters: Counters, rtt: float) -> dict:
+def measure(fn, before, log: ServerLog, counters: Counters, rtt: float, show: str | None = None) -> dict:
     before()
     log.mark()
-    b0 = counters.total()
+    b0, c0 = counters.total(), counters.connections()
     t0 = time.perf_counter()
     fn()
     t = time.perf_counter() - t0
     reqs = log.requests()
+    if show:
+        print(f"-- {show}: {len(reqs)} requests in {t:.3f} s (start ms after the first, duration ms, request)")
+        t_first = min((r[0] for r in reqs), default=0.0)
+        for start, end, text in sorted(reqs):
+            print(f"   {(start - t_first) * 1e3:9.1f} {(end - start) * 1e3:8.1f}  {text}")
     return {
         "time": t,
         "requests": len(reqs),
         "rt": sequential_round_trips(reqs, rtt),
         "bytes": counters.total() - b0,
+        "conns": counters.connections() - c0,
     }
 
 
@@ -329,6 +345,8 @@ def main() -> None:
                     help="NAME=URL: a server; the first is the plain one both clients use, "
                          "the others (e.g. compressing) only the Rust client")
     ap.add_argument("--only", help="comma-separated operation keys (default: all)")
+    ap.add_argument("--show-requests", action="store_true",
+                    help="print the server's log of each operation's first run")
     args = ap.parse_args()
 
     variants = [v.split("=", 1) for v in args.variant]
@@ -350,30 +368,37 @@ def main() -> None:
     measured_rtt = connect_rtt(plain_url)
     started = time.perf_counter()
     results: dict[tuple[str, str], list[dict]] = {}
-    for _ in range(args.runs):
-        for key, _, rust_m, py_m in ops:
+    for run in range(args.runs):
+        for key, label, rust_m, py_m in ops:
             for cname, client, before in clients:
                 method = py_m if cname == "Python" else rust_m
-                r = measure(getattr(client, method), before, log, counters, rtt)
+                show = f"{label}, {cname}" if args.show_requests and run == 0 else None
+                r = measure(getattr(client, method), before, log, counters, rtt, show)
                 results.setdefault((key, cname), []).append(r)
 
     print()
     print(f"== {args.profile}: {args.rate_mbit:g} Mbit/s, RTT {args.rtt_ms:g} ms ({args.link}); "
           f"{data.rows:,}-row column; median of {args.runs} runs; TCP connect {measured_rtt * 1e3:.1f} ms; "
           f"{time.perf_counter() - started:.0f} s in all")
-    head = f"{'operation':32} {'client':12} {'time s':>8} {'req':>5} {'seq RT':>6} {'t/RTT':>7} {'wire':>9}"
+    head = f"{'operation':32} {'client':12} {'time s':>8} {'req':>5} {'conn':>4} {'seq RT':>6} {'t/RTT':>7} {'RT%':>4} {'wire':>9}"
     print(head + f" {'time R/Py':>9} {'speed-up':>8} {'req R/Py':>8} {'bytes R/Py':>10}")
     print("-" * (len(head) + 40))
+    legend = ("req: requests the server logged; conn: TCP connections the client opened; seq RT: the longest chain of them one after another; "
+              "t/RTT: time in round trips; RT%: seq RT x measured RTT / time; wire: rx+tx bytes; "
+              "R/Py: Rust / Python; speed-up: Python time / Rust time")
     for key, label, _, _ in ops:
         pyr = results[(key, "Python")]
         for cname, _, _ in clients:
             runs = results[(key, cname)]
-            t, n, rt, b = (median(runs, k) for k in ("time", "requests", "rt", "bytes"))
-            line = f"{label if cname == 'Rust' else '':32} {cname:12} {t:>8.3f} {n:>5.0f} {rt:>6.0f} {t / rtt:>7.1f} {fmt_bytes(b):>9}"
+            t, n, rt, b, c = (median(runs, k) for k in ("time", "requests", "rt", "bytes", "conns"))
+            share = min(99, round(100 * rt * measured_rtt / t))
+            line = (f"{label if cname == 'Rust' else '':32} {cname:12} {t:>8.3f} {n:>5.0f} {c:>4.0f} {rt:>6.0f} "
+                    f"{t / rtt:>7.1f} {share:>4} {fmt_bytes(b):>9}")
             if cname != "Python":
                 pt, pn, pb = (median(pyr, k) for k in ("time", "requests", "bytes"))
                 line += f" {t / pt:>9.3f} {pt / t:>7.1f}x {n / pn if pn else float('nan'):>8.3f} {b / pb if pb else float('nan'):>10.3f}"
             print(line)
+    print(legend)
     sys.stdout.flush()
 
 
