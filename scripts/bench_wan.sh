@@ -144,6 +144,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The target directory may be shared: keep copies of the binaries measured, so a build
+# elsewhere during the run cannot swap them.
+mkdir -p "$WORK/bin"
+cp "$BIN" "$LOOKUPS" "$WANLINK" "$WORK/bin/"
+BIN="$WORK/bin/hdfstream"; LOOKUPS="$WORK/bin/wan_lookups"; WANLINK="$WORK/bin/wan_link"
+
 stamp="big=$BIG multi=$MULTI v3"
 if [ "$(cat "$DATA/.bench_wan" 2>/dev/null)" != "$stamp" ]; then
     need=$(( BIG / 1000000 * 170 + MULTI / 1000000 * 170 + 200 ))
