@@ -4,7 +4,7 @@
 # usage: scripts/bench_wan.sh [--profiles campus,national,intercontinental] [--runs N] [--quick]
 #                             [--keep DIR] [--link netem|tun] [--no-build] [--compress]
 #                             [--only schema,ls,column,slices,slices1,rows,region,scan16,lookups,lookups_cli]
-#                             [--show-requests]
+#                             [--show-requests] [--bin-dir DIR]
 #
 # The script makes two network namespaces of its own, runs the release server
 # (`hdfstream serve`) in one and the clients in the other, and shapes the link between them:
@@ -38,6 +38,11 @@
 # smaller: 10^6 rows in the one-file column). --show-requests prints the server's log of
 # each operation's first run (start, duration, request).
 #
+# --bin-dir DIR takes hdfstream, wan_lookups and wan_link from DIR instead of building them.
+# Beware: when worktrees share one CARGO_TARGET_DIR, release/hdfstream is whatever checkout
+# built last, and cargo may judge another checkout's newer build fresh for this one (it
+# compares mtimes); `touch` this checkout's sources before building, or use --bin-dir.
+#
 # --compress: if the server has a `--compress` option, the Rust client's operations run a
 # second time against a server started with it (rows marked "+zstd"); otherwise it says so.
 set -euo pipefail
@@ -51,6 +56,7 @@ KEEP=""
 LINK="netem"
 BUILD=1
 COMPRESS=0
+BIN_DIR=""
 EXTRA=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -60,6 +66,7 @@ while [ $# -gt 0 ]; do
         --keep) KEEP="$2"; shift 2 ;;
         --link) LINK="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --bin-dir) BIN_DIR="$2"; BUILD=0; shift 2 ;;
         --compress) COMPRESS=1; shift ;;
         --only) EXTRA+=(--only "$2"); shift 2 ;;
         --show-requests) EXTRA+=(--show-requests); shift ;;
@@ -105,9 +112,10 @@ if [ "$BUILD" = 1 ]; then
     cargo build --release -q -p hdfstream-cli --no-default-features
     cargo build --release -q -p hdfstream-reliability --bin wan_lookups --bin wan_link
 fi
-BIN="$CARGO_TARGET_DIR/release/hdfstream"
-LOOKUPS="$CARGO_TARGET_DIR/release/wan_lookups"
-WANLINK="$CARGO_TARGET_DIR/release/wan_link"
+BIN_DIR="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
+BIN="$BIN_DIR/hdfstream"
+LOOKUPS="$BIN_DIR/wan_lookups"
+WANLINK="$BIN_DIR/wan_link"
 for b in "$BIN" "$LOOKUPS" "$WANLINK"; do [ -x "$b" ] || die "$b is missing (run without --no-build)"; done
 
 # --- Data --------------------------------------------------------------------------------------
