@@ -48,6 +48,15 @@ impl Default for Limits {
     }
 }
 
+/// A content coding the server may compress `/msgpack` responses with (`--compress`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum ContentCoding {
+    /// Zstandard (RFC 8878) at level 1: fast, preferred when a client accepts several.
+    Zstd,
+    /// gzip at level 1: understood by every HTTP client, but several times slower.
+    Gzip,
+}
+
 /// PEM files for HTTPS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsConfig {
@@ -74,6 +83,11 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Serve HTTPS with these PEM files.
     pub tls: Option<TlsConfig>,
+    /// Codings `/msgpack` responses may be compressed with, when the request's
+    /// `Accept-Encoding` asks for one of them (zstd preferred). Default: empty, every
+    /// response goes out uncompressed, as from the reference server. Responses under
+    /// [`crate::http::MIN_COMPRESSED_BYTES`] and `/download` bodies are never compressed.
+    pub compression: Vec<ContentCoding>,
 }
 
 impl ServeConfig {
@@ -87,6 +101,7 @@ impl ServeConfig {
             access: None,
             limits: Limits::default(),
             tls: None,
+            compression: Vec::new(),
         }
     }
 
@@ -153,6 +168,12 @@ pub struct ServeArgs {
     /// Private key (PEM) for --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Compress /msgpack responses with these codings when a client's Accept-Encoding asks
+    /// for one (comma-separated: zstd, gzip; zstd preferred). Default: none (as the reference
+    /// server). Pays on slow links for compressible data (integer IDs, sorted coordinates),
+    /// costs CPU on fast ones. Small responses and /download bodies are never compressed.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CODINGS")]
+    pub compress: Vec<ContentCoding>,
     /// Read a password from stdin, print its hash for the users file, and exit.
     #[arg(long)]
     pub hash_password: bool,
@@ -183,6 +204,7 @@ impl ServeArgs {
                 ..Limits::default()
             },
             tls,
+            compression: self.compress.clone(),
         })
     }
 }

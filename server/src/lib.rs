@@ -22,7 +22,7 @@ pub mod sample;
 pub mod vfs;
 
 pub use auth::{Identity, hash_password};
-pub use config::{Limits, ServeArgs, ServeConfig, TlsConfig};
+pub use config::{ContentCoding, Limits, ServeArgs, ServeConfig, TlsConfig};
 pub use error::ServerError;
 pub use http::{
     AppState, RequestLog, RequestRecord, RunningServer, ServerHandle, app, run, serve, serve_state,

@@ -37,6 +37,7 @@ pub struct ClientBuilder {
     allow_invalid_certificates: bool,
     progress: Option<bool>,
     no_probe: bool,
+    no_compression: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -55,6 +56,7 @@ impl std::fmt::Debug for ClientBuilder {
             )
             .field("progress", &self.progress)
             .field("probe", &!self.no_probe)
+            .field("compression", &!self.no_compression)
             .finish_non_exhaustive()
     }
 }
@@ -65,7 +67,7 @@ type SharedKey = (String, Option<String>);
 
 impl ClientBuilder {
     /// An empty builder: no server, no credentials, default timeouts and retries,
-    /// TLS verification on, progress automatic, connection probe on.
+    /// TLS verification on, progress automatic, connection probe on, compression offered.
     pub fn new() -> Self {
         Self::default()
     }
@@ -156,6 +158,16 @@ impl ClientBuilder {
     /// Default true, like the Python client.
     pub fn with_probe(mut self, probe: bool) -> Self {
         self.no_probe = !probe;
+        self
+    }
+
+    /// Whether responses may come compressed: `true` sends `Accept-Encoding: zstd,gzip,deflate`
+    /// (a server started with `--compress zstd,...` answers zstd) and the body is
+    /// decompressed as it streams into its destination; `false` asks for none (identity
+    /// bodies, as on loopback where compressing costs more than it saves). Default true; the
+    /// server decides, and compresses nothing unless configured to.
+    pub fn with_compression(mut self, compression: bool) -> Self {
+        self.no_compression = !compression;
         self
     }
 
@@ -251,6 +263,9 @@ impl ClientBuilder {
             .connect_timeout(connect_timeout)
             .user_agent(concat!("hdfstream-rust/", env!("CARGO_PKG_VERSION")))
             .tls_danger_accept_invalid_certs(self.allow_invalid_certificates)
+            .gzip(!self.no_compression)
+            .deflate(!self.no_compression)
+            .zstd(!self.no_compression)
             .build()
             .map_err(|e| Error::config(format!("cannot create HTTP client: {e}")))?;
         let connection = Connection {

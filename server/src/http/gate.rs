@@ -50,8 +50,10 @@ pub struct RequestRecord {
     pub user: Option<String>,
     /// Response status code (0 if the client left before a response was ready).
     pub status: u16,
-    /// Response body bytes handed to the connection.
+    /// Response body bytes handed to the connection (compressed, when the response was).
     pub body_bytes: u64,
+    /// The response's `Content-Encoding` (`zstd`, `gzip`), when it was compressed.
+    pub encoding: Option<String>,
     /// Whether the body was sent to its end (false: failed mid-stream or client left).
     pub complete: bool,
 }
@@ -65,6 +67,7 @@ impl RequestRecord {
             + self.vpath.as_ref().map_or(0, String::len)
             + self.object.as_ref().map_or(0, String::len)
             + self.user.as_ref().map_or(0, String::len)
+            + self.encoding.as_ref().map_or(0, String::len)
             + self
                 .slice_rows
                 .as_ref()
@@ -82,6 +85,7 @@ impl RequestRecord {
             user: None,
             status: 0,
             body_bytes: 0,
+            encoding: None,
             complete: false,
         }
     }
@@ -299,6 +303,7 @@ impl Drop for Pending {
             user = r.user.as_deref().unwrap_or(""),
             status = r.status,
             bytes = r.body_bytes,
+            encoding = r.encoding.as_deref().unwrap_or(""),
             complete = r.complete,
             ms = self.started.elapsed().as_secs_f64() * 1e3,
             "request"
@@ -468,6 +473,11 @@ pub(crate) async fn gate(State(state): State<AppState>, mut req: Request, next: 
 
 fn track(mut pending: Pending, resp: Response, slot: Option<ClientSlot>) -> Response {
     pending.record.status = resp.status().as_u16();
+    pending.record.encoding = resp
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if let Some(info) = resp.extensions().get::<RequestInfo>() {
         pending.record.vpath = info.vpath.clone();
         pending.record.object = info.object.clone();

@@ -6,6 +6,7 @@
 //!   with [`RequestLog`] accounting of every request served;
 //! * [`run`] is `hdfstream serve`: prints the base URL, stops on Ctrl-C.
 
+mod compress;
 mod gate;
 mod handlers;
 mod respond;
@@ -25,10 +26,11 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub use compress::MIN_COMPRESSED_BYTES;
 pub use gate::{LOGGED_RUNS, REQUEST_LOG_BYTES, REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
 
 use crate::auth::{AccessRules, Users};
-use crate::config::{Limits, ServeArgs, ServeConfig, TlsConfig};
+use crate::config::{ContentCoding, Limits, ServeArgs, ServeConfig, TlsConfig};
 use crate::error::ServerError;
 use crate::hdf5::Hdf5Files;
 use crate::vfs::Vfs;
@@ -45,6 +47,7 @@ pub(crate) struct Shared {
     pub(crate) clients: Arc<gate::ClientLimiter>,
     pub(crate) logins: gate::FailedLogins,
     pub(crate) hdf5: Hdf5Files,
+    pub(crate) compression: Vec<ContentCoding>,
 }
 
 /// Server state: the served tree, users, limits, request log. Cheap to clone.
@@ -88,6 +91,7 @@ impl AppState {
             logins: gate::FailedLogins::new(config.limits.max_failed_logins),
             hdf5: Hdf5Files::default()
                 .with_decode_jobs_per_request(config.limits.decode_jobs_per_request),
+            compression: config.compression.clone(),
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -107,7 +111,8 @@ impl AppState {
 }
 
 /// The router: `<base>/msgpack[/<vpath>]` (GET, HEAD, POST) and `<base>/download/<vpath>`
-/// (GET, HEAD), behind the accounting/auth/limit middleware.
+/// (GET, HEAD), behind the accounting/auth/limit middleware (which counts the bytes sent,
+/// compressed when `ServeConfig::compression` allows it).
 pub fn app(state: AppState) -> Router {
     let endpoints = Router::new()
         .route("/msgpack", get(handlers::msgpack).post(handlers::msgpack))
@@ -120,11 +125,14 @@ pub fn app(state: AppState) -> Router {
         .route("/download/", get(handlers::download))
         .route("/download/{*vpath}", get(handlers::download))
         .layer(DefaultBodyLimit::max(state.shared.limits.max_body_bytes));
-    let routed = if state.base_path.is_empty() {
+    let mut routed = if state.base_path.is_empty() {
         endpoints
     } else {
         Router::new().nest(&state.base_path, endpoints)
     };
+    if let Some(compression) = compress::layer(&state.shared.compression) {
+        routed = routed.layer(compression);
+    }
     routed
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -5,7 +5,8 @@
 //! becomes the response body. Memory per response is therefore bounded by a few pieces, and
 //! a slow client back-pressures the producer (its sends block). The status line is decided
 //! by the first message: an error before any piece was sent becomes a proper error response;
-//! an error later ends the body early, which the client sees as a truncated response.
+//! an error later ends the body early, which the client sees as a truncated response. A body
+//! that fits in one piece is sent whole, with its length.
 
 use std::io::{self, Read, Write};
 use std::panic::AssertUnwindSafe;
@@ -138,10 +139,22 @@ where
             };
         }
     };
-    let rest = ReceiverStream::new(rx).map(|piece| match piece {
-        Piece::Data(bytes) => Ok(bytes),
-        Piece::Failed(error) => Err(io::Error::other(error.message)),
-    });
+    // A first piece shorter than a full one was the producer's final flush: the whole body
+    // is known, so it goes out with a length (Content-Length; a small response is then
+    // never compressed).
+    let mut second = None;
+    if first.len() < chunk_bytes {
+        match rx.recv().await {
+            None => return Ok(Body::from(first)),
+            piece => second = piece,
+        }
+    }
+    let rest = tokio_stream::iter(second)
+        .chain(ReceiverStream::new(rx))
+        .map(|piece| match piece {
+            Piece::Data(bytes) => Ok(bytes),
+            Piece::Failed(error) => Err(io::Error::other(error.message)),
+        });
     let stream = tokio_stream::once(Ok(first)).chain(rest);
     Ok(Body::from_stream(stream))
 }
