@@ -119,6 +119,29 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// A compressed response body (`Content-Encoding`) that does not decompress: bytes
+    /// changed on the way (a proxy, a bad link) or a compressed stream that ends early.
+    /// Requested again until the retry budget is spent, like [`Error::Decode`].
+    #[error(
+        "cannot decompress the {encoding} response from {url} for {what} after {received} bytes ({}): {}",
+        count(*attempts), chain(source.as_ref())
+    )]
+    Decompress {
+        /// Request URL.
+        url: String,
+        /// What was requested: a virtual path, or `<file>:<object>`.
+        what: String,
+        /// The coding (`zstd`, `gzip`, `deflate`).
+        encoding: String,
+        /// Decompressed bytes the last attempt produced before the failure.
+        received: u64,
+        /// Requests made before giving up.
+        attempts: u32,
+        /// The decoder's error.
+        #[source]
+        source: BoxError,
+    },
+
     /// The response is not what the request asked for (e.g. a file where a directory
     /// listing was expected, or a non-msgpack content type). Not retried.
     #[error("unexpected response from {url}: {reason}")]
@@ -231,6 +254,7 @@ impl Error {
             Error::RateLimited { .. }
             | Error::Connection { .. }
             | Error::Incomplete { .. }
+            | Error::Decompress { .. }
             | Error::Decode { .. } => true,
             Error::Server { status, .. } | Error::Http { status, .. } => *status >= 500,
             _ => false,
@@ -245,6 +269,7 @@ impl Error {
             | Error::Server { attempts, .. }
             | Error::Http { attempts, .. }
             | Error::Decode { attempts, .. }
+            | Error::Decompress { attempts, .. }
             | Error::Incomplete { attempts, .. }
             | Error::Connection { attempts, .. } => Some(*attempts),
             _ => None,
@@ -257,6 +282,7 @@ impl Error {
         | Error::Server { attempts, .. }
         | Error::Http { attempts, .. }
         | Error::Decode { attempts, .. }
+        | Error::Decompress { attempts, .. }
         | Error::Incomplete { attempts, .. }
         | Error::Connection { attempts, .. } = &mut self
         {

@@ -161,7 +161,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether responses may come compressed: `true` sends `Accept-Encoding: zstd,gzip,deflate`
+    /// Whether responses may come compressed: `true` sends `Accept-Encoding: zstd, gzip, deflate`
     /// (a server started with `--compress zstd,...` answers zstd) and the body is
     /// decompressed as it streams into its destination; `false` asks for none (identity
     /// bodies, as on loopback where compressing costs more than it saves). Default true; the
@@ -263,9 +263,6 @@ impl ClientBuilder {
             .connect_timeout(connect_timeout)
             .user_agent(concat!("hdfstream-rust/", env!("CARGO_PKG_VERSION")))
             .tls_danger_accept_invalid_certs(self.allow_invalid_certificates)
-            .gzip(!self.no_compression)
-            .deflate(!self.no_compression)
-            .zstd(!self.no_compression)
             .build()
             .map_err(|e| Error::config(format!("cannot create HTTP client: {e}")))?;
         let connection = Connection {
@@ -275,6 +272,7 @@ impl ClientBuilder {
                 auth,
                 retry,
                 progress: self.progress,
+                compression: !self.no_compression,
             }),
         };
         if !self.no_probe {

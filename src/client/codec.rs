@@ -6,6 +6,7 @@ use hdfstream_protocol::{
     ArrayData, ArrayHeader, ByteOrder, DecodeError, Dtype, PushDecoder, SliceSpec,
 };
 
+use super::coding::{Coding, DecoderFailed};
 use crate::error::{BoxError, Error, Result};
 use crate::progress::Progress;
 
@@ -32,6 +33,8 @@ pub(crate) struct Body<'a> {
     /// the fast path), so the expected length is known; the generic msgpack decoder of
     /// metadata only knows a lower bound for one value, so there it is left unknown.
     pub(crate) array: bool,
+    /// The body's `Content-Encoding`, undone while it is read.
+    pub(crate) coding: Option<Coding>,
 }
 
 impl Body<'_> {
@@ -52,7 +55,8 @@ impl Body<'_> {
         }
     }
 
-    /// A read error after `received` bytes: the body broke off (`Content-Length`, else
+    /// A read error after `received` (decoded) bytes: the compressed body does not
+    /// decompress ([`Error::Decompress`]), or the body broke off (`Content-Length`, else
     /// `announced`, says how long it should have been).
     pub(crate) fn read_error(
         &self,
@@ -60,6 +64,18 @@ impl Body<'_> {
         announced: Option<u64>,
         source: std::io::Error,
     ) -> Error {
+        if let Some(coding) = self.coding
+            && source.get_ref().is_some_and(|e| e.is::<DecoderFailed>())
+        {
+            return Error::Decompress {
+                url: self.url.to_string(),
+                what: self.what.to_string(),
+                encoding: coding.name().to_string(),
+                received,
+                attempts: 1,
+                source: source.into(),
+            };
+        }
         self.incomplete(received, self.content_length.or(announced), source)
     }
 

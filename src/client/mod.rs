@@ -31,6 +31,7 @@
 
 mod builder;
 mod codec;
+mod coding;
 mod part;
 mod requests;
 mod retry;
@@ -74,6 +75,8 @@ struct Inner {
     auth: Option<(String, String)>,
     retry: RetryConfig,
     progress: Option<bool>,
+    /// Send `Accept-Encoding` ([`ClientBuilder::with_compression`]).
+    compression: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -162,18 +165,21 @@ impl Connection {
         Ok(written)
     }
 
-    /// Copies a download body into `out`, checking its length against `Content-Length`.
+    /// Copies a download body into `out` (decompressed, if it came compressed), checking
+    /// its length against `Content-Length`.
     fn stream_download(
         &self,
-        mut resp: reqwest::blocking::Response,
+        resp: reqwest::blocking::Response,
         call: &Call<'_>,
         out: &mut dyn Write,
     ) -> Result<u64> {
+        let (mut resp, content_length, coding) = coding::decode(resp, &call.url)?;
         let body = Body {
             url: &call.url,
             what: call.what,
-            content_length: resp.content_length(),
+            content_length,
             array: false,
+            coding,
         };
         let mut progress = Progress::new(self.inner.progress, format!("Download: {}", call.what));
         if let Some(n) = body.content_length {
@@ -217,14 +223,16 @@ impl Connection {
         description: &str,
         decode: impl Fn(&[u8]) -> std::result::Result<T, hdfstream_protocol::DecodeError>,
     ) -> Result<T> {
-        self.inner.request(call, |mut resp, _| {
+        self.inner.request(call, |resp, _| {
             let t0 = Instant::now();
             check_msgpack(&resp, &call.url)?;
+            let (mut resp, content_length, coding) = coding::decode(resp, &call.url)?;
             let body = Body {
                 url: &call.url,
                 what: call.what,
-                content_length: resp.content_length(),
+                content_length,
                 array: false,
+                coding,
             };
             let hint = body.content_length.unwrap_or(0).min(64 << 20);
             let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));

@@ -13,6 +13,7 @@ use hdfstream_protocol::{
 use reqwest::Method;
 
 use super::codec::{self, Body, check_array, check_header, mismatch_to_type_error};
+use super::coding;
 use super::transport::Call;
 use super::{Connection, check_msgpack};
 use crate::error::{Error, Result};
@@ -93,11 +94,13 @@ impl Connection {
         let shape = codec::selection_shape(slice);
         let result = self.inner.request(&call, |resp, _| {
             check_msgpack(&resp, &call.url)?;
+            let (resp, content_length, coding) = coding::decode(resp, &call.url)?;
             let body = Body {
                 url: &call.url,
                 what: &what,
-                content_length: resp.content_length(),
+                content_length,
                 array: true,
+                coding,
             };
             let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
             let mut dec = ArrayDecoder::new();
@@ -165,11 +168,13 @@ impl Connection {
             .inner
             .request(&call, |resp, _| {
                 check_msgpack(&resp, &call.url)?;
+                let (resp, content_length, coding) = coding::decode(resp, &call.url)?;
                 let body = Body {
                     url: &call.url,
                     what: &what,
-                    content_length: resp.content_length(),
+                    content_length,
                     array: true,
+                    coding,
                 };
                 let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
                 let mut dec = ArrayIntoDecoder::new(dtype, &mut *dest);

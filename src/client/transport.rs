@@ -6,7 +6,7 @@ use std::time::Instant;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::StatusCode;
 use reqwest::blocking::Response;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT_ENCODING, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
 use super::Inner;
 use super::retry::parse_retry_after;
@@ -151,6 +151,9 @@ impl Inner {
         if let Some(body) = &call.body {
             req = req.header(CONTENT_TYPE, MSGPACK).body(body.clone());
         }
+        if self.compression {
+            req = req.header(ACCEPT_ENCODING, super::coding::ACCEPT);
+        }
         let resp = req.send().map_err(|e| Error::Connection {
             url: call.url.clone(),
             attempts: 1,
@@ -192,8 +195,14 @@ fn error_from_response(resp: Response, call: &Call<'_>) -> Error {
     }
     let is_msgpack = media_type(resp.headers()).as_deref() == Some(MSGPACK);
     let mut body = Vec::new();
-    if let Err(e) = resp.take(ERROR_BODY_LIMIT).read_to_end(&mut body) {
-        tracing::debug!(url = %url, error = %e, "could not read error body");
+    // A proxy may compress its error pages; an unsupported coding leaves the body unread.
+    match super::coding::decode(resp, &url) {
+        Ok((decoded, _, _)) => {
+            if let Err(e) = decoded.take(ERROR_BODY_LIMIT).read_to_end(&mut body) {
+                tracing::debug!(url = %url, error = %e, "could not read error body");
+            }
+        }
+        Err(e) => tracing::debug!(url = %url, error = %e, "could not read error body"),
     }
     if is_msgpack && let Some(message) = super::codec::error_message(&body) {
         if status == StatusCode::NOT_FOUND {

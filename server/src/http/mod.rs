@@ -130,8 +130,11 @@ pub fn app(state: AppState) -> Router {
     } else {
         Router::new().nest(&state.base_path, endpoints)
     };
-    if let Some(compression) = compress::layer(&state.shared.compression) {
-        routed = routed.layer(compression);
+    if !state.shared.compression.is_empty() {
+        routed = routed.layer(axum::middleware::from_fn_with_state(
+            state.shared.compression.clone(),
+            compress::compress,
+        ));
     }
     routed
         .layer(axum::middleware::from_fn_with_state(
