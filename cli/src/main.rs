@@ -80,6 +80,10 @@ struct Remote {
     /// Never show progress bars (by default they appear on a terminal for slow transfers).
     #[arg(long, global = true)]
     no_progress: bool,
+    /// Do not offer compressed responses (by default the client sends Accept-Encoding:
+    /// zstd, gzip, deflate; a server compresses only when started with --compress).
+    #[arg(long, global = true)]
+    no_compression: bool,
     /// Print the result as JSON (for `get`: the same as `--format json`).
     #[arg(long, global = true)]
     json: bool,
@@ -348,6 +352,9 @@ fn connect(remote: &Remote) -> Result<Arc<Connection>, CliError> {
     }
     if remote.no_progress {
         builder = builder.with_progress(false);
+    }
+    if remote.no_compression {
+        builder = builder.with_compression(false);
     }
     Ok(Arc::new(builder.build()?))
 }

@@ -770,3 +770,42 @@ fn get_and_info_take_one_request_for_the_object() {
         server.request_log()
     );
 }
+
+#[test]
+fn get_takes_compressed_responses_unless_told_not_to() {
+    let mut config = hdfstream_server::ServeConfig::new(&FIXTURE.root);
+    config.bind = "127.0.0.1:0".parse().expect("addr");
+    config.compression = vec![hdfstream_server::ContentCoding::Zstd];
+    let server = ServerHandle::start_with(config).expect("start server");
+    let ids: Vec<u64> = local(&FIXTURE.snapshot)
+        .dataset("PartType0/ParticleIDs")
+        .and_then(|d| d.read_raw())
+        .expect("read ids");
+    let want: Vec<u8> = ids.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("ids.npy");
+    let out = out_path.to_str().expect("utf-8 path");
+    for (flag, coding) in [(None, Some("zstd")), (Some("--no-compression"), None)] {
+        server.clear_request_log();
+        let mut args = vec![
+            "get",
+            server.base_url(),
+            &FIXTURE.snapshot,
+            "PartType0/ParticleIDs",
+            "--format",
+            "npy",
+            "-o",
+            out,
+        ];
+        args.extend(flag);
+        ok_stdout(&args);
+        let (_, _, data) = parse_npy(&std::fs::read(&out_path).expect("read npy"));
+        assert_eq!(data, want, "{flag:?}");
+        let log = server.request_log();
+        let read = log
+            .iter()
+            .find(|r| r.slice_runs.is_some())
+            .expect("a slice request");
+        assert_eq!(read.encoding.as_deref(), coding, "{flag:?}");
+    }
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use hdfstream_server::sample::{SampleOptions, write_sample};
-use hdfstream_server::{ServeConfig, ServerHandle};
+use hdfstream_server::{ContentCoding, RequestRecord, ServeConfig, ServerHandle};
 
 fn venv_python() -> Option<PathBuf> {
     let venv = std::env::var_os("HDFSTREAM_VENV")
@@ -56,6 +56,44 @@ fn write_plain_file(path: &std::path::Path) {
 
 #[test]
 fn python_client_reads_sample_through_our_server() {
+    let Some(log) = check_python_client(&[]) else {
+        return;
+    };
+    assert!(
+        log.iter().all(|r| r.encoding.is_none()),
+        "nothing compressed"
+    );
+}
+
+/// The Python client sends `Accept-Encoding: gzip, deflate` (requests' default) and reads
+/// gzip bodies: `response.raw` with `decode_content` set when `Content-Encoding` is present.
+#[test]
+fn python_client_reads_gzip_compressed_responses() {
+    let Some(log) = check_python_client(&[ContentCoding::Zstd, ContentCoding::Gzip]) else {
+        return;
+    };
+    let gzip: Vec<_> = log
+        .iter()
+        .filter(|r| r.encoding.as_deref() == Some("gzip"))
+        .collect();
+    assert!(
+        gzip.iter().any(|r| r.slice_runs.is_some()),
+        "no gzip slice response: {log:?}"
+    );
+    assert!(
+        gzip.iter().any(|r| r.slice_runs.is_none()),
+        "no gzip metadata response"
+    );
+    assert!(gzip.iter().all(|r| r.complete && r.status == 200));
+    assert!(
+        log.iter().all(|r| r.encoding.as_deref() != Some("zstd")),
+        "the Python client does not ask for zstd"
+    );
+}
+
+/// Runs scripts/compat_python.py against a server with `compression`; the request log, or
+/// `None` when the venv is absent.
+fn check_python_client(compression: &[ContentCoding]) -> Option<Vec<RequestRecord>> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/compat_python.py");
     let Some(python) = venv_python() else {
         assert!(
@@ -63,11 +101,11 @@ fn python_client_reads_sample_through_our_server() {
             "CI must run the Python compatibility check: run scripts/setup.sh"
         );
         println!("SKIP: no Python venv with hdfstream (run scripts/setup.sh)");
-        return;
+        return None;
     };
     if !script.exists() {
         println!("SKIP: {} not found", script.display());
-        return;
+        return None;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("data");
@@ -85,6 +123,7 @@ fn python_client_reads_sample_through_our_server() {
     .expect("readme");
     let mut config = ServeConfig::new(&root);
     config.bind = "127.0.0.1:0".parse().expect("addr");
+    config.compression = compression.to_vec();
     let srv = ServerHandle::start_with(config).expect("server");
     let mut command = Command::new(&python);
     command.arg(&script);
@@ -128,4 +167,5 @@ fn python_client_reads_sample_through_our_server() {
         "no slice was read"
     );
     assert!(log.iter().all(|r| r.status < 500), "server errors: {log:?}");
+    Some(log)
 }

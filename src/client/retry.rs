@@ -32,8 +32,9 @@ impl Default for BackoffConfig {
 ///
 /// Only transient failures are retried (see [`crate::Error::is_retryable`]): connection
 /// errors and timeouts before a response arrived, HTTP 5xx and 429 (honouring
-/// `Retry-After`), and response bodies that break off ([`crate::Error::Incomplete`]) or do
-/// not decode or match the request ([`crate::Error::Decode`]). All requests of this client
+/// `Retry-After`), and response bodies that break off ([`crate::Error::Incomplete`]), do
+/// not decompress ([`crate::Error::Decompress`]) or do not decode or match the request
+/// ([`crate::Error::Decode`]). All requests of this client
 /// are reads, so the whole request is sent again and its output rewritten from the start;
 /// the one exception is [`crate::Connection::download`] into a caller's writer, whose body
 /// is not retried once bytes were written. The error returned when the budget is spent says
