@@ -102,10 +102,7 @@ fn exchange(base_url: &str, method: &str, path: &str, body: &[u8], accept: Optio
     };
     let mut rest = &reply[split + 4..];
     if raw.header("transfer-encoding") == Some("chunked") {
-        loop {
-            let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
             let size_text = String::from_utf8_lossy(&rest[..eol]).into_owned();
             let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
                 .expect("chunk size");
