@@ -3,15 +3,17 @@
 #   curl   fetching the slice response (raw msgpack) to /dev/null   (baseline: server only)
 #   hdfstream get --format npy -o /dev/null                          (server + Rust client decode)
 #   Python hdfstream client dset[...] into numpy                     (for comparison)
-# Usage: scripts/bench_server.sh [GiB]   (default 1; needs scripts/setup.sh run once)
+# Usage: scripts/bench_server.sh [GiB] [RUNS]   (default 1 GiB, 5 runs: medians; needs
+# scripts/setup.sh run once). `get` streams the payload to the output as it arrives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GIB="${1:-1}"
+RUNS="${2:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hdfstream-target}"
 VENV="${HDFSTREAM_VENV:-$HOME/.cache/hdfstream-venv}"
 PY="$VENV/bin/python"
 
-cargo build --release -q -p hdfstream-cli
+cargo build --release -q -p hdfstream-cli --no-default-features
 BIN="$CARGO_TARGET_DIR/release/hdfstream"
 
 WORK="$(mktemp -d)"
@@ -44,23 +46,32 @@ mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
-t0=$(now)
-curl -s -o /dev/null -X POST -H 'Content-Type: application/x-msgpack' --data-binary @"$WORK/body" "$URL/msgpack/big.hdf5"
-t1=$(now); curl_s=$(elapsed "$t0" "$t1")
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+: > "$WORK/curl.t"; : > "$WORK/rust.t"; : > "$WORK/py.t"
+for _ in $(seq "$RUNS"); do
+    # Interleaved, so that a noisy moment hits every contender alike.
+    t0=$(now)
+    curl -s -o /dev/null -X POST -H 'Content-Type: application/x-msgpack' --data-binary @"$WORK/body" "$URL/msgpack/big.hdf5"
+    t1=$(now); elapsed "$t0" "$t1" >> "$WORK/curl.t"; echo >> "$WORK/curl.t"
 
-t0=$(now)
-"$BIN" get "$URL" big.hdf5 /data --format npy -o /dev/null --no-progress
-t1=$(now); rust_s=$(elapsed "$t0" "$t1")
+    t0=$(now)
+    "$BIN" get "$URL" big.hdf5 /data --format npy -o /dev/null --no-progress
+    t1=$(now); elapsed "$t0" "$t1" >> "$WORK/rust.t"; echo >> "$WORK/rust.t"
 
-t0=$(now)
-"$PY" -c "
+    t0=$(now)
+    "$PY" -c "
 import hdfstream; hdfstream.disable_progress(True)
 f = hdfstream.open('$URL', 'big.hdf5', data_size_limit=0)
 a = f['data'][...]
 assert a.size == $N
 "
-t1=$(now); py_s=$(elapsed "$t0" "$t1")
+    t1=$(now); elapsed "$t0" "$t1" >> "$WORK/py.t"; echo >> "$WORK/py.t"
+done
+curl_s=$(grep . "$WORK/curl.t" | median)
+rust_s=$(grep . "$WORK/rust.t" | median)
+py_s=$(grep . "$WORK/py.t" | median)
 
+echo "medians of $RUNS runs"
 echo "dataset: $BYTES bytes of <f8 (contiguous)"
 printf "%-28s %8s s %8s MB/s\n" "curl (raw response)" "$curl_s" "$(mbps "$BYTES" "$curl_s")"
 printf "%-28s %8s s %8s MB/s\n" "hdfstream get (Rust client)" "$rust_s" "$(mbps "$BYTES" "$rust_s")"

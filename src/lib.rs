@@ -50,7 +50,7 @@ pub mod remote;
 pub mod selection;
 pub mod table;
 
-pub use client::{BackoffConfig, ClientBuilder, Connection, RetryConfig};
+pub use client::{BackoffConfig, ClientBuilder, Connection, ForwardSink, RetryConfig};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use progress::set_progress;

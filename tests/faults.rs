@@ -1088,3 +1088,80 @@ fn proxy_flips_only_header_bytes_and_markers() {
     // Every kind can be chosen alone.
     let _ = FaultConfig::new(1.0, 1).only(&[Fault::Reset]);
 }
+
+#[test]
+fn a_forwarded_read_starts_over_with_each_attempt() {
+    let vals = values(3000);
+    let body = ndarray_body(&vals, &[1000, 3]);
+    let want: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+    // Cut in transit after part of the payload was handed on, then complete.
+    let cut = MockResponse::new(200, MSGPACK, body[..body.len() - 5000].to_vec())
+        .framing(Framing::Truncated(5000));
+    let (server, n) = flaky(2, cut, MockResponse::new(200, MSGPACK, body.clone()));
+    let c = mock_conn(&server, 3);
+    let mut out: Vec<u8> = Vec::new();
+    let mut attempts = Vec::new();
+    let header = c
+        .request_slice_forward(
+            "f",
+            "/d",
+            &rows(0, 1000, 3),
+            &F8,
+            4096,
+            &mut |attempt, _, bytes| {
+                if attempts.last() != Some(&attempt) {
+                    attempts.push(attempt);
+                    out.clear();
+                }
+                out.extend_from_slice(bytes);
+                Ok(())
+            },
+        )
+        .expect("third attempt succeeds");
+    assert_eq!(header.shape, [1000, 3]);
+    assert_eq!(attempts, [1, 2, 3], "each attempt started over");
+    assert_eq!(out, want);
+    assert_eq!(n.load(Ordering::SeqCst), 3);
+
+    // A consumer that cannot start over ends the read with its error, not retried.
+    let cut = MockResponse::new(200, MSGPACK, body[..body.len() - 5000].to_vec())
+        .framing(Framing::Truncated(5000));
+    let (server, n) = flaky(1, cut, MockResponse::new(200, MSGPACK, body.clone()));
+    let c = mock_conn(&server, 3);
+    let e = c
+        .request_slice_forward(
+            "f",
+            "/d",
+            &rows(0, 1000, 3),
+            &F8,
+            4096,
+            &mut |attempt, _, _| {
+                if attempt > 1 {
+                    Err(std::io::Error::other("cannot rewind"))
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, hdfstream::Error::Io { .. }), "{e:?}");
+    assert!(e.to_string().contains("cannot rewind"), "{e}");
+    assert_eq!(n.load(Ordering::SeqCst), 2);
+
+    // A response of another shape is refused before any byte is handed on.
+    let other = ndarray_body(&vals[..300], &[100, 3]);
+    let (server, _) = flaky(
+        0,
+        MockResponse::new(200, MSGPACK, other.clone()),
+        MockResponse::new(200, MSGPACK, other),
+    );
+    let c = mock_conn(&server, 1);
+    let mut handed = 0usize;
+    let e = c
+        .request_slice_forward("f", "/d", &rows(0, 1000, 3), &F8, 64, &mut |_, _, b| {
+            handed += b.len();
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(handed, 0, "{e}");
+}

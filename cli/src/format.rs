@@ -47,13 +47,14 @@ pub(crate) fn write_array(
     }
 }
 
-/// The numpy `descr` string of a fixed-size type, e.g. `<f8`, `|S10`, `|u1`.
-fn npy_descr(dtype: &Dtype) -> Result<String, FormatError> {
-    let little = if cfg!(target_endian = "little") {
-        '<'
-    } else {
-        '>'
+/// The numpy `descr` string of a fixed-size type, e.g. `<f8`, `|S10`, `|u1`, for data in
+/// native order (`native`) or in the order `dtype` names.
+fn npy_descr(dtype: &Dtype, native: bool) -> Result<String, FormatError> {
+    let big = match (native, dtype.byte_order()) {
+        (true, _) => cfg!(target_endian = "big"),
+        (false, order) => order == Some(hdfstream_protocol::ByteOrder::Big),
     };
+    let little = if big { '>' } else { '<' };
     Ok(match dtype {
         Dtype::Int { size: 1, .. } => "|i1".into(),
         Dtype::UInt { size: 1, .. } => "|u1".into(),
@@ -71,12 +72,25 @@ fn npy_descr(dtype: &Dtype) -> Result<String, FormatError> {
 
 /// Writes a `.npy` version 1.0 file: magic, padded header dict, raw native-order data.
 pub(crate) fn write_npy(nd: &NdArray, out: &mut dyn Write) -> Result<(), FormatError> {
-    let descr = npy_descr(&nd.dtype)?;
-    let shape = match nd.shape.len() {
+    write_npy_header(&nd.dtype, &nd.shape, true, out)?;
+    out.write_all(nd.data.as_bytes())?;
+    Ok(())
+}
+
+/// Writes the magic and header of a `.npy` version 1.0 file whose data follows in native
+/// order (`native`) or in the byte order `dtype` names (a payload as the server sent it).
+pub(crate) fn write_npy_header(
+    dtype: &Dtype,
+    shape: &[u64],
+    native: bool,
+    out: &mut dyn Write,
+) -> Result<(), FormatError> {
+    let descr = npy_descr(dtype, native)?;
+    let shape = match shape.len() {
         0 => "()".to_string(),
-        1 => format!("({},)", nd.shape[0]),
+        1 => format!("({},)", shape[0]),
         _ => {
-            let dims: Vec<String> = nd.shape.iter().map(|d| d.to_string()).collect();
+            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
             format!("({})", dims.join(", "))
         }
     };
@@ -91,7 +105,6 @@ pub(crate) fn write_npy(nd: &NdArray, out: &mut dyn Write) -> Result<(), FormatE
     out.write_all(b"\x93NUMPY\x01\x00")?;
     out.write_all(&len.to_le_bytes())?;
     out.write_all(header.as_bytes())?;
-    out.write_all(nd.data.as_bytes())?;
     Ok(())
 }
 

@@ -489,6 +489,90 @@ fn create_output(path: &Option<PathBuf>) -> Result<Box<dyn Write>, CliError> {
     })
 }
 
+/// Bytes of a payload handed to the `.npy` writer at a time by `get`.
+const NPY_WINDOW: usize = 1 << 20;
+
+/// `get --format npy`: the payload goes from the response to the output as it arrives
+/// (memory is one window, whatever the selection's size), after a header naming the byte
+/// order the server sent. A regular file is written under a temporary name, rewritten
+/// from the start if the read is retried, and renamed once complete; standard output or a
+/// device cannot be rewound, so a read that breaks off after bytes went out fails there.
+fn get_npy_streamed(
+    conn: &Arc<Connection>,
+    dataset: &hdfstream::Dataset,
+    spec: &SliceSpec,
+    output: &Option<PathBuf>,
+) -> Result<(), CliError> {
+    let file_error = |path: &PathBuf, source: io::Error| CliError::File {
+        path: path.clone(),
+        source,
+    };
+    let regular = output
+        .as_ref()
+        .filter(|p| fs::metadata(p).map_or(true, |m| m.is_file()));
+    let temp = regular.map(|p| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        p.with_file_name(format!(
+            ".{}.partial-{}",
+            name.unwrap_or_default(),
+            std::process::id()
+        ))
+    });
+    let target: Box<dyn Write> = match (&temp, output) {
+        (Some(t), _) => Box::new(fs::File::create(t).map_err(|e| file_error(t, e))?),
+        (None, out) => create_output(out)?,
+    };
+    let mut out = BufWriter::with_capacity(NPY_WINDOW, target);
+    let mut state: Option<u32> = None; // attempt whose bytes are in the output
+    let mut pass = |attempt: u32, h: &hdfstream_protocol::ArrayHeader, bytes: &[u8]| {
+        if state != Some(attempt) {
+            if state.is_some() {
+                // A retried read starts over: only a regular file can be rewound.
+                let Some(t) = &temp else {
+                    return Err(io::Error::other(
+                        "the read was retried after part of it was written, and this output \
+                         cannot be rewound (write to a file with -o to allow retries)",
+                    ));
+                };
+                out.flush()?;
+                let f = fs::OpenOptions::new().write(true).truncate(true).open(t)?;
+                out = BufWriter::with_capacity(NPY_WINDOW, Box::new(f));
+            }
+            format::write_npy_header(&h.dtype, &h.shape, false, &mut out)
+                .map_err(io::Error::other)?;
+            state = Some(attempt);
+        }
+        out.write_all(bytes)
+    };
+    let result = conn.request_slice_forward(
+        dataset.file_path(),
+        dataset.path(),
+        spec,
+        dataset.dtype(),
+        NPY_WINDOW,
+        &mut pass,
+    );
+    let finish = |header: hdfstream_protocol::ArrayHeader| -> Result<(), CliError> {
+        if state.is_none() {
+            // An empty selection: no payload, so the header has not been written yet.
+            format::write_npy_header(&header.dtype, &header.shape, false, &mut out)?;
+        }
+        out.flush()?;
+        drop(out);
+        if let (Some(t), Some(p)) = (&temp, output) {
+            fs::rename(t, p).map_err(|e| file_error(p, e))?;
+        }
+        Ok(())
+    };
+    let done = result.map_err(CliError::from).and_then(finish);
+    if done.is_err()
+        && let Some(t) = &temp
+    {
+        let _ = fs::remove_file(t);
+    }
+    done
+}
+
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Ls { remote, path } => {
@@ -543,15 +627,19 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     .to_slice_spec(),
             };
             check_slice(&spec, dataset.shape())?;
-            let data = conn.request_slice_typed(
-                dataset.file_path(),
-                dataset.path(),
-                &spec,
-                dataset.dtype(),
-            )?;
-            let mut out = create_output(&output)?;
-            write_array(&data, format, &mut out)?;
-            out.flush()?;
+            if format == Format::Npy && dataset.dtype().item_size().is_some() {
+                get_npy_streamed(&conn, &dataset, &spec, &output)?;
+            } else {
+                let data = conn.request_slice_typed(
+                    dataset.file_path(),
+                    dataset.path(),
+                    &spec,
+                    dataset.dtype(),
+                )?;
+                let mut out = create_output(&output)?;
+                write_array(&data, format, &mut out)?;
+                out.flush()?;
+            }
         }
         Command::Download {
             remote,

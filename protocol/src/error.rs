@@ -30,6 +30,12 @@ pub enum DecodeError {
         /// What differs.
         detail: String,
     },
+    /// The consumer of a forwarded payload failed (e.g. writing it out).
+    #[error("passing the payload on failed: {detail}")]
+    Forward {
+        /// The consumer's error.
+        detail: String,
+    },
     /// A type descriptor this crate does not understand.
     #[error("unsupported type descriptor {descriptor}")]
     UnsupportedType {

@@ -37,7 +37,7 @@ pub use codec::{
     encode_error, encode_member, encode_path, ndarray_header, ndarray_header_with_max_bin,
 };
 pub use stream::{
-    ArrayDecoder, ArrayHeader, ArrayIntoDecoder, NDARRAY_PREFIX, PushDecoder,
+    ArrayDecoder, ArrayForwardDecoder, ArrayHeader, ArrayIntoDecoder, NDARRAY_PREFIX, PushDecoder,
     decode_array_from_reader, decode_array_into_from_reader, pump,
 };
 

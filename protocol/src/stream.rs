@@ -78,12 +78,22 @@ enum State {
     Failed(DecodeError),
 }
 
+/// Where payload bytes go: [`ForwardFn`] receives the header and the next payload bytes.
+type ForwardFn<'d> = dyn FnMut(&ArrayHeader, &[u8]) -> std::io::Result<()> + 'd;
+
 enum Dest<'d> {
     /// The buffer once allocated, and the hook to run on it then.
     Owned(Option<TypedBuffer>, Option<fn(&mut [u8])>),
     Borrowed {
         expected: Dtype,
         buf: &'d mut [u8],
+    },
+    /// A window the payload passes through: handed to `out` whenever it is full and at the
+    /// end; `base` is the payload offset of its first byte.
+    Forward {
+        window: Vec<u8>,
+        base: u64,
+        out: Box<ForwardFn<'d>>,
     },
 }
 
@@ -93,6 +103,15 @@ impl Dest<'_> {
             Dest::Owned(Some(b), _) => b.as_bytes_mut(),
             Dest::Owned(None, _) => &mut [],
             Dest::Borrowed { buf, .. } => buf,
+            Dest::Forward { window, .. } => window,
+        }
+    }
+
+    /// Payload offset of `bytes()[0]`.
+    fn base(&self) -> u64 {
+        match self {
+            Dest::Forward { base, .. } => *base,
+            _ => 0,
         }
     }
 }
@@ -194,6 +213,7 @@ impl<'d> Core<'d> {
             Dest::Borrowed { expected, buf } => {
                 check_destination(expected, buf.len(), &header.dtype, header.nbytes)?;
             }
+            Dest::Forward { .. } => {}
         }
         self.bins_left = bins;
         self.header = Some(header);
@@ -217,7 +237,30 @@ impl<'d> Core<'d> {
                 format!("bins hold {} bytes, nbytes is {nbytes}", self.written),
             ));
         }
+        self.forward()?;
         self.state = State::Done;
+        Ok(())
+    }
+
+    /// Payload offset → index into `dest.bytes()`.
+    fn at(&self) -> usize {
+        (self.written - self.dest.base()) as usize
+    }
+
+    /// Hands the filled part of a forwarding window on and starts a new one.
+    fn forward(&mut self) -> Result<(), DecodeError> {
+        let written = self.written;
+        if let (Dest::Forward { window, base, out }, Some(header)) =
+            (&mut self.dest, self.header.as_ref())
+        {
+            let filled = (written - *base) as usize;
+            if filled > 0 {
+                out(header, &window[..filled]).map_err(|e| DecodeError::Forward {
+                    detail: e.to_string(),
+                })?;
+            }
+            *base = written;
+        }
         Ok(())
     }
 
@@ -297,9 +340,11 @@ impl<'d> Core<'d> {
                     }
                 }
                 State::Payload { left } => {
-                    let n = rest.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    let at = self.written as usize;
-                    self.dest.bytes()[at..at + n].copy_from_slice(&rest[..n]);
+                    let left = usize::try_from(*left).unwrap_or(usize::MAX);
+                    let at = self.at();
+                    let dest = self.dest.bytes();
+                    let n = rest.len().min(left).min(dest.len() - at);
+                    dest[at..at + n].copy_from_slice(&rest[..n]);
                     i += n;
                     self.consume_payload(n)?;
                 }
@@ -331,8 +376,14 @@ impl<'d> Core<'d> {
         };
         assert!(n as u64 <= *left, "advance() past the payload slot");
         *left -= n as u64;
+        let bin_done = *left == 0;
         self.written += n as u64;
-        if *left == 0 { self.after_bin() } else { Ok(()) }
+        if let Dest::Forward { window, base, .. } = &self.dest
+            && self.written - *base == window.len() as u64
+        {
+            self.forward()?;
+        }
+        if bin_done { self.after_bin() } else { Ok(()) }
     }
 
     fn payload_slot(&mut self) -> Option<&mut [u8]> {
@@ -340,7 +391,7 @@ impl<'d> Core<'d> {
             return None;
         };
         let n = usize::try_from(left).unwrap_or(usize::MAX);
-        let at = self.written as usize;
+        let at = self.at();
         let bytes = self.dest.bytes();
         let end = at + n.min(bytes.len() - at);
         Some(&mut bytes[at..end])
@@ -382,7 +433,9 @@ impl<'d> Core<'d> {
                     .header
                     .take()
                     .ok_or_else(|| malformed("ndarray", "no header"))?;
-                header.dtype.swap_in_place(self.dest.bytes());
+                if !matches!(self.dest, Dest::Forward { .. }) {
+                    header.dtype.swap_in_place(self.dest.bytes());
+                }
                 Ok(Finished::Streamed(header))
             }
         }
@@ -569,6 +622,89 @@ impl<'d> ArrayIntoDecoder<'d> {
     }
 }
 
+/// Streaming decoder of an ndarray response that hands the payload on as it arrives,
+/// without holding the array: bytes pass through a window of a fixed size, given to `out`
+/// with the header whenever it is full and at the end (see [`ArrayDecoder`] and
+/// [`PushDecoder`]). The payload keeps the byte order of the response's type. Memory is the
+/// window, whatever the array's size; a body that is not on the fast path is decoded whole
+/// first, and a variable-length one is an error.
+///
+/// ```
+/// use hdfstream_protocol::{ArrayData, ArrayForwardDecoder, Dtype, NdArray, TypedBuffer, encode_array};
+///
+/// let value = ArrayData::Nd(NdArray {
+///     dtype: Dtype::parse("<u2")?,
+///     shape: vec![3],
+///     data: TypedBuffer::U16(vec![1, 2, 3]),
+/// });
+/// let mut got = Vec::new();
+/// let mut dec = ArrayForwardDecoder::new(4, |_header, bytes: &[u8]| {
+///     got.extend_from_slice(bytes);
+///     Ok(())
+/// });
+/// for chunk in encode_array(&value).chunks(5) {
+///     dec.feed(chunk)?;
+/// }
+/// assert_eq!(dec.finish()?.shape, [3]);
+/// assert_eq!(got, [1, 0, 2, 0, 3, 0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ArrayForwardDecoder<'d> {
+    core: Core<'d>,
+}
+
+impl<'d> ArrayForwardDecoder<'d> {
+    /// Hands the payload to `out` in pieces of `window` bytes (at least 1; the last may be
+    /// shorter).
+    pub fn new(
+        window: usize,
+        out: impl FnMut(&ArrayHeader, &[u8]) -> std::io::Result<()> + 'd,
+    ) -> Self {
+        ArrayForwardDecoder {
+            core: Core::new(Dest::Forward {
+                window: vec![0; window.max(1)],
+                base: 0,
+                out: Box::new(out),
+            }),
+        }
+    }
+
+    /// Shorthand for [`PushDecoder::feed`].
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<usize, DecodeError> {
+        self.core.feed(chunk)
+    }
+
+    /// The header, after the whole body was pushed and its payload handed on.
+    pub fn finish(mut self) -> Result<ArrayHeader, DecodeError> {
+        match self.core.finish()? {
+            Finished::Streamed(h) => Ok(h),
+            Finished::Buffered(ArrayData::Nd(a)) => {
+                let header = ArrayHeader {
+                    dtype: a.dtype.clone(),
+                    shape: a.shape.clone(),
+                    nbytes: a.data.as_bytes().len() as u64,
+                };
+                // Buffered values are in native order; the payload is handed on in the
+                // order of the response's type, like a streamed one.
+                let mut bytes = a.data.as_bytes().to_vec();
+                a.dtype.swap_in_place(&mut bytes);
+                let Dest::Forward { out, window, .. } = &mut self.core.dest else {
+                    return Err(malformed("ndarray", "no destination"));
+                };
+                for piece in bytes.chunks(window.len().max(1)) {
+                    out(&header, piece).map_err(|e| DecodeError::Forward {
+                        detail: e.to_string(),
+                    })?;
+                }
+                Ok(header)
+            }
+            Finished::Buffered(ArrayData::Vlen(_)) => Err(DecodeError::DestinationMismatch {
+                detail: "a variable-length array cannot be forwarded as bytes".into(),
+            }),
+        }
+    }
+}
+
 macro_rules! push_impl {
     ($t:ty) => {
         impl PushDecoder for $t {
@@ -592,6 +728,7 @@ macro_rules! push_impl {
 }
 push_impl!(ArrayDecoder);
 push_impl!(ArrayIntoDecoder<'_>);
+push_impl!(ArrayForwardDecoder<'_>);
 
 fn read_retry(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, ReadError> {
     loop {

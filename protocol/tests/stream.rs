@@ -1,9 +1,10 @@
 //! The push decoder: chunking, bins, payload slots, fallbacks, strictness.
 
 use hdfstream_protocol::{
-    ArrayData, ArrayDecoder, ArrayIntoDecoder, DecodeError, Dtype, NdArray, PushDecoder, ReadError,
-    TypedBuffer, VlenArray, VlenElement, decode_array, decode_array_from_reader,
-    decode_array_into_from_reader, encode_array, encode_array_with_max_bin,
+    ArrayData, ArrayDecoder, ArrayForwardDecoder, ArrayIntoDecoder, DecodeError, Dtype, NdArray,
+    PushDecoder, ReadError, TypedBuffer, VlenArray, VlenElement, decode_array,
+    decode_array_from_reader, decode_array_into_from_reader, encode_array,
+    encode_array_with_max_bin,
 };
 
 fn f8(n: usize) -> ArrayData {
@@ -317,4 +318,91 @@ fn fresh_buffer_hook_runs_once_before_the_payload() {
         (CALLS.load(Ordering::SeqCst), LEN.load(Ordering::SeqCst)),
         (1, 800)
     );
+}
+
+/// Forwards `body` fed in `chunk`-byte pieces (or read through `pump` when `chunk` is 0)
+/// through a `window`-byte window; returns the payload, the pieces' sizes and the header.
+fn forward_all(
+    body: &[u8],
+    chunk: usize,
+    window: usize,
+) -> Result<(Vec<u8>, Vec<usize>, hdfstream_protocol::ArrayHeader), DecodeError> {
+    let mut got = Vec::new();
+    let mut sizes = Vec::new();
+    let mut d = ArrayForwardDecoder::new(window, |_, bytes: &[u8]| {
+        sizes.push(bytes.len());
+        got.extend_from_slice(bytes);
+        Ok(())
+    });
+    if chunk == 0 {
+        hdfstream_protocol::pump(body, &mut d).map_err(|e| match e {
+            ReadError::Decode(d) => d,
+            ReadError::Io(e) => panic!("{e}"),
+            _ => panic!("other read error"),
+        })?;
+    } else {
+        for c in body.chunks(chunk) {
+            d.feed(c)?;
+        }
+    }
+    let h = d.finish()?;
+    Ok((got, sizes, h))
+}
+
+#[test]
+fn forwarded_payload_equals_the_decoded_array_in_wire_order() {
+    let a = f8(13);
+    let ArrayData::Nd(nd) = &a else { panic!() };
+    let want = nd.data.as_bytes().to_vec();
+    for max_bin in [1, 7, 104, 1000] {
+        let body = encode_array_with_max_bin(&a, max_bin);
+        for chunk in [0, 1, 3, 17, 1000] {
+            for window in [1, 5, 8, 64, 1 << 20] {
+                let (got, sizes, h) = forward_all(&body, chunk, window).unwrap();
+                assert_eq!(got, want, "bin {max_bin} chunk {chunk} window {window}");
+                assert_eq!((h.shape.as_slice(), h.nbytes), (&[13][..], 104));
+                // Every piece but the last fills the window.
+                let (last, full) = sizes.split_last().unwrap();
+                assert!(
+                    full.iter().all(|&n| n == window) && *last <= window,
+                    "{sizes:?}"
+                );
+            }
+        }
+    }
+    // Big-endian payloads keep their order (the consumer is told the type).
+    let be = b"\x86\xa2nd\xc3\xa4type\xa3>f8\xa4kind\xa0\xa5shape\x91\x02\xa6nbytes\x10\xa4data\x92\xc4\x03\x3f\xf0\x00\xc4\x0d\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x00";
+    let (got, _, h) = forward_all(be, 2, 4).unwrap();
+    assert_eq!(h.dtype, Dtype::parse(">f8").unwrap());
+    assert_eq!(
+        got,
+        [1.0f64.to_be_bytes(), (-2.0f64).to_be_bytes()].concat()
+    );
+    // A body off the fast path (key order) is decoded whole and forwarded the same way.
+    let reordered = b"\x86\xa2nd\xc3\xa4data\x91\xc4\x08\x00\x00\x00\x00\x00\x00\xf0\x3f\xa4type\xa3<f8\xa4kind\xa0\xa5shape\x91\x01\xa6nbytes\x08";
+    let (got, _, _) = forward_all(reordered, 3, 3).unwrap();
+    assert_eq!(got, 1.0f64.to_le_bytes());
+}
+
+#[test]
+fn forwarding_fails_on_short_bodies_vlen_and_consumer_errors() {
+    let body = encode_array(&f8(10));
+    for cut in 0..body.len() {
+        assert!(
+            forward_all(&body[..cut], 1, 8).is_err(),
+            "a body cut at {cut} must fail"
+        );
+    }
+    let v = ArrayData::Vlen(VlenArray {
+        shape: vec![1],
+        elements: vec![VlenElement::String(b"a".to_vec())],
+    });
+    assert!(matches!(
+        forward_all(&encode_array(&v), 4, 8),
+        Err(DecodeError::DestinationMismatch { .. })
+    ));
+    let mut d = ArrayForwardDecoder::new(16, |_, _: &[u8]| Err(std::io::Error::other("disk full")));
+    let e = d.feed(&body).unwrap_err();
+    assert!(e.to_string().contains("disk full"), "{e}");
+    assert!(d.feed(b"x").is_err(), "errors are final");
 }

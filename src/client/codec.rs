@@ -87,6 +87,12 @@ impl Body<'_> {
                 let total = self.array.then(|| received.saturating_add(missing));
                 self.incomplete(received, total, source)
             }
+            // The consumer of a forwarded payload failed: not the response's fault, and
+            // not retried.
+            DecodeError::Forward { detail } => Error::Io {
+                context: format!("passing on the payload of {} ({})", self.what, self.url),
+                source: std::io::Error::other(detail),
+            },
             source => Error::Decode {
                 url: self.url.to_string(),
                 what: self.what.to_string(),

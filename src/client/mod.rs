@@ -34,6 +34,7 @@ mod codec;
 mod coding;
 mod part;
 mod requests;
+pub use requests::ForwardSink;
 mod retry;
 mod transport;
 

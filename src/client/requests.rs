@@ -8,7 +8,8 @@
 use std::time::Instant;
 
 use hdfstream_protocol::{
-    ArrayData, ArrayDecoder, ArrayIntoDecoder, Dtype, Member, ObjectRequest, PathInfo, SliceSpec,
+    ArrayData, ArrayDecoder, ArrayForwardDecoder, ArrayHeader, ArrayIntoDecoder, Dtype, Member,
+    ObjectRequest, PathInfo, SliceSpec,
 };
 use reqwest::Method;
 
@@ -189,6 +190,63 @@ impl Connection {
             .map_err(|e| mismatch_to_type_error(e, dtype))?;
         log_read(&call.url, object, bytes, t0);
         Ok(())
+    }
+}
+
+/// The consumer of [`Connection::request_slice_forward`]: called with the attempt number
+/// (1-based), the response's header and the next payload bytes.
+pub type ForwardSink<'a> = dyn FnMut(u32, &ArrayHeader, &[u8]) -> std::io::Result<()> + 'a;
+
+impl Connection {
+    /// Reads a selection of a dataset and hands its payload on as it arrives, without
+    /// holding the array: `out` gets pieces of at most `window` bytes, in the byte order of
+    /// the response's type (the header says which), with the attempt number. A response
+    /// whose body breaks off is requested again like every read, and its payload starts
+    /// over from the first byte with the next attempt number: `out` must then start its
+    /// output again, or fail (its error ends the read, unretried, as an [`Error::Io`]).
+    ///
+    /// The shape and type are checked against `slice` and `dtype` before any byte is handed
+    /// on. Memory is the window, whatever the selection's size (what `hdfstream get`
+    /// uses to write `.npy` files of any size).
+    pub fn request_slice_forward(
+        &self,
+        file: &str,
+        object: &str,
+        slice: &SliceSpec,
+        dtype: &Dtype,
+        window: usize,
+        out: &mut ForwardSink<'_>,
+    ) -> Result<ArrayHeader> {
+        let t0 = Instant::now();
+        let what = format!("{file}:{object}");
+        let call = slice_call(self, file, object, slice, &what);
+        let shape = codec::selection_shape(slice);
+        let (header, bytes) = self
+            .inner
+            .request(&call, |resp, attempt| {
+                check_msgpack(&resp, &call.url)?;
+                let body = Body {
+                    url: &call.url,
+                    what: &what,
+                    content_length: resp.content_length(),
+                    array: true,
+                };
+                let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
+                let mut dec = ArrayForwardDecoder::new(window, |h: &ArrayHeader, b: &[u8]| {
+                    check_header(h, &shape, Some(dtype)).map_err(std::io::Error::other)?;
+                    out(attempt, h, b)
+                });
+                let bytes = codec::pump(resp, &mut dec, &mut progress, &body, |h| {
+                    check_header(h, &shape, Some(dtype))
+                })?;
+                let header = dec.finish().map_err(|e| body.decode_error(bytes, e))?;
+                check_header(&header, &shape, Some(dtype))
+                    .map_err(|e| body.decode_error(bytes, e))?;
+                Ok((header, bytes))
+            })
+            .map_err(|e| mismatch_to_type_error(e, dtype))?;
+        log_read(&call.url, object, bytes, t0);
+        Ok(header)
     }
 }
 
