@@ -225,11 +225,13 @@ impl Connection {
             .inner
             .request(&call, |resp, attempt| {
                 check_msgpack(&resp, &call.url)?;
+                let (resp, content_length, coding) = coding::decode(resp, &call.url)?;
                 let body = Body {
                     url: &call.url,
                     what: &what,
-                    content_length: resp.content_length(),
+                    content_length,
                     array: true,
+                    coding,
                 };
                 let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
                 let mut dec = ArrayForwardDecoder::new(window, |h: &ArrayHeader, b: &[u8]| {
