@@ -34,6 +34,9 @@
 # requests (the server's request log), sequential round trips (longest chain of requests
 # each starting at least half an RTT after the previous one ended, from the same log) and
 # bytes on the wire (rx + tx of the client's interface), with the ratios Rust/Python.
+# The 78-file lookups run on our side as one table (`wan_lookups --table`: the Arrow table
+# core, 8 files' metadata and 8 one-row reads in flight) and as the plain per-file loop
+# ("Rust loop"), whose values the tool checks against the table's once per profile.
 # --only KEYS runs only these operations (keys as in the usage line; --quick makes the data
 # smaller: 10^6 rows in the one-file column). --show-requests prints the server's log of
 # each operation's first run (start, duration, request).

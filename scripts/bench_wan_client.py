@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """The client side of scripts/bench_wan.sh: runs each operation with our Rust client (the
-release CLI, and `wan_lookups` for the 78-file loop) and with the Python `hdfstream` client,
+release CLI, and `wan_lookups` for the 78-file lookups) and with the Python `hdfstream` client,
 interleaved, and prints one table for the profile.
+
+The 78-file lookups run two ways on our side: "Rust" opens the 78 files as one table with the
+Arrow table core (metadata 8 files at a time, the 78 one-row reads 8 at a time:
+`wan_lookups --table`), "Rust loop" is the plain per-file loop over one connection (open,
+open dataset, read a row: three sequential requests per file, as the Python client does).
+Before the timed runs `wan_lookups --check` reads both ways and compares the values.
 
 Run by bench_wan.sh inside the client namespace; it reads the server's request log (the
 server's `request` lines at info level) and the client interface's byte counters.
@@ -41,6 +47,7 @@ COLUMN = "Masses"
 SCAN_COLUMNS = ["Masses", "Densities", "ParticleIDs"]
 LOOKUP_OBJECT = "Halos/Mass"
 LOOKUP_ROW = 17
+LOOKUP_GLOB = "cat78/halos_*.hdf5"
 N_SLICES = 1000
 SLICE_LEN = 100
 N_ROWS = 10_000
@@ -136,7 +143,7 @@ class Data:
 
 
 class Rust:
-    """Our client: the release CLI (and wan_lookups for the per-file loop)."""
+    """Our client: the release CLI (and wan_lookups for the 78-file lookups)."""
 
     name = "Rust"
 
@@ -180,13 +187,27 @@ class Rust:
         )
         out.unlink()
 
-    def lookups78(self):
+    def run_lookups(self, *mode: str) -> str:
         p = subprocess.run(
-            [self.lookups, self.url, "/" + LOOKUP_OBJECT, str(LOOKUP_ROW), *self.d.cats],
+            [self.lookups, *mode, self.url, "/" + LOOKUP_OBJECT, str(LOOKUP_ROW), *self.d.cats],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        if p.returncode != 0 or not p.stdout.startswith(f"{len(self.d.cats)} files".encode()):
-            raise RuntimeError(f"wan_lookups: {p.stderr.decode()[-400:]}")
+        out = p.stdout.decode()
+        if p.returncode != 0 or not out.startswith(f"{len(self.d.cats)} files"):
+            raise RuntimeError(f"wan_lookups {' '.join(mode)}: {p.stderr.decode()[-400:]}")
+        return out
+
+    def lookups78(self):
+        """The 78 files as one table (Arrow table core, 8 requests in flight)."""
+        self.run_lookups("--table", LOOKUP_GLOB)
+
+    def lookups78_loop(self):
+        """A plain loop over the 78 files, one connection."""
+        self.run_lookups()
+
+    def lookups78_check(self) -> str:
+        """Both ways, values compared by wan_lookups (untimed)."""
+        return self.run_lookups("--check", LOOKUP_GLOB).strip()
 
     def lookups78_cli(self):
         for path in self.d.cats:
@@ -285,6 +306,8 @@ OPERATIONS = [
     ("lookups", "1 row of 78 files", "lookups78", "lookups78"),
     ("lookups_cli", "1 row of 78 files (78 CLI runs)", "lookups78_cli", "lookups78_cli"),
 ]
+# Further rows of our client for some operations: (row name, Rust method), on the plain server.
+EXTRA_ROWS = {"lookups": [("Rust loop", "lookups78_loop")]}
 
 
 def measure(fn, before, log: ServerLog, counters: Counters, rtt: float, show: str | None = None) -> dict:
@@ -365,6 +388,8 @@ def main() -> None:
         keep = set(args.only.split(","))
         ops = [o for o in OPERATIONS if o[0] in keep]
 
+    if any(o[0] == "lookups" for o in ops):
+        print(f"bench_wan_client: wan_lookups --check: {clients[0][1].lookups78_check()}", flush=True)
     measured_rtt = connect_rtt(plain_url)
     started = time.perf_counter()
     results: dict[tuple[str, str], list[dict]] = {}
@@ -374,6 +399,10 @@ def main() -> None:
                 method = py_m if cname == "Python" else rust_m
                 show = f"{label}, {cname}" if args.show_requests and run == 0 else None
                 r = measure(getattr(client, method), before, log, counters, rtt, show)
+                results.setdefault((key, cname), []).append(r)
+            for cname, method in EXTRA_ROWS.get(key, []):
+                show = f"{label}, {cname}" if args.show_requests and run == 0 else None
+                r = measure(getattr(clients[0][1], method), lambda: None, log, counters, rtt, show)
                 results.setdefault((key, cname), []).append(r)
 
     print()
@@ -388,7 +417,8 @@ def main() -> None:
               "R/Py: Rust / Python; speed-up: Python time / Rust time")
     for key, label, _, _ in ops:
         pyr = results[(key, "Python")]
-        for cname, _, _ in clients:
+        rows = [c[0] for c in clients] + [e[0] for e in EXTRA_ROWS.get(key, [])]
+        for cname in rows:
             runs = results[(key, cname)]
             t, n, rt, b, c = (median(runs, k) for k in ("time", "requests", "rt", "bytes", "conns"))
             share = min(99, round(100 * rt * measured_rtt / t))

@@ -1,12 +1,38 @@
-//! One row from each of many remote files through the client library, as a user's loop
-//! would read it (the "merger tree" pattern timed by `scripts/bench_wan.sh`).
+//! One row from each of many remote files through the client library (the "merger tree"
+//! pattern timed by `scripts/bench_wan.sh`), two ways.
 //!
-//! usage: wan_lookups URL OBJECT ROW FILE...
+//! usage: wan_lookups [--table GLOB | --check GLOB] URL OBJECT ROW FILE...
 //!
-//! For each FILE in order: open it, open the dataset OBJECT, read row ROW (all columns of a
-//! multi-dimensional dataset). Prints the number of files and of values read.
+//! Without a flag, a user's plain loop over one connection: for each FILE in order, open it,
+//! open the dataset OBJECT, read row ROW (all columns of a multi-dimensional dataset).
+//!
+//! `--table GLOB`: what a Rust user of the library should write instead: the files GLOB
+//! names opened as one table of OBJECT's group with the table core
+//! (`GroupReaderBuilder::open_with`, the files' groups opened
+//! `table::METADATA_CONCURRENCY` at a time), the column OBJECT's last component, a row
+//! selection holding row ROW of each file (global row numbers from the resolved table's
+//! per-file row counts) and [`CONCURRENCY`] column requests in flight. The table's files
+//! must be FILE..., in that order.
+//!
+//! `--check GLOB`: both ways, then a comparison of the values (bit for bit, as `f64`); exits
+//! non-zero when they differ.
+//!
+//! Prints the number of files and of values read (and `match` after `--check`).
 
-use hdfstream::{OpenOptions, Selection};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, FixedSizeListArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use hdfstream::arrow::GroupReaderBuilder;
+use hdfstream::remote::Backend;
+use hdfstream::{Connection, OpenOptions, RowRanges, Selection};
+use hdfstream_protocol::{ArrayData, TypedBuffer};
+
+/// Column requests in flight at once in `--table` mode.
+const CONCURRENCY: usize = 8;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() {
     if let Err(message) = run() {
@@ -15,24 +41,151 @@ fn main() {
     }
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+enum Mode {
+    Loop,
+    Table(String),
+    Check(String),
+}
+
+fn run() -> Res<()> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = match args.first().map(String::as_str) {
+        Some("--table" | "--check") if args.len() >= 2 => {
+            let flag = args.remove(0);
+            let glob = args.remove(0);
+            if flag == "--table" {
+                Mode::Table(glob)
+            } else {
+                Mode::Check(glob)
+            }
+        }
+        _ => Mode::Loop,
+    };
     if args.len() < 4 {
-        return Err("usage: wan_lookups URL OBJECT ROW FILE...".into());
+        return Err(
+            "usage: wan_lookups [--table GLOB | --check GLOB] URL OBJECT ROW FILE...".into(),
+        );
     }
     let (url, object) = (&args[0], &args[1]);
-    let row: i64 = args[2]
+    let row: u64 = args[2]
         .parse()
         .ok()
-        .filter(|r| *r >= 0)
         .ok_or_else(|| format!("ROW: not a row number: {:?}", args[2]))?;
-    let mut values = 0u64;
-    for path in &args[3..] {
+    let files = &args[3..];
+    let values = match &mode {
+        Mode::Loop => lookup_loop(url, object, row, files)?,
+        Mode::Table(glob) => lookup_table(url, glob, object, row, files)?,
+        Mode::Check(glob) => {
+            let a = lookup_loop(url, object, row, files)?;
+            let b = lookup_table(url, glob, object, row, files)?;
+            let same =
+                a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
+            if !same {
+                return Err(format!(
+                    "the table read {} values, the loop {}; they differ (first: {:?} vs {:?})",
+                    b.len(),
+                    a.len(),
+                    &b[..b.len().min(4)],
+                    &a[..a.len().min(4)]
+                )
+                .into());
+            }
+            a
+        }
+    };
+    print!("{} files, {} values", files.len(), values.len());
+    println!(
+        "{}",
+        if matches!(mode, Mode::Check(_)) {
+            ", match"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// The plain loop: open each file, its dataset, read one row.
+fn lookup_loop(url: &str, object: &str, row: u64, files: &[String]) -> Res<Vec<f64>> {
+    let row = i64::try_from(row).map_err(|_| format!("ROW {row} is too large"))?;
+    let mut values = Vec::new();
+    for path in files {
         let file = hdfstream::open(url, path, OpenOptions::default())?.into_file()?;
         let dataset = file.dataset(object)?;
         let read = dataset.read_raw(&Selection::new().dim(row..row + 1))?;
-        values += read.shape().iter().product::<u64>();
+        values.extend(as_f64(&read).ok_or_else(|| format!("{path}{object}: not numeric"))?);
     }
-    println!("{} files, {values} values", args.len() - 3);
-    Ok(())
+    Ok(values)
+}
+
+/// The files as one table: row `row` of each file, `CONCURRENCY` requests in flight.
+fn lookup_table(url: &str, glob: &str, object: &str, row: u64, files: &[String]) -> Res<Vec<f64>> {
+    let (group, column) = object
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .ok_or_else(|| format!("OBJECT {object:?}: not GROUP/DATASET"))?;
+    let group = if group.is_empty() { "/" } else { group };
+    let backend: Arc<dyn Backend> = Arc::new(Connection::open(url)?);
+    let table = GroupReaderBuilder::open_with(backend, glob, group, OpenOptions::metadata_only())?
+        .with_columns([column])
+        .with_concurrency(CONCURRENCY)
+        .resolve()?;
+    let names: Vec<&str> = table
+        .files()
+        .iter()
+        .map(|f| f.vpath.trim_start_matches('/'))
+        .collect();
+    let wanted: Vec<&str> = files.iter().map(|f| f.trim_start_matches('/')).collect();
+    if names != wanted {
+        return Err(format!("{glob} names {names:?}, not the FILE arguments {wanted:?}").into());
+    }
+    // Global row numbers: row `row` of each file, after the rows of the files before it.
+    let mut rows = Vec::with_capacity(files.len());
+    let mut offset = 0u64;
+    for f in table.files() {
+        if row >= f.rows {
+            return Err(format!("{}: row {row} of {} rows", f.vpath, f.rows).into());
+        }
+        rows.push(offset + row);
+        offset += f.rows;
+    }
+    let mut values = Vec::new();
+    for batch in table.reader(Some(&RowRanges::from_rows(rows)))? {
+        values.extend(column_f64(batch?.column(0))?);
+    }
+    Ok(values)
+}
+
+/// The values of a numeric read, as `f64`.
+fn as_f64(data: &ArrayData) -> Option<Vec<f64>> {
+    fn conv<T: Copy + Into<f64>>(v: &[T]) -> Vec<f64> {
+        v.iter().map(|&x| x.into()).collect()
+    }
+    Some(match &data.as_nd()?.data {
+        TypedBuffer::I8(v) => conv(v),
+        TypedBuffer::I16(v) => conv(v),
+        TypedBuffer::I32(v) => conv(v),
+        TypedBuffer::U8(v) => conv(v),
+        TypedBuffer::U16(v) => conv(v),
+        TypedBuffer::U32(v) => conv(v),
+        TypedBuffer::F32(v) => conv(v),
+        TypedBuffer::F64(v) => v.clone(),
+        // The check compares as f64, as the Arrow side's cast does.
+        TypedBuffer::I64(v) => v.iter().map(|&x| x as f64).collect(),
+        TypedBuffer::U64(v) => v.iter().map(|&x| x as f64).collect(),
+        TypedBuffer::Bytes { .. } => return None,
+    })
+}
+
+/// The values of a numeric Arrow column (nested fixed-size lists flattened), as `f64`.
+fn column_f64(col: &ArrayRef) -> Res<Vec<f64>> {
+    if let Some(list) = col.as_any().downcast_ref::<FixedSizeListArray>() {
+        return column_f64(list.values());
+    }
+    let f = cast(col, &DataType::Float64)?;
+    let f = f
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .ok_or("the column did not cast to f64")?;
+    Ok(f.values().to_vec())
 }
