@@ -140,17 +140,13 @@ fn lookup_table(url: &str, glob: &str, object: &str, row: u64, files: &[String])
         return Err(format!("{glob} names {names:?}, not the FILE arguments {wanted:?}").into());
     }
     // Global row numbers: row `row` of each file, after the rows of the files before it.
-    let mut rows = Vec::with_capacity(files.len());
-    let mut offset = 0u64;
-    for f in table.files() {
-        if row >= f.rows {
-            return Err(format!("{}: row {row} of {} rows", f.vpath, f.rows).into());
-        }
-        rows.push(offset + row);
-        offset += f.rows;
+    if let Some(f) = table.files().iter().find(|f| row >= f.rows) {
+        return Err(format!("{}: row {row} of {} rows", f.vpath, f.rows).into());
     }
+    let local = RowRanges::from_rows([row]);
+    let rows = RowRanges::join_files(table.files().iter().map(|f| (f.rows, &local)));
     let mut values = Vec::new();
-    for batch in table.reader(Some(&RowRanges::from_rows(rows)))? {
+    for batch in table.reader(Some(&rows))? {
         values.extend(column_f64(batch?.column(0))?);
     }
     Ok(values)
