@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::error::ServerError;
 
@@ -33,6 +34,29 @@ pub struct Limits {
     /// carry credentials get 429 with `Retry-After` until the minute is over, without the
     /// (slow) password check. 0: no limit.
     pub max_failed_logins: u32,
+    /// Time a connection has to deliver a complete request head (request line and
+    /// headers), counted from when the server starts waiting for one: the opening of the
+    /// connection (the TLS handshake included) or the end of the previous response. A
+    /// connection that takes longer is closed without an answer, so this is also how long
+    /// an idle keep-alive connection stays open. Default 30 s.
+    pub header_timeout: Duration,
+    /// Time a request body has to arrive, counted from the end of its head and extended by
+    /// one second per `min_body_rate` bytes received; beyond, the request gets 408 and the
+    /// connection is closed. Default 30 s.
+    pub body_timeout: Duration,
+    /// Bytes per second of request body that extend `body_timeout` (so a large body sent
+    /// at least this fast is never cut); 0: the whole body must arrive within
+    /// `body_timeout`. Default 64 KiB/s.
+    pub min_body_rate: u64,
+    /// Time a response may wait for the client to accept more bytes; beyond, the connection
+    /// is closed (the body ends early). It frees the server's resources held for clients
+    /// that stop reading. Default 60 s.
+    pub send_timeout: Duration,
+    /// Connections served at once (at least 1); beyond, new connections wait in the
+    /// operating system's listen backlog, unanswered, until another connection closes
+    /// (idle ones close after `header_timeout`). Keep it below the process's open-file
+    /// limit (`ulimit -n`), which must also cover the open HDF5 files. Default 512.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +68,11 @@ impl Default for Limits {
             max_listing_depth: 16,
             decode_jobs_per_request: 0,
             max_failed_logins: 20,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            min_body_rate: 64 << 10,
+            send_timeout: Duration::from_secs(60),
+            max_connections: 512,
         }
     }
 }
@@ -162,6 +191,26 @@ pub struct ServeArgs {
     /// credentials get 429 + Retry-After until the minute is over (0: no limit).
     #[arg(long, default_value_t = Limits::default().max_failed_logins)]
     pub max_failed_logins: u32,
+    /// Seconds a connection has to send a whole request head, from its opening (TLS
+    /// handshake included) or the end of the previous response; slower connections, and
+    /// keep-alive connections idle that long, are closed.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub header_timeout: Duration,
+    /// Seconds a request body has to arrive after its head, plus one per --min-body-rate
+    /// bytes received; beyond, 408 and the connection is closed.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub body_timeout: Duration,
+    /// Request-body bytes per second that extend --body-timeout (0: no extension).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().min_body_rate)]
+    pub min_body_rate: u64,
+    /// Seconds a response may wait for the client to accept more bytes; beyond, the
+    /// connection is closed.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    pub send_timeout: Duration,
+    /// Connections served at once; beyond, new ones wait in the listen backlog until one
+    /// closes. Keep it below the open-file limit (ulimit -n).
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
     /// Certificate chain (PEM) to serve HTTPS; needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -201,10 +250,29 @@ impl ServeArgs {
                 max_requests_per_client: self.max_requests_per_client.max(1),
                 decode_jobs_per_request: self.decode_jobs_per_request,
                 max_failed_logins: self.max_failed_logins,
+                header_timeout: self.header_timeout,
+                body_timeout: self.body_timeout,
+                min_body_rate: self.min_body_rate,
+                send_timeout: self.send_timeout,
+                max_connections: self.max_connections.max(1),
                 ..Limits::default()
             },
             tls,
             compression: self.compress.clone(),
         })
     }
+}
+
+/// A duration given in seconds (decimals allowed), greater than zero.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {text:?}"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(format!(
+            "seconds must be above 0 and at most 1e9, got {text:?}"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }

@@ -36,6 +36,34 @@ fn serve_args_map_to_config() {
     assert_eq!(config.limits.max_requests_per_client, 3);
     assert_eq!(config.tls.map(|t| t.key), Some("k.pem".into()));
 
+    let timed = Cli::try_parse_from([
+        "serve",
+        "/data",
+        "--header-timeout",
+        "2.5",
+        "--body-timeout",
+        "7",
+        "--min-body-rate",
+        "0",
+        "--send-timeout",
+        "0.25",
+        "--max-connections",
+        "9",
+    ])
+    .expect("parse");
+    let limits = timed.serve.to_config().expect("config").limits;
+    assert_eq!(limits.header_timeout, std::time::Duration::from_millis(2500));
+    assert_eq!(limits.body_timeout, std::time::Duration::from_secs(7));
+    assert_eq!(limits.min_body_rate, 0);
+    assert_eq!(limits.send_timeout, std::time::Duration::from_millis(250));
+    assert_eq!(limits.max_connections, 9);
+    for bad in ["0", "-1", "soon", "inf", "NaN"] {
+        assert!(
+            Cli::try_parse_from(["serve", "/data", "--header-timeout", bad]).is_err(),
+            "{bad}"
+        );
+    }
+
     let defaults = Cli::try_parse_from(["serve", "/data"]).expect("parse");
     assert_eq!(defaults.serve.to_config(), Some(ServeConfig::new("/data")));
     // A certificate without a key, or no directory at all, is refused by the parser.

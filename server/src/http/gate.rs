@@ -19,6 +19,7 @@ use http_body::{Frame, SizeHint};
 
 use super::AppState;
 use super::respond::{html_error, msgpack_error};
+use super::timeouts::BodyTimer;
 use crate::auth::Identity;
 
 /// Most records a [`RequestLog`] keeps (oldest dropped first).
@@ -467,7 +468,18 @@ pub(crate) async fn gate(State(state): State<AppState>, mut req: Request, next: 
         return track(pending, resp, None);
     };
     req.extensions_mut().insert(identity);
-    let resp = next.run(req).await;
+    let body_timer = req.extensions().get::<BodyTimer>().cloned();
+    let mut resp = next.run(req).await;
+    if body_timer.is_some_and(|t| t.expired()) {
+        // Whatever the handler made of the failed body, the answer is 408; the rest of the
+        // body is not read, so the connection cannot carry another request.
+        resp = msgpack_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request body not received in time",
+        );
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     track(pending, resp, Some(slot))
 }
 

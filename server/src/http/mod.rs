@@ -9,9 +9,11 @@
 mod compress;
 mod gate;
 mod handlers;
+mod listen;
 mod respond;
 mod stream;
 mod tarball;
+mod timeouts;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,7 +24,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -144,7 +145,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn load_tls(tls: &TlsConfig) -> Result<axum_server::tls_rustls::RustlsConfig, ServerError> {
+/// The TLS settings for `tls`: its certificate chain and key, HTTP/1.1 only in ALPN.
+async fn load_tls(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     // Several crypto providers may be compiled in; pick ring explicitly (first call wins).
     let _ = rustls::crypto::ring::default_provider().install_default();
     for path in [&tls.cert, &tls.key] {
@@ -153,62 +155,33 @@ async fn load_tls(tls: &TlsConfig) -> Result<axum_server::tls_rustls::RustlsConf
             source,
         })?;
     }
-    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+    let loaded = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
         .await
         .map_err(|source| ServerError::Tls {
             path: tls.cert.clone(),
             source,
-        })
+        })?;
+    let mut config = rustls::ServerConfig::clone(&loaded.get_inner());
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// Serve `state` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
-/// finish the requests in flight.
+/// finish the requests in flight (at most [`SHUTDOWN_GRACE`]). Connections are limited and
+/// timed as `state`'s [`Limits`] say (see their fields).
 pub async fn serve_state(
     listener: TcpListener,
     state: AppState,
     tls: Option<&TlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let net = |source| ServerError::Net {
-        addr: addr.clone(),
-        source,
+    let tls = match tls {
+        Some(tls) => Some(load_tls(tls).await?),
+        None => None,
     };
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        // Without TCP_NODELAY a response written in two parts (the header, then a short
-        // payload) waits for the client's delayed ACK: about 40 ms per small read.
-        None => axum::serve(listener.tap_io(set_nodelay), service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(net),
-        Some(tls) => {
-            let rustls = load_tls(tls).await?;
-            let std_listener = listener.into_std().map_err(net)?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
-            });
-            axum_server::from_tcp_rustls(std_listener, rustls)
-                .map_err(net)?
-                .handle(handle)
-                .serve(service)
-                .await
-                .map_err(net)
-        }
-    }
-}
-
-/// Turns Nagle's algorithm off on an accepted connection.
-fn set_nodelay(tcp: &mut tokio::net::TcpStream) {
-    if let Err(error) = tcp.set_nodelay(true) {
-        tracing::debug!(%error, "could not set TCP_NODELAY");
-    }
+    let limits = state.shared.limits.clone();
+    listen::serve_connections(listener, app(state), tls, &limits, shutdown).await;
+    Ok(())
 }
 
 /// Serve `config` on `listener` until `shutdown` resolves.
