@@ -19,6 +19,7 @@ pub mod error;
 pub mod hdf5;
 pub mod http;
 pub mod sample;
+mod stamp;
 pub mod vfs;
 
 pub use auth::{Identity, hash_password};

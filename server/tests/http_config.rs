@@ -52,7 +52,10 @@ fn serve_args_map_to_config() {
     ])
     .expect("parse");
     let limits = timed.serve.to_config().expect("config").limits;
-    assert_eq!(limits.header_timeout, std::time::Duration::from_millis(2500));
+    assert_eq!(
+        limits.header_timeout,
+        std::time::Duration::from_millis(2500)
+    );
     assert_eq!(limits.body_timeout, std::time::Duration::from_secs(7));
     assert_eq!(limits.min_body_rate, 0);
     assert_eq!(limits.send_timeout, std::time::Duration::from_millis(250));

@@ -29,6 +29,12 @@
 //!   size, and the cost is O(number of runs + bytes);
 //! - payloads are cut into bins of at most 2^32-1 bytes (configurable for tests);
 //! - a null dataspace (no elements at all) is reported with shape `[0]`.
+//!
+//! Open files are cached by path and version (device, inode, size, times): a path that names
+//! another version (replaced, rewritten, deleted) is closed and opened again, except while
+//! requests still read an older version of the same inode (libhdf5 would share that open's
+//! state): the request then gets 503. The HTTP layer guards every piece it sends against the
+//! file changing meanwhile.
 
 mod direct;
 mod ffi;
@@ -41,7 +47,7 @@ mod types;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant};
 
 use hdf5_metno_sys as hdf5_sys;
 use hdf5_sys::h5f::{H5F_ACC_RDONLY, H5Fis_hdf5, H5Fopen};
@@ -54,6 +60,8 @@ use ffi::{Id, c_string, locked, path_c_string};
 use hdfstream_protocol::{MAX_BIN_LEN as MAX_BIN, Sink};
 use object::{Expand, dataset_plan, plan, write_node};
 use read::{StreamError, stream_selection};
+
+use crate::stamp::FileStamp;
 
 /// Default number of files kept open.
 pub const DEFAULT_OPEN_FILES: usize = 64;
@@ -85,19 +93,54 @@ fn stream_error(e: StreamError) -> RequestError {
     }
 }
 
-/// Identity of a file's contents on disk: size and modification time.
-type Stamp = (u64, Option<SystemTime>);
+/// How often the open files are checked against the files their paths name now, so that
+/// one deleted or replaced is closed (and its disk space freed) even if never asked again.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 struct Entry {
     path: PathBuf,
-    stamp: Stamp,
+    /// The version of the file that `file` has open.
+    stamp: FileStamp,
     file: Arc<Id>,
     used: u64,
 }
 
 struct Cache {
     entries: Vec<Entry>,
+    /// Files dropped from `entries` that requests may still be reading.
+    retired: Vec<(FileStamp, std::sync::Weak<Id>)>,
     tick: u64,
+    swept: Instant,
+}
+
+impl Cache {
+    /// Removes the entries `keep` refuses, remembering those still in use.
+    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        let retired = &mut self.retired;
+        self.entries.retain(|e| {
+            let kept = keep(e);
+            if !kept {
+                retired.push((e.stamp, Arc::downgrade(&e.file)));
+            }
+            kept
+        });
+        retired.retain(|(_, file)| file.strong_count() > 0);
+    }
+
+    /// Whether another version of the file `stamp` names is still open. libhdf5 would
+    /// hand a new open of the same inode that file's state (its metadata cache, read
+    /// before the file changed), so it must not be opened until that one is closed.
+    fn older_version_open(&self, stamp: &FileStamp) -> bool {
+        let entries = self.entries.iter().map(|e| e.stamp);
+        let retired = self
+            .retired
+            .iter()
+            .filter(|(_, file)| file.strong_count() > 0)
+            .map(|(s, _)| *s);
+        entries
+            .chain(retired)
+            .any(|s| s.same_file(stamp) && s != *stamp)
+    }
 }
 
 /// Open HDF5 files (least recently used ones are closed beyond the capacity) and the
@@ -129,7 +172,9 @@ impl Hdf5Files {
         Self {
             cache: Mutex::new(Cache {
                 entries: Vec::new(),
+                retired: Vec::new(),
                 tick: 0,
+                swept: Instant::now(),
             }),
             capacity: capacity.max(1),
             max_bin: MAX_BIN,
@@ -154,6 +199,18 @@ impl Hdf5Files {
     /// Number of files currently open.
     pub fn open_files(&self) -> usize {
         self.cache().entries.len()
+    }
+
+    /// Closes the open files whose paths no longer name the version that was opened
+    /// (deleted, replaced or changed; requests still reading one keep it open until they
+    /// end), and returns how many. Requests do this every 10 s by themselves, so that a
+    /// deleted file's space is freed even if no request names it again.
+    pub fn close_changed(&self) -> usize {
+        let mut cache = self.cache();
+        cache.swept = Instant::now();
+        let before = cache.entries.len();
+        cache.retain(|e| FileStamp::of_path(&e.path).is_ok_and(|now| now == e.stamp));
+        before - cache.entries.len()
     }
 
     /// Writes the answer to an object request (`req.object` set) on the HDF5 file `file`:
@@ -218,19 +275,34 @@ impl Hdf5Files {
     }
 
     /// The open file for `path`, opening it (and evicting the least recently used) if needed.
+    ///
+    /// An open file is reused only while `path` still names the same version of it
+    /// ([`FileStamp`]: device, inode, size, times); a file deleted, replaced or rewritten is
+    /// closed and the path opened again.
     fn open(&self, path: &Path) -> Result<Arc<Id>, RequestError> {
         let fail = || not_found("Failed to open object: not a readable HDF5 file");
-        let meta = std::fs::metadata(path).map_err(|_| fail())?;
-        let stamp: Stamp = (meta.len(), meta.modified().ok());
+        if self.cache().swept.elapsed() >= SWEEP_EVERY {
+            self.close_changed();
+        }
+        let stamp = FileStamp::of_path(path);
         let mut cache = self.cache();
+        let Ok(stamp) = stamp else {
+            cache.retain(|e| e.path != path);
+            return Err(fail());
+        };
         cache.tick += 1;
         let tick = cache.tick;
-        if let Some(pos) = cache.entries.iter().position(|e| e.path == path) {
-            if let Some(e) = cache.entries.get_mut(pos).filter(|e| e.stamp == stamp) {
-                e.used = tick;
-                return Ok(e.file.clone());
-            }
-            cache.entries.swap_remove(pos);
+        if let Some(e) = cache
+            .entries
+            .iter_mut()
+            .find(|e| e.path == path && e.stamp == stamp)
+        {
+            e.used = tick;
+            return Ok(e.file.clone());
+        }
+        cache.retain(|e| e.path != path);
+        if cache.older_version_open(&stamp) {
+            return Err(crate::stamp::changed_error());
         }
         let cpath = path_c_string(path).ok_or_else(fail)?;
         let file = locked(|| {
@@ -244,14 +316,9 @@ impl Hdf5Files {
         .ok_or_else(fail)?;
         let file = Arc::new(file);
         if cache.entries.len() >= self.capacity
-            && let Some(oldest) = cache
-                .entries
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(i, _)| i)
+            && let Some(oldest) = cache.entries.iter().map(|e| e.used).min()
         {
-            cache.entries.swap_remove(oldest);
+            cache.retain(|e| e.used != oldest);
         }
         cache.entries.push(Entry {
             path: path.to_owned(),

@@ -3,7 +3,6 @@
 //! `/msgpack` failures are msgpack `{"error": ...}` maps, except 401/403 which are HTML pages
 //! like the reference deployment's container security; `/download` failures are HTML pages.
 
-use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
@@ -21,6 +20,7 @@ use super::stream::stream_blocking;
 use super::tarball::TarPlan;
 use super::{AppState, Shared};
 use crate::auth::Identity;
+use crate::stamp::{FileStamp, changed_error, is_changed};
 use crate::vfs::{MAX_PATH_LEN, Node, PathError, Refusal, parse_vpath};
 
 /// Characters kept as they are in `Content-Disposition` file names.
@@ -193,7 +193,14 @@ async fn answer_msgpack(
         Node::File(path, _) => {
             let reader = Arc::clone(shared);
             let body = stream_blocking(shared.limits.chunk_bytes, move |out| {
-                reader.hdf5.write_response(&path, &req, out)
+                // Every piece must come from the version of the file seen now; an error
+                // while it changes is reported as the change.
+                let stamp = FileStamp::of_path(&path).map_err(|_| changed_error())?;
+                out.guard_file(&path, stamp);
+                match reader.hdf5.write_response(&path, &req, out) {
+                    Err(_) if stamp.check(&path).is_err() => Err(changed_error()),
+                    outcome => outcome,
+                }
             })
             .await
             .map_err(|e| request_error(&e))?;
@@ -251,10 +258,11 @@ async fn answer_download(
                 Body::empty()
             } else {
                 stream_blocking(chunk_bytes, move |out| {
-                    let mut reader = File::open(&path)
-                        .map_err(|e| err(404, format!("Unable to open file: {e}")))?;
-                    out.copy_exact(&mut reader, size)
-                        .map_err(|e| err(500, format!("Unable to read file: {e}")))
+                    out.copy_file(&path, size).map_err(|e| match e.kind() {
+                        _ if is_changed(&e) => changed_error(),
+                        io::ErrorKind::NotFound => err(404, format!("Unable to open file: {e}")),
+                        _ => err(500, format!("Unable to read file: {e}")),
+                    })
                 })
                 .await
                 .map_err(|e| html(&e))?
@@ -276,8 +284,13 @@ async fn answer_download(
                 Body::empty()
             } else {
                 stream_blocking(chunk_bytes, move |out| {
-                    plan.write(out)
-                        .map_err(|e| err(500, format!("Unable to write archive: {e}")))
+                    plan.write(out).map_err(|e| {
+                        if is_changed(&e) {
+                            changed_error()
+                        } else {
+                            err(500, format!("Unable to write archive: {e}"))
+                        }
+                    })
                 })
                 .await
                 .map_err(|e| html(&e))?

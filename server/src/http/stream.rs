@@ -5,11 +5,18 @@
 //! becomes the response body. Memory per response is therefore bounded by a few pieces, and
 //! a slow client back-pressures the producer (its sends block). The status line is decided
 //! by the first message: an error before any piece was sent becomes a proper error response;
-//! an error later ends the body early, which the client sees as a truncated response. A body
-//! that fits in one piece is sent whole, with its length.
+//! an error later ends the body early, which the client sees as a truncated response (no
+//! terminating chunk, or fewer bytes than the `Content-Length`). A body that fits in one
+//! piece is sent whole, with its length.
+//!
+//! A producer reading a file sets a guard ([`ChunkWriter::guard_file`]) that checks, before
+//! each piece leaves, that the file is still the version it started reading: the bytes of a
+//! file truncated, rewritten, replaced or deleted meanwhile never leave, and the body fails.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -17,6 +24,8 @@ use hdfstream_protocol::RequestError;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+
+use crate::stamp::{FileChanged, FileStamp};
 
 /// Pieces that may wait in the channel besides the one being filled.
 const CHANNEL_DEPTH: usize = 2;
@@ -32,6 +41,8 @@ pub(crate) struct ChunkWriter {
     chunk_bytes: usize,
     tx: mpsc::Sender<Piece>,
     sent_any: bool,
+    /// The file whose version every piece must still match before it leaves.
+    guard: Option<(PathBuf, FileStamp)>,
 }
 
 fn disconnected() -> io::Error {
@@ -43,6 +54,7 @@ impl ChunkWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
+        self.check_guard()?;
         let piece = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk_bytes));
         self.tx
             .blocking_send(Piece::Data(Bytes::from(piece)))
@@ -51,9 +63,44 @@ impl ChunkWriter {
         Ok(())
     }
 
+    /// From now on, send a piece only if `path` still has `stamp` (see the module doc).
+    pub(crate) fn guard_file(&mut self, path: &Path, stamp: FileStamp) {
+        self.guard = Some((path.to_owned(), stamp));
+    }
+
+    /// Checks the guarded file now (what is buffered was read from the version it names).
+    pub(crate) fn check_guard(&self) -> io::Result<()> {
+        match &self.guard {
+            Some((path, stamp)) => stamp.check(path),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops guarding, after checking the file one last time for what is buffered.
+    pub(crate) fn unguard(&mut self) -> io::Result<()> {
+        self.check_guard()?;
+        self.guard = None;
+        Ok(())
+    }
+
+    /// Copy the file `path`, which must have `len` bytes, as one version: a file of another
+    /// size, or one that changes while it is copied, fails with [`FileChanged`].
+    pub(crate) fn copy_file(&mut self, path: &Path, len: u64) -> io::Result<()> {
+        let mut file = File::open(path)?;
+        let stamp = FileStamp::of_file(&file)?;
+        if stamp.len() != len {
+            return Err(io::Error::other(FileChanged));
+        }
+        // The path must still name the file opened (not a replacement made meanwhile).
+        stamp.check(path)?;
+        self.guard_file(path, stamp);
+        self.copy_exact(&mut file, len)?;
+        self.unguard()
+    }
+
     /// Copy exactly `len` bytes from `reader`, reading straight into the outgoing pieces
-    /// (no intermediate buffer, no zero-filling).
-    pub(crate) fn copy_exact(&mut self, reader: &mut dyn Read, mut len: u64) -> io::Result<()> {
+    /// (no intermediate buffer, no zero-filling); fewer bytes fail with [`FileChanged`].
+    fn copy_exact(&mut self, reader: &mut dyn Read, mut len: u64) -> io::Result<()> {
         while len > 0 {
             if self.buf.len() >= self.chunk_bytes {
                 self.send_buffer()?;
@@ -61,10 +108,8 @@ impl ChunkWriter {
             let room = (self.chunk_bytes - self.buf.len()) as u64;
             let got = reader.take(len.min(room)).read_to_end(&mut self.buf)? as u64;
             if got == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank while it was being sent",
-                ));
+                // The file shrank while it was being sent.
+                return Err(io::Error::other(FileChanged));
             }
             len -= got;
         }
@@ -104,6 +149,7 @@ where
             chunk_bytes,
             tx,
             sent_any: false,
+            guard: None,
         };
         let produced = std::panic::catch_unwind(AssertUnwindSafe(|| produce(&mut writer)))
             .unwrap_or_else(|_| {
@@ -113,9 +159,15 @@ where
                 })
             });
         let outcome = produced.and_then(|()| {
-            writer.send_buffer().map_err(|e| RequestError {
-                status: 500,
-                message: e.to_string(),
+            writer.send_buffer().map_err(|e| {
+                if crate::stamp::is_changed(&e) {
+                    crate::stamp::changed_error()
+                } else {
+                    RequestError {
+                        status: 500,
+                        message: e.to_string(),
+                    }
+                }
             })
         });
         if let Err(error) = outcome {

@@ -4,7 +4,6 @@
 //! exceeds 100 bytes), the file bytes, zero padding to 512; then two zero records, and zero
 //! padding to a multiple of the 10240-byte blocking factor, like the reference server.
 
-use std::fs::File;
 use std::io::{self, Write};
 
 use tar::{EntryType, Header};
@@ -87,14 +86,14 @@ impl TarPlan {
         self.len
     }
 
-    /// Write the archive; fails if a file changed size since the plan was made.
+    /// Write the archive; fails if a file changed since the plan was made or while it was
+    /// copied ([`crate::stamp::FileChanged`]).
     pub(crate) fn write(&self, out: &mut ChunkWriter) -> io::Result<()> {
         let mut written = 0u64;
         let zeros = [0u8; RECORD as usize];
         for (header, file) in &self.entries {
             out.write_all(header)?;
-            let mut reader = File::open(&file.real)?;
-            out.copy_exact(&mut reader, file.size)?;
+            out.copy_file(&file.real, file.size)?;
             let pad = padding(file.size) as usize;
             out.write_all(&zeros[..pad])?;
             written += header.len() as u64 + file.size + pad as u64;
