@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use hdfstream::{
     BackoffConfig, ClientBuilder, Connection, OpenOptions, RetryConfig, open_with, sel,
 };
-use hdfstream_server::{ServeConfig, ServerHandle};
+use hdfstream_server::{ContentCoding, ServeConfig, ServerHandle};
 
 /// Rows of the large datasets: 24 MB of f64, more than the socket buffers hold.
 const ROWS: usize = 3 << 20;
@@ -301,7 +301,9 @@ struct Site {
     proxy: HoldingProxy,
 }
 
-fn site() -> Site {
+/// The files and a server over them (compressing responses when the client accepts it if
+/// `compress`), with the holding proxy in front.
+fn site(compress: bool) -> Site {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("root");
     std::fs::create_dir(&root).expect("mkdir");
@@ -311,6 +313,9 @@ fn site() -> Site {
     let b = write_file(&other, ROWS, -1.5);
     let mut config = ServeConfig::new(&root);
     config.bind = "127.0.0.1:0".parse().expect("addr");
+    if compress {
+        config.compression = vec![ContentCoding::Zstd, ContentCoding::Gzip];
+    }
     let server = ServerHandle::start_with(config).expect("server");
     let direct = server.base_url().to_owned();
     let proxy = HoldingProxy::start(addr_of(&direct), 2 << 20);
@@ -347,19 +352,12 @@ impl Site {
     }
 }
 
-#[test]
-fn clients_see_an_error_when_a_file_changes_mid_read() {
-    let site = site();
+/// Reads through the holding proxy while each change happens; checks both clients.
+fn check_changes(site: &Site, changes: &[Change], label: &str) {
     let python = venv_python();
-    let sum = |v: &[f64]| v.iter().sum::<f64>();
-    for change in [
-        Change::Truncate,
-        Change::Rewrite,
-        Change::Replace,
-        Change::Delete,
-    ] {
+    for &change in changes {
         for name in ["x", "z"] {
-            let what = format!("{change:?} during a read of /{name}");
+            let what = format!("{change:?} during a read of /{name}{label}");
             // Ours: an error, or (after retries) exactly one version of the values.
             let got = site.during(change, move |base| rust_read(&base, "big.hdf5", name));
             match &got {
@@ -389,14 +387,33 @@ fn clients_see_an_error_when_a_file_changes_mid_read() {
     let served = site.root.join("big.hdf5");
     let _ = std::fs::remove_file(&served);
     std::fs::copy(&site.pristine, &served).expect("copy");
-    assert_eq!(
-        rust_read(&site.proxy.base_url(), "big.hdf5", "z").expect("read"),
-        site.a
-    );
+    let base = site.proxy.base_url();
+    assert_eq!(rust_read(&base, "big.hdf5", "z").expect("read"), site.a);
     if let Some(python) = &python {
-        let got = python_read(python, &site.direct, "big.hdf5", "x").expect("python read");
-        assert_eq!(got, (ROWS, sum(&site.a)));
+        let got = python_read(python, &base, "big.hdf5", "x").expect("python read");
+        assert_eq!(got, (ROWS, site.a.iter().sum::<f64>()));
     }
+}
+
+#[test]
+fn clients_see_an_error_when_a_file_changes_mid_read() {
+    let all = [
+        Change::Truncate,
+        Change::Rewrite,
+        Change::Replace,
+        Change::Delete,
+    ];
+    check_changes(&site(false), &all, "");
+}
+
+#[test]
+fn clients_see_an_error_when_a_file_changes_mid_read_of_a_compressed_response() {
+    // Ours asks for zstd, the Python client (requests) for gzip.
+    check_changes(
+        &site(true),
+        &[Change::Truncate, Change::Rewrite],
+        " (compressed)",
+    );
 }
 
 fn corrupt_middle_chunk(path: &Path, name: &str) {
