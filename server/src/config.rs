@@ -52,10 +52,12 @@ pub struct Limits {
     /// is closed (the body ends early). It frees the server's resources held for clients
     /// that stop reading. Default 60 s.
     pub send_timeout: Duration,
-    /// Connections served at once (at least 1); beyond, new connections wait in the
-    /// operating system's listen backlog, unanswered, until another connection closes
-    /// (idle ones close after `header_timeout`). Keep it below the process's open-file
-    /// limit (`ulimit -n`), which must also cover the open HDF5 files. Default 512.
+    /// Connections open at once (at least 1). At the cap, the connection that has waited
+    /// longest (a second or more) for its next request is closed to make room for a new
+    /// one; when every connection is busy with a request, new connections wait in the
+    /// operating system's listen backlog, unanswered, until one closes. Keep it below the
+    /// process's open-file limit (`ulimit -n`), which must also cover the open HDF5 files.
+    /// Default 512.
     pub max_connections: usize,
 }
 
@@ -207,8 +209,9 @@ pub struct ServeArgs {
     /// connection is closed.
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
     pub send_timeout: Duration,
-    /// Connections served at once; beyond, new ones wait in the listen backlog until one
-    /// closes. Keep it below the open-file limit (ulimit -n).
+    /// Connections open at once; at the cap, the one waiting longest for a request is closed
+    /// to make room, and while all are busy new ones wait in the listen backlog. Keep it
+    /// below the open-file limit (ulimit -n).
     #[arg(long, default_value_t = Limits::default().max_connections)]
     pub max_connections: usize,
     /// Certificate chain (PEM) to serve HTTPS; needs --tls-key.
