@@ -88,6 +88,8 @@ pub struct Users {
     cache_key: [u8; 32],
     /// Digest of (key, user, password) → identity, for credentials already verified.
     verified: Mutex<HashMap<[u8; 32], Identity>>,
+    /// Argon2 verifications made so far.
+    checks: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Users {
@@ -164,6 +166,7 @@ impl Users {
             entries,
             cache_key,
             verified: Mutex::new(HashMap::new()),
+            checks: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -175,6 +178,23 @@ impl Users {
     /// Whether the file listed no user.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Argon2 verifications made so far: one per [`Users::verify`] that missed the cache,
+    /// whether the user name exists or not.
+    pub fn password_checks(&self) -> u64 {
+        self.checks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One Argon2 verification of `password` against the PHC string `hash`.
+    fn check(&self, password: &str, hash: &str) -> bool {
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PasswordHash::new(hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
     }
 
     /// Check a user name and password; `None` when either is wrong.
@@ -195,19 +215,16 @@ impl Users {
             return Some(identity.clone());
         }
         let Some(entry) = self.entries.get(name) else {
-            // The same work as a known user with a wrong password, so that the answer's time
-            // does not tell whether a user name exists.
-            if let Some(dummy) = dummy_hash()
-                && let Ok(parsed) = PasswordHash::new(dummy)
-            {
-                let _ = Argon2::default().verify_password(password.as_bytes(), &parsed);
+            // The same work as a known user with a wrong password (a hash made the same
+            // way), so that the answer's time does not tell whether a user name exists.
+            if let Some(dummy) = dummy_hash() {
+                let _ = self.check(password, dummy);
             }
             return None;
         };
-        let parsed = PasswordHash::new(&entry.hash).ok()?;
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .ok()?;
+        if !self.check(password, &entry.hash) {
+            return None;
+        }
         let identity = Identity {
             user: Some(name.to_owned()),
             roles: entry.roles.clone(),
