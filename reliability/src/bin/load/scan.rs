@@ -1,7 +1,8 @@
 //! The table scans of the load: a random row range (and sometimes a value filter) of a few
 //! columns of the sample's `PartType0` over all its files, checked row by row against the
 //! libhdf5 columns. With the `polars` feature a real Polars scan (`scan_hdfstream_with` +
-//! `filter` + `select` + `collect`), otherwise the table core's column fetcher.
+//! `filter` + `select` + `collect`), otherwise the Arrow reader of the same table core
+//! (`GroupReaderBuilder` with the row range, the value filter applied to its batches).
 
 use std::sync::Arc;
 
@@ -51,24 +52,6 @@ pub(crate) fn columns(truth: &Truth) -> Vec<ColumnTruth> {
         out.extend(col);
     }
     out
-}
-
-/// Rows of the table per file, in file order.
-#[cfg(not(feature = "polars"))]
-fn file_rows(truth: &Truth) -> Vec<(String, u64)> {
-    let Some(table) = &truth.table else {
-        return Vec::new();
-    };
-    let first = format!("{}/{}", table.group, table.columns[0]);
-    table
-        .files
-        .iter()
-        .map(|&fi| {
-            let f = &truth.files[fi];
-            let rows = f.dataset(&first).map_or(0, |d| d.shape[0]);
-            (f.vpath.clone(), rows)
-        })
-        .collect()
 }
 
 impl ColumnTruth {
@@ -178,13 +161,10 @@ impl Query {
 
 /// The prepared table of the scans.
 pub(crate) struct ScanTruth {
-    /// One file or a glob (the Polars scan opens it; the table core goes file by file).
+    /// One file or a glob.
     path: String,
     group: String,
     columns: Vec<ColumnTruth>,
-    /// Virtual path and rows of each file (the table core fetches file by file).
-    #[cfg(not(feature = "polars"))]
-    files: Vec<(String, u64)>,
 }
 
 impl ScanTruth {
@@ -199,8 +179,6 @@ impl ScanTruth {
             path: table.path.clone(),
             group: table.group.clone(),
             columns,
-            #[cfg(not(feature = "polars"))]
-            files: file_rows(truth),
         })
     }
 
@@ -209,7 +187,7 @@ impl ScanTruth {
         if cfg!(feature = "polars") {
             "polars"
         } else {
-            "table-core"
+            "arrow"
         }
     }
 }
@@ -320,14 +298,42 @@ fn run(backend: &Arc<dyn Backend>, t: &ScanTruth, q: &Query) -> Result<Answer, S
     go().map_err(|e| e.to_string())
 }
 
+/// The bytes of a numeric Arrow array (fixed-size lists flattened), in row order.
+#[cfg(not(feature = "polars"))]
+fn arrow_bytes(a: &dyn arrow::array::Array) -> Result<Vec<u8>, String> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::DataType;
+    match a.data_type() {
+        DataType::FixedSizeList(_, k) => {
+            let list = a.as_fixed_size_list();
+            let k = usize::try_from(*k).map_err(|_| format!("list size {k}"))?;
+            let first = usize::try_from(list.value_offset(0)).unwrap_or(0);
+            arrow_bytes(list.values().slice(first, list.len() * k).as_ref())
+        }
+        t if t.is_primitive() => {
+            let width = t.primitive_width().ok_or("no width")?;
+            let data = a.to_data();
+            let buffer = data.buffers().first().ok_or("no values buffer")?;
+            let (lo, hi) = (data.offset() * width, (data.offset() + data.len()) * width);
+            Ok(buffer
+                .as_slice()
+                .get(lo..hi)
+                .ok_or("short values buffer")?
+                .to_vec())
+        }
+        other => Err(format!("unexpected column type {other}")),
+    }
+}
+
 #[cfg(not(feature = "polars"))]
 fn run(backend: &Arc<dyn Backend>, t: &ScanTruth, q: &Query) -> Result<Answer, String> {
-    use hdfstream::RowRanges;
-    use hdfstream::table::{ColumnData, ColumnRequest, fetch_column};
-    use hdfstream_protocol::{DimSelection, Member};
+    use arrow::array::AsArray;
+    use arrow::datatypes::UInt64Type;
+    use hdfstream::OpenOptions;
+    use hdfstream::arrow::GroupReaderBuilder;
 
-    // Every needed column over the row range, file by file; then the value filter is
-    // applied to the fetched values, as an engine would.
+    // The Arrow reader of the row range (the filter column too), then the value filter
+    // applied to the fetched values, as an engine over the reader would.
     let mut needed: Vec<usize> = q
         .columns
         .iter()
@@ -336,40 +342,42 @@ fn run(backend: &Arc<dyn Backend>, t: &ScanTruth, q: &Query) -> Result<Answer, S
         .collect();
     needed.sort_unstable();
     needed.dedup();
+    let names: Vec<&str> = needed.iter().map(|&c| t.columns[c].name.as_str()).collect();
+    let reader = GroupReaderBuilder::open_with(
+        backend.clone(),
+        &t.path,
+        &t.group,
+        OpenOptions::metadata_only(),
+    )
+    .map_err(|e| e.to_string())?
+    .with_columns(names.iter().copied())
+    .with_rows(q.start..q.end)
+    .with_row_index("row_index", 0)
+    .build()
+    .map_err(|e| e.to_string())?;
     let mut fetched: Vec<Vec<u8>> = vec![Vec::new(); t.columns.len()];
-    let mut offset = 0u64;
-    for (vpath, rows) in &t.files {
-        let (lo, hi) = (q.start.max(offset), q.end.min(offset + rows));
-        offset += rows;
-        if lo >= hi {
-            continue;
+    let mut row_index: Vec<u64> = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        let idx = batch
+            .column_by_name("row_index")
+            .ok_or("no row_index column")?;
+        let idx = idx
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or("row_index is not u64")?;
+        row_index.extend(idx.values().iter().copied());
+        for (&c, name) in needed.iter().zip(&names) {
+            let col = batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("no column {name}"))?;
+            fetched[c].extend(arrow_bytes(col.as_ref())?);
         }
-        let first = offset - rows;
-        let local = RowRanges::from_ranges(std::iter::once(lo - first..hi - first));
-        for &c in &needed {
-            let col = &t.columns[c];
-            let object = format!("{}/{}", t.group, col.name);
-            let Member::Dataset(info) = backend
-                .request_object(vpath, &object, 0, 0)
-                .map_err(|e| e.to_string())?
-            else {
-                return Err(format!("{vpath}:{object} is not a dataset"));
-            };
-            let req = ColumnRequest {
-                object: &object,
-                dtype: &info.dtype,
-                rest: col
-                    .shape
-                    .iter()
-                    .skip(1)
-                    .map(|&n| DimSelection::new(0, n))
-                    .collect(),
-            };
-            match fetch_column(backend.as_ref(), vpath, &req, &local).map_err(|e| e.to_string())? {
-                ColumnData::Values(v) => fetched[c].extend_from_slice(v.as_bytes()),
-                ColumnData::Strings { .. } => return Err(format!("{object}: strings")),
-            }
-        }
+    }
+    if row_index != (q.start..q.end).collect::<Vec<u64>>() {
+        return Err(format!(
+            "rows {:?}... of the range",
+            &row_index[..row_index.len().min(5)]
+        ));
     }
     let width = |c: usize| t.columns[c].row_width();
     let keep: Vec<u64> = (q.start..q.end)
