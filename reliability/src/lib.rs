@@ -122,6 +122,8 @@ pub struct ProcStats {
     pub hwm_kib: u64,
     /// Open file descriptors.
     pub fds: u64,
+    /// CPU time used so far (user + system), milliseconds.
+    pub cpu_ms: u64,
 }
 
 /// Read [`ProcStats`] of process `pid`.
@@ -142,7 +144,20 @@ pub fn proc_stats(pid: u32) -> Result<ProcStats, ToolError> {
         rss_kib: field("VmRSS:"),
         hwm_kib: field("VmHWM:"),
         fds,
+        cpu_ms: cpu_ms(pid).unwrap_or(0),
     })
+}
+
+/// User + system CPU time of process `pid` in milliseconds (`/proc/<pid>/stat` fields 14
+/// and 15, in clock ticks of 1/100 s, the value on every Linux platform).
+fn cpu_ms(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing ')'.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) * 10)
 }
 
 /// A small seeded generator (xorshift64*), so that every run can be replayed from its seed.
@@ -229,7 +244,21 @@ mod tests {
 
     #[test]
     fn own_process_stats_are_read() {
-        let stats = proc_stats(std::process::id()).unwrap();
-        assert!(stats.rss_kib > 0 && stats.fds >= 3);
+        let before = proc_stats(std::process::id()).unwrap();
+        assert!(before.rss_kib > 0 && before.fds >= 3);
+        // Burn CPU until the counter moves (ticks are 10 ms); a stuck counter fails.
+        let t0 = std::time::Instant::now();
+        let mut x = 0u64;
+        let mut after = before;
+        while after.cpu_ms == before.cpu_ms && t0.elapsed() < std::time::Duration::from_secs(60) {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            after = proc_stats(std::process::id()).unwrap();
+        }
+        assert!(
+            after.cpu_ms >= before.cpu_ms + 10,
+            "{before:?} -> {after:?}"
+        );
     }
 }
