@@ -103,6 +103,30 @@ impl TypedBuffer {
         })
     }
 
+    /// Grow to `n` elements, the new ones zero; `None` (and unchanged) if `n` is smaller
+    /// than the current length, overflows, or cannot be allocated.
+    pub(crate) fn try_grow_zeroed(&mut self, n: usize) -> Option<()> {
+        fn g<T: bytemuck::Zeroable + Clone>(v: &mut Vec<T>, n: usize) -> Option<()> {
+            let add = n.checked_sub(v.len())?;
+            v.try_reserve_exact(add).ok()?;
+            v.resize(n, T::zeroed());
+            Some(())
+        }
+        match self {
+            TypedBuffer::I8(v) => g(v, n),
+            TypedBuffer::I16(v) => g(v, n),
+            TypedBuffer::I32(v) => g(v, n),
+            TypedBuffer::I64(v) => g(v, n),
+            TypedBuffer::U8(v) => g(v, n),
+            TypedBuffer::U16(v) => g(v, n),
+            TypedBuffer::U32(v) => g(v, n),
+            TypedBuffer::U64(v) => g(v, n),
+            TypedBuffer::F32(v) => g(v, n),
+            TypedBuffer::F64(v) => g(v, n),
+            TypedBuffer::Bytes { item_size, data } => g(data, n.checked_mul(*item_size)?),
+        }
+    }
+
     /// Build a buffer from packed elements in native byte order (copies once).
     ///
     /// `None` if `dtype` is variable length or `bytes` is not a whole number of elements.

@@ -18,6 +18,13 @@ const HEADER_READ: usize = 512;
 /// Read size on the buffered path.
 const FALLBACK_READ: usize = 64 * 1024;
 
+/// Payloads up to this size are allocated whole when their header arrives, unless the
+/// caller says otherwise ([`ArrayDecoder::with_preallocation_limit`]).
+const DEFAULT_PREALLOCATION_LIMIT: u64 = 64 * 1024;
+
+/// Smallest step, in bytes, by which a buffer that grows with its payload grows.
+const MIN_GROWTH: usize = 64 * 1024;
+
 /// What an ndarray header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArrayHeader {
@@ -82,8 +89,13 @@ enum State {
 type ForwardFn<'d> = dyn FnMut(&ArrayHeader, &[u8]) -> std::io::Result<()> + 'd;
 
 enum Dest<'d> {
-    /// The buffer once allocated, and the hook to run on it then.
-    Owned(Option<TypedBuffer>, Option<fn(&mut [u8])>),
+    /// The buffer once allocated, the hook to run on every fresh part of it, and the
+    /// largest payload allocated whole before its bytes arrive.
+    Owned {
+        buf: Option<TypedBuffer>,
+        hook: Option<fn(&mut [u8])>,
+        limit: u64,
+    },
     Borrowed {
         expected: Dtype,
         buf: &'d mut [u8],
@@ -100,8 +112,8 @@ enum Dest<'d> {
 impl Dest<'_> {
     fn bytes(&mut self) -> &mut [u8] {
         match self {
-            Dest::Owned(Some(b), _) => b.as_bytes_mut(),
-            Dest::Owned(None, _) => &mut [],
+            Dest::Owned { buf: Some(b), .. } => b.as_bytes_mut(),
+            Dest::Owned { buf: None, .. } => &mut [],
             Dest::Borrowed { buf, .. } => buf,
             Dest::Forward { window, .. } => window,
         }
@@ -123,6 +135,8 @@ struct Core<'d> {
     dest: Dest<'d>,
     written: u64,
     bins_left: u64,
+    /// Elements of the array being decoded (fast path).
+    count: usize,
 }
 
 enum HeaderParse {
@@ -190,6 +204,7 @@ impl<'d> Core<'d> {
             dest,
             written: 0,
             bins_left: 0,
+            count: 0,
         }
     }
 
@@ -202,13 +217,21 @@ impl<'d> Core<'d> {
     fn start(&mut self, header: ArrayHeader, bins: u64) -> Result<(), DecodeError> {
         let count = check_nd_header(&header.dtype, &header.shape, header.nbytes)?;
         match &mut self.dest {
-            Dest::Owned(slot, hook) => {
-                let mut buf = TypedBuffer::try_zeroed(&header.dtype, count)
-                    .ok_or_else(|| alloc_error(&header.dtype, count))?;
+            Dest::Owned { buf, hook, limit } => {
+                // A claim is not allocated beyond the limit: past it the buffer grows
+                // with the payload that actually arrives.
+                let item = header.nbytes.checked_div(count as u64).unwrap_or(1).max(1);
+                let first = if header.nbytes <= *limit {
+                    count
+                } else {
+                    usize::try_from(*limit / item).unwrap_or(count).min(count)
+                };
+                let mut fresh = TypedBuffer::try_zeroed(&header.dtype, first)
+                    .ok_or_else(|| alloc_error(&header.dtype, first))?;
                 if let Some(hook) = hook {
-                    hook(buf.as_bytes_mut());
+                    hook(fresh.as_bytes_mut());
                 }
-                *slot = Some(buf);
+                *buf = Some(fresh);
             }
             Dest::Borrowed { expected, buf } => {
                 check_destination(expected, buf.len(), &header.dtype, header.nbytes)?;
@@ -216,8 +239,43 @@ impl<'d> Core<'d> {
             Dest::Forward { .. } => {}
         }
         self.bins_left = bins;
+        self.count = count;
         self.header = Some(header);
         self.after_bin()
+    }
+
+    /// Make an owned buffer hold at least `need` bytes: at least double, by at least
+    /// [`MIN_GROWTH`], never beyond the whole array.
+    fn reserve(&mut self, need: usize) -> Result<(), DecodeError> {
+        let count = self.count;
+        let Dest::Owned {
+            buf: Some(b), hook, ..
+        } = &mut self.dest
+        else {
+            return Ok(());
+        };
+        let have = b.as_bytes().len();
+        if need <= have {
+            return Ok(());
+        }
+        let item = b.item_size().max(1);
+        let len = b.len();
+        let want = need
+            .div_ceil(item)
+            .max(len.saturating_mul(2))
+            .max(MIN_GROWTH / item)
+            .min(count);
+        let dtype = self.header.as_ref().map(|h| &h.dtype);
+        if want.saturating_mul(item) < need || b.try_grow_zeroed(want).is_none() {
+            return Err(match dtype {
+                Some(d) => alloc_error(d, want),
+                None => malformed("ndarray", "payload before the header"),
+            });
+        }
+        if let Some(hook) = hook {
+            hook(&mut b.as_bytes_mut()[have..]);
+        }
+        Ok(())
     }
 
     /// Called when a bin is complete (or before the first): next bin header or done.
@@ -342,8 +400,10 @@ impl<'d> Core<'d> {
                 State::Payload { left } => {
                     let left = usize::try_from(*left).unwrap_or(usize::MAX);
                     let at = self.at();
+                    let want = rest.len().min(left);
+                    self.reserve(at + want)?;
                     let dest = self.dest.bytes();
-                    let n = rest.len().min(left).min(dest.len() - at);
+                    let n = want.min(dest.len() - at);
                     dest[at..at + n].copy_from_slice(&rest[..n]);
                     i += n;
                     self.consume_payload(n)?;
@@ -392,6 +452,12 @@ impl<'d> Core<'d> {
         };
         let n = usize::try_from(left).unwrap_or(usize::MAX);
         let at = self.at();
+        if self.dest.bytes().len() <= at
+            && let Err(e) = self.reserve(at.saturating_add(1))
+        {
+            self.state = State::Failed(e);
+            return None;
+        }
         let bytes = self.dest.bytes();
         let end = at + n.min(bytes.len() - at);
         Some(&mut bytes[at..end])
@@ -475,8 +541,11 @@ fn check_destination(
 ///
 /// [`ArrayDecoder`] is pushed the response body as it arrives. It parses the ndarray
 /// header (fast path: the body starts `86 a2 6e 64 c3` and `"data"` is the last key),
-/// allocates the final [`TypedBuffer`] once, and then lets the I/O layer put the payload
-/// straight into it: [`PushDecoder::payload_slot`] is the exact destination of the next
+/// allocates the final [`TypedBuffer`] (whole when the payload is at most the
+/// [preallocation limit](ArrayDecoder::with_preallocation_limit), else in steps as the payload
+/// arrives, so a header that claims 2^60 bytes allocates nothing of the kind), and then
+/// lets the I/O layer put the payload straight into it: [`PushDecoder::payload_slot`] is
+/// the exact destination of the next
 /// payload bytes, so a [`Read`] can `read()` into the final buffer with no intermediate
 /// copy, followed by [`PushDecoder::advance`]. Bytes that are not payload (the header, bin
 /// headers) go through [`PushDecoder::feed`], which also accepts arbitrary chunks that mix
@@ -529,12 +598,18 @@ impl ArrayDecoder {
     /// A decoder waiting for the first byte of the body.
     pub fn new() -> Self {
         ArrayDecoder {
-            core: Core::new(Dest::Owned(None, None)),
+            core: Core::new(Dest::Owned {
+                buf: None,
+                hook: None,
+                limit: DEFAULT_PREALLOCATION_LIMIT,
+            }),
         }
     }
 
-    /// Run `hook` once on the freshly allocated (zeroed, not yet touched) element buffer,
-    /// before any payload is written into it.
+    /// Run `hook` on the freshly allocated (zeroed, not yet touched) element buffer, before
+    /// any payload is written into it: once on the whole buffer when it is allocated at
+    /// once (see [`with_preallocation_limit`](Self::with_preallocation_limit)), else on
+    /// each part it grows by.
     ///
     /// Meant for memory advice the crate cannot give without OS bindings: on Linux with
     /// transparent huge pages in `madvise` mode, `madvise(ptr, len, MADV_HUGEPAGE)` here
@@ -542,8 +617,22 @@ impl ArrayDecoder {
     /// time costs more than copying into it (see `benches/decode.rs`). The hook must not
     /// rely on the contents and should not write to them.
     pub fn with_fresh_buffer_hook(mut self, hook: fn(&mut [u8])) -> Self {
-        if let Dest::Owned(_, h) = &mut self.core.dest {
+        if let Dest::Owned { hook: h, .. } = &mut self.core.dest {
             *h = Some(hook);
+        }
+        self
+    }
+
+    /// Allocate the element buffer whole when the header arrives if its payload is at most
+    /// `bytes` (default 64 KiB); a larger one is allocated in steps as its bytes arrive (at
+    /// most twice what arrived, or 64 KiB), so a header cannot make the decoder allocate
+    /// more than the body holds.
+    ///
+    /// A caller that knows the size of what it asked for passes it here: an answer of
+    /// that size goes into one buffer allocated once, whatever its size.
+    pub fn with_preallocation_limit(mut self, bytes: u64) -> Self {
+        if let Dest::Owned { limit, .. } = &mut self.core.dest {
+            *limit = bytes;
         }
         self
     }
@@ -558,8 +647,16 @@ impl ArrayDecoder {
         match self.core.finish()? {
             Finished::Buffered(v) => Ok(v),
             Finished::Streamed(h) => {
-                let Dest::Owned(Some(data), _) =
-                    std::mem::replace(&mut self.core.dest, Dest::Owned(None, None))
+                let Dest::Owned {
+                    buf: Some(data), ..
+                } = std::mem::replace(
+                    &mut self.core.dest,
+                    Dest::Owned {
+                        buf: None,
+                        hook: None,
+                        limit: 0,
+                    },
+                )
                 else {
                     return Err(malformed("ndarray", "no destination"));
                 };

@@ -1,0 +1,133 @@
+//! The streaming decoder allocates from what arrives, not from what a header claims
+//! (inputs found by `fuzz_decoders`, issue 11). A counting allocator records the largest
+//! single request of the test's thread.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use hdfstream_protocol::{
+    ArrayData, ArrayDecoder, DecodeError, Dtype, NdArray, TypedBuffer, decode_array,
+    decode_array_from_reader, encode_array_with_max_bin,
+};
+
+struct Counting;
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to `System`; the bookkeeping touches a const thread local.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = LARGEST.try_with(|m| m.set(m.get().max(l.size())));
+        // SAFETY: the caller's contract.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let _ = LARGEST.try_with(|m| m.set(m.get().max(l.size())));
+        // SAFETY: the caller's contract.
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: the caller's contract.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        let _ = LARGEST.try_with(|m| m.set(m.get().max(n)));
+        // SAFETY: the caller's contract.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+/// The largest single allocation `f` makes on this thread.
+fn largest<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    LARGEST.with(|m| m.set(0));
+    let v = f();
+    (v, LARGEST.with(Cell::get))
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Found by `fuzz_decoders`: consistent headers claiming 2^59 bytes (`<f8` x 2^56), 4 GiB
+/// (`<f4` x 2^30, which a zeroed allocation grants without touching memory) and 2^38
+/// bytes (`=u2` x 2^37), each followed by a few bytes of payload.
+const CLAIMS: [&str; 3] = [
+    "86a26e64c3a474797065a33c6638a46b696e64a0a5736861706591cf0100000000000000a66e6279746573cf0800000000000000a46461746191c43001080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3dae1e8eff6fd040b121920272e353c434a",
+    "86a26e64c3a474797065a33c6634a46b696e64a0a5736861706591ce40000000a66e6279746573cf0000000100000000a46461746193c40701080f161d242bc407323940474e555cc406636a71787f86",
+    "86a26e64c3a474797065a33d7532a46b696e64a0a5736861706591cf0000002000000000a66e6279746573cf0000004000000000a46461746192c40701080f161d242bc403323940",
+];
+
+#[test]
+fn a_claimed_payload_is_not_allocated_before_it_arrives() {
+    for h in CLAIMS {
+        let body = hex(h);
+        for chunk in [1, 7, body.len()] {
+            let (r, max) = largest(|| {
+                let mut dec = ArrayDecoder::new();
+                for c in body.chunks(chunk) {
+                    if dec.feed(c).is_err() {
+                        break;
+                    }
+                }
+                dec.finish()
+            });
+            assert!(r.is_err(), "{h}");
+            assert!(
+                max <= 128 * 1024,
+                "{max} bytes allocated for a {}-byte body",
+                body.len()
+            );
+        }
+        let (r, max) = largest(|| decode_array_from_reader(&body[..]));
+        assert!(r.is_err());
+        assert!(max <= 128 * 1024, "{max}");
+        assert!(matches!(
+            decode_array(&body),
+            Err(DecodeError::Truncated { .. } | DecodeError::Malformed { .. })
+        ));
+    }
+}
+
+fn f8(n: usize) -> ArrayData {
+    ArrayData::Nd(NdArray {
+        dtype: Dtype::parse("<f8").unwrap(),
+        shape: vec![n as u64],
+        data: TypedBuffer::F64((0..n).map(|i| i as f64 * 0.25).collect()),
+    })
+}
+
+#[test]
+fn a_payload_past_the_limit_grows_into_the_right_value() {
+    let a = f8(300_000); // 2.4 MB, past the 64 KiB default
+    let body = encode_array_with_max_bin(&a, 100_003);
+    for chunk in [4096, 65_536 + 7, body.len()] {
+        let mut dec = ArrayDecoder::new();
+        for c in body.chunks(chunk) {
+            dec.feed(c).unwrap();
+        }
+        assert_eq!(dec.finish().unwrap(), a);
+    }
+    assert_eq!(decode_array_from_reader(&body[..]).unwrap(), a);
+    // With the size the caller asked for, one allocation of exactly that size.
+    let (v, max) = largest(|| {
+        let mut dec = ArrayDecoder::new().with_preallocation_limit(2_400_000);
+        dec.feed(&body).unwrap();
+        dec.finish().unwrap()
+    });
+    assert_eq!(v, a);
+    assert_eq!(max, 2_400_000);
+    // A limit of 0: grown from nothing.
+    let mut dec = ArrayDecoder::new().with_preallocation_limit(0);
+    for c in body.chunks(1000) {
+        dec.feed(c).unwrap();
+    }
+    assert_eq!(dec.finish().unwrap(), a);
+}
