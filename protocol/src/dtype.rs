@@ -416,6 +416,11 @@ impl Dtype {
             return;
         }
         let Some(item) = self.item_size() else { return };
+        if bytes.len() < item {
+            // Not one whole element: nothing to swap (and an ARRAY element of many
+            // units would cost its unit list for nothing).
+            return;
+        }
         if self.byte_order().is_some() {
             // A plain number: every element is one unit.
             for unit in bytes.chunks_exact_mut(item) {

@@ -96,6 +96,26 @@ fn a_claimed_payload_is_not_allocated_before_it_arrives() {
     }
 }
 
+/// Found by `fuzz_decoders`: an empty array (shape [2^40, 0]) of a big-endian ARRAY type
+/// of 2 x 4,056,241 `>f4` made every decode list the type's 8 million units to swap, for
+/// no element: 128 MiB and seconds for a 61-byte body.
+#[test]
+fn an_empty_array_of_a_huge_element_type_costs_nothing() {
+    let body = hex(
+        "86a26e64c3a47479706592a33e663492cc02ce003de4b1a46b696e64a156a5736861706592cf000001000000000000a66e627974657300a46461746190",
+    );
+    let (r, max) = largest(|| decode_array(&body));
+    let Ok(ArrayData::Nd(a)) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!((a.shape.as_slice(), a.len()), (&[1u64 << 40, 0][..], 0));
+    assert_eq!(a.dtype.item_size(), Some(2 * 4_056_241 * 4));
+    assert!(max <= 4096, "{max} bytes allocated");
+    let (r, max) = largest(|| decode_array_from_reader(&body[..]));
+    assert!(r.is_ok());
+    assert!(max <= 64 * 1024, "{max} bytes allocated");
+}
+
 fn f8(n: usize) -> ArrayData {
     ArrayData::Nd(NdArray {
         dtype: Dtype::parse("<f8").unwrap(),
