@@ -3,7 +3,8 @@
 use std::io::{ErrorKind, Read};
 
 use hdfstream_protocol::{
-    ArrayData, ArrayHeader, ByteOrder, DecodeError, Dtype, PushDecoder, SliceSpec,
+    ArrayData, ArrayDecoder, ArrayHeader, ArrayIntoDecoder, ByteOrder, DecodeError, Dtype,
+    PushDecoder, SliceSpec,
 };
 
 use super::coding::{Coding, DecoderFailed};
@@ -274,6 +275,107 @@ pub(crate) fn pump<D: PushDecoder + ?Sized>(
     Ok(total)
 }
 
+/// Reads a whole metadata body (the generic msgpack decoders need all of it at once).
+/// Memory grows with the bytes received: `Content-Length` is a claim, so at most one read
+/// buffer is reserved from it.
+pub(crate) fn read_body(
+    mut r: impl Read,
+    body: &Body<'_>,
+    progress: &mut Progress,
+) -> Result<Vec<u8>> {
+    let hint = body.content_length.unwrap_or(0).min(HEADER_READ as u64);
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    let mut buf = vec![0u8; HEADER_READ];
+    loop {
+        let n = read_some(&mut r, &mut buf)
+            .map_err(|e| body.read_error(bytes.len() as u64, None, e))?;
+        if n == 0 {
+            return Ok(bytes);
+        }
+        bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
+        progress.inc(n as u64);
+    }
+}
+
+/// Decodes a slice response while it streams in (fixed-size payloads straight into their
+/// final buffer) and checks it against the request: `shape` is the selection's shape and
+/// `dtype`, when known, the dataset's element type (which the result then reports, however
+/// the response wrote its byte order). Returns the value and the body bytes read.
+pub(crate) fn read_slice(
+    r: impl Read,
+    body: &Body<'_>,
+    progress: &mut Progress,
+    shape: &[u64],
+    dtype: Option<&Dtype>,
+) -> Result<(ArrayData, u64)> {
+    let mut dec = ArrayDecoder::new();
+    // The size asked for is allocated at once; an answer claiming more grows only with
+    // the bytes that arrive (and is refused once its header is checked).
+    let asked = dtype
+        .and_then(Dtype::item_size)
+        .and_then(|item| shape.iter().try_fold(item as u64, |a, &d| a.checked_mul(d)));
+    if let Some(n) = asked {
+        dec = dec.with_preallocation_limit(n);
+    }
+    let bytes = pump(r, &mut dec, progress, body, |h| {
+        check_header(h, shape, dtype)
+    })?;
+    let mut data = dec.finish().map_err(|e| body.decode_error(bytes, e))?;
+    check_array(&data, shape, dtype).map_err(|e| body.decode_error(bytes, e))?;
+    // The same type may be written `<`, `=` or `|`: report it as the metadata does.
+    if let (ArrayData::Nd(nd), Some(d)) = (&mut data, dtype) {
+        nd.dtype = d.clone();
+    }
+    Ok((data, bytes))
+}
+
+/// Checks, before any request, that `dest` can take the selection `slice` of elements of
+/// `dtype`: a fixed-size type, and exactly the selection's size.
+pub(crate) fn check_into_destination(
+    slice: &SliceSpec,
+    dtype: &Dtype,
+    dest_len: usize,
+) -> Result<()> {
+    let item = dtype.item_size().ok_or_else(|| Error::TypeMismatch {
+        expected: "a fixed-size element type".into(),
+        found: format!("{dtype:?}"),
+    })?;
+    let needed = slice
+        .element_count()
+        .checked_mul(item as u64)
+        .ok_or_else(|| Error::InvalidSelection {
+            reason: "selection size overflows".into(),
+        })?;
+    if needed != dest_len as u64 {
+        return Err(Error::InvalidSelection {
+            reason: format!(
+                "destination holds {dest_len} bytes but the selection needs {needed} ({} elements of {item} bytes)",
+                slice.element_count()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a slice response straight into `dest` (elements of `dtype`, native order) and
+/// checks its header against the request (see [`read_slice`]). Returns the body bytes read.
+pub(crate) fn read_slice_into(
+    r: impl Read,
+    body: &Body<'_>,
+    progress: &mut Progress,
+    shape: &[u64],
+    dtype: &Dtype,
+    dest: &mut [u8],
+) -> Result<u64> {
+    let mut dec = ArrayIntoDecoder::new(dtype, dest);
+    let bytes = pump(r, &mut dec, progress, body, |h| {
+        check_header(h, shape, Some(dtype))
+    })?;
+    let header = dec.finish().map_err(|e| body.decode_error(bytes, e))?;
+    check_header(&header, shape, Some(dtype)).map_err(|e| body.decode_error(bytes, e))?;
+    Ok(bytes)
+}
+
 /// Body length of a compactly encoded ndarray with this header (map header, bin headers
 /// and payload), as the reference server writes it.
 pub(crate) fn expected_body_len(h: &ArrayHeader) -> u64 {
@@ -291,5 +393,27 @@ fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `fuzz_decoders`: a `Content-Length` of 2^60 made every metadata read
+    /// reserve 64 MiB before a byte arrived.
+    #[test]
+    fn a_claimed_length_reserves_at_most_one_read_buffer() {
+        let body = Body {
+            url: "http://x/msgpack/f.hdf5",
+            what: "f.hdf5",
+            content_length: Some(1 << 60),
+            array: false,
+        };
+        let input: &[u8] = &[0x81, 0xa5, b'e', b'r', b'r', b'o', b'r', 0xa1, b'x'];
+        let mut progress = Progress::new(Some(false), String::new());
+        let bytes = read_body(input, &body, &mut progress).unwrap();
+        assert_eq!(bytes, input);
+        assert!(bytes.capacity() <= HEADER_READ, "{}", bytes.capacity());
     }
 }

@@ -32,6 +32,9 @@
 mod builder;
 mod codec;
 mod coding;
+#[cfg(feature = "fuzzing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
+pub mod fuzzing;
 mod part;
 mod requests;
 pub use requests::ForwardSink;
@@ -227,7 +230,7 @@ impl Connection {
         self.inner.request(call, |resp, _| {
             let t0 = Instant::now();
             check_msgpack(&resp, &call.url)?;
-            let (mut resp, content_length, coding) = coding::decode(resp, &call.url)?;
+            let (resp, content_length, coding) = coding::decode(resp, &call.url)?;
             let body = Body {
                 url: &call.url,
                 what: call.what,
@@ -235,21 +238,8 @@ impl Connection {
                 array: false,
                 coding,
             };
-            let hint = body.content_length.unwrap_or(0).min(64 << 20);
-            let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
             let mut progress = Progress::new(self.inner.progress, description.to_string());
-            let mut buf = vec![0u8; READ_CHUNK.min(64 * 1024)];
-            loop {
-                match resp.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
-                        progress.inc(n as u64);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(source) => return Err(body.read_error(bytes.len() as u64, None, source)),
-                }
-            }
+            let bytes = codec::read_body(resp, &body, &mut progress)?;
             tracing::debug!(
                 url = %call.url, bytes = bytes.len(), elapsed_ms = t0.elapsed().as_millis() as u64,
                 "read response body"

@@ -8,16 +8,15 @@
 use std::time::Instant;
 
 use hdfstream_protocol::{
-    ArrayData, ArrayDecoder, ArrayForwardDecoder, ArrayHeader, ArrayIntoDecoder, Dtype, Member,
-    ObjectRequest, PathInfo, SliceSpec,
+    ArrayData, ArrayForwardDecoder, ArrayHeader, Dtype, Member, ObjectRequest, PathInfo, SliceSpec,
 };
 use reqwest::Method;
 
-use super::codec::{self, Body, check_array, check_header, mismatch_to_type_error};
+use super::codec::{self, Body, check_header, mismatch_to_type_error};
 use super::coding;
 use super::transport::Call;
 use super::{Connection, check_msgpack};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::progress::Progress;
 
 impl Connection {
@@ -104,17 +103,7 @@ impl Connection {
                 coding,
             };
             let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
-            let mut dec = ArrayDecoder::new();
-            let bytes = codec::pump(resp, &mut dec, &mut progress, &body, |h| {
-                check_header(h, &shape, dtype)
-            })?;
-            let mut data = dec.finish().map_err(|e| body.decode_error(bytes, e))?;
-            check_array(&data, &shape, dtype).map_err(|e| body.decode_error(bytes, e))?;
-            // The same type may be written `<`, `=` or `|`: report it as the metadata does.
-            if let (ArrayData::Nd(nd), Some(d)) = (&mut data, dtype) {
-                nd.dtype = d.clone();
-            }
-            Ok((data, bytes))
+            codec::read_slice(resp, &body, &mut progress, &shape, dtype)
         });
         let (data, bytes) = match (result, dtype) {
             (Ok(v), _) => v,
@@ -143,25 +132,7 @@ impl Connection {
         dest: &mut [u8],
     ) -> Result<()> {
         let t0 = Instant::now();
-        let item = dtype.item_size().ok_or_else(|| Error::TypeMismatch {
-            expected: "a fixed-size element type".into(),
-            found: format!("{dtype:?}"),
-        })?;
-        let needed = slice
-            .element_count()
-            .checked_mul(item as u64)
-            .ok_or_else(|| Error::InvalidSelection {
-                reason: "selection size overflows".into(),
-            })?;
-        if needed != dest.len() as u64 {
-            return Err(Error::InvalidSelection {
-                reason: format!(
-                    "destination holds {} bytes but the selection needs {needed} ({} elements of {item} bytes)",
-                    dest.len(),
-                    slice.element_count()
-                ),
-            });
-        }
+        codec::check_into_destination(slice, dtype, dest.len())?;
         let what = format!("{file}:{object}");
         let call = slice_call(self, file, object, slice, &what);
         let shape = codec::selection_shape(slice);
@@ -178,14 +149,7 @@ impl Connection {
                     coding,
                 };
                 let mut progress = Progress::new(self.inner.progress, format!("Slice: {object}"));
-                let mut dec = ArrayIntoDecoder::new(dtype, &mut *dest);
-                let bytes = codec::pump(resp, &mut dec, &mut progress, &body, |h| {
-                    check_header(h, &shape, Some(dtype))
-                })?;
-                let header = dec.finish().map_err(|e| body.decode_error(bytes, e))?;
-                check_header(&header, &shape, Some(dtype))
-                    .map_err(|e| body.decode_error(bytes, e))?;
-                Ok(bytes)
+                codec::read_slice_into(resp, &body, &mut progress, &shape, dtype, &mut *dest)
             })
             .map_err(|e| mismatch_to_type_error(e, dtype))?;
         log_read(&call.url, object, bytes, t0);

@@ -175,39 +175,63 @@ pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
 
 /// Maps a non-success response to an error (PROTOCOL.md §7.4).
 fn error_from_response(resp: Response, call: &Call<'_>) -> Error {
-    let status = resp.status();
-    let url = call.url.clone();
-    let code = status.as_u16();
+    let status = resp.status().as_u16();
+    let media = media_type(resp.headers());
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    if status != 401 && status != 429 {
+        // A proxy may compress its error pages; an unsupported coding leaves the body unread.
+        match super::coding::decode(resp, &call.url) {
+            Ok((decoded, _, _)) => {
+                if let Err(e) = decoded.take(ERROR_BODY_LIMIT).read_to_end(&mut body) {
+                    tracing::debug!(url = %call.url, error = %e, "could not read error body");
+                }
+            }
+            Err(e) => tracing::debug!(url = %call.url, error = %e, "could not read error body"),
+        }
+    }
+    error_from_parts(
+        status,
+        media.as_deref(),
+        retry_after.as_deref(),
+        &body,
+        &call.url,
+        call.what,
+    )
+}
+
+/// The error for a non-success response with this status, media type (without
+/// parameters, lower case), `Retry-After` header and body (at most [`ERROR_BODY_LIMIT`]
+/// bytes of it), answering a request for `what` at `url`.
+pub(crate) fn error_from_parts(
+    code: u16,
+    media_type: Option<&str>,
+    retry_after: Option<&str>,
+    body: &[u8],
+    url: &str,
+    what: &str,
+) -> Error {
+    let url = url.to_string();
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status == StatusCode::UNAUTHORIZED {
         return Error::Unauthorized { url };
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
         return Error::RateLimited {
-            retry_after,
+            retry_after: retry_after.and_then(parse_retry_after),
             url,
             attempts: 1,
         };
     }
-    let is_msgpack = media_type(resp.headers()).as_deref() == Some(MSGPACK);
-    let mut body = Vec::new();
-    // A proxy may compress its error pages; an unsupported coding leaves the body unread.
-    match super::coding::decode(resp, &url) {
-        Ok((decoded, _, _)) => {
-            if let Err(e) = decoded.take(ERROR_BODY_LIMIT).read_to_end(&mut body) {
-                tracing::debug!(url = %url, error = %e, "could not read error body");
-            }
-        }
-        Err(e) => tracing::debug!(url = %url, error = %e, "could not read error body"),
-    }
-    if is_msgpack && let Some(message) = super::codec::error_message(&body) {
+    let is_msgpack = media_type == Some(MSGPACK);
+    if is_msgpack && let Some(message) = super::codec::error_message(body) {
         if status == StatusCode::NOT_FOUND {
             return Error::NotFound {
-                path: call.what.to_string(),
+                path: what.to_string(),
                 message,
             };
         }
@@ -218,7 +242,7 @@ fn error_from_response(resp: Response, call: &Call<'_>) -> Error {
             attempts: 1,
         };
     }
-    let text = strip_tags(&String::from_utf8_lossy(&body));
+    let text = strip_tags(&String::from_utf8_lossy(body));
     if status == StatusCode::NOT_FOUND {
         let message = if text.is_empty() {
             status.canonical_reason().unwrap_or("Not Found").to_string()
@@ -226,7 +250,7 @@ fn error_from_response(resp: Response, call: &Call<'_>) -> Error {
             text
         };
         return Error::NotFound {
-            path: call.what.to_string(),
+            path: what.to_string(),
             message,
         };
     }
