@@ -378,11 +378,15 @@ pub(crate) fn read_slice_into(
 
 /// Body length of a compactly encoded ndarray with this header (map header, bin headers
 /// and payload), as the reference server writes it.
+/// Constant time whatever `nbytes` claims: every bin but the last is a full one.
 pub(crate) fn expected_body_len(h: &ArrayHeader) -> u64 {
+    use hdfstream_protocol::{MAX_BIN_LEN, bin_header};
     let head = hdfstream_protocol::ndarray_header(&h.dtype, &h.shape, h.nbytes).len() as u64;
-    let bins: u64 = hdfstream_protocol::bin_lengths(h.nbytes)
-        .map(|l| hdfstream_protocol::bin_header(l).len() as u64)
-        .sum();
+    let (full, last) = (h.nbytes / MAX_BIN_LEN, h.nbytes % MAX_BIN_LEN);
+    let mut bins = full.saturating_mul(bin_header(MAX_BIN_LEN).len() as u64);
+    if last > 0 {
+        bins = bins.saturating_add(bin_header(last).len() as u64);
+    }
     head.saturating_add(bins).saturating_add(h.nbytes)
 }
 
@@ -399,6 +403,42 @@ fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `fuzz_decoders`: the expected length of a body whose header claimed 4 EB
+    /// was summed bin by bin, 10^9 bins, before its payload was read.
+    #[test]
+    fn the_expected_length_of_a_huge_claim_is_computed_at_once() {
+        let h = |nbytes: u64| ArrayHeader {
+            dtype: Dtype::parse("S10").unwrap(),
+            shape: vec![nbytes / 10],
+            nbytes,
+        };
+        let by_bin = |nbytes: u64| {
+            let head =
+                hdfstream_protocol::ndarray_header(&h(nbytes).dtype, &h(nbytes).shape, nbytes);
+            let bins: u64 = hdfstream_protocol::bin_lengths(nbytes)
+                .map(|l| hdfstream_protocol::bin_header(l).len() as u64)
+                .sum();
+            head.len() as u64 + bins + nbytes
+        };
+        for n in [
+            0,
+            10,
+            250,
+            70_000,
+            4_294_967_290,
+            4_294_967_300,
+            9 * 4_294_967_295 + 20,
+        ] {
+            assert_eq!(expected_body_len(&h(n)), by_bin(n), "{n}");
+        }
+        // 10^9 bins: summed one by one this took minutes.
+        let n = 0x37cd_175e_f4f1_d910;
+        let full = n / hdfstream_protocol::MAX_BIN_LEN;
+        let head = hdfstream_protocol::ndarray_header(&h(n).dtype, &h(n).shape, n).len() as u64;
+        let last = hdfstream_protocol::bin_header(n % 4_294_967_295).len() as u64;
+        assert_eq!(expected_body_len(&h(n)), head + full * 5 + last + n);
+    }
 
     /// Found by `fuzz_decoders`: a `Content-Length` of 2^60 made every metadata read
     /// reserve 64 MiB before a byte arrived.
