@@ -10,7 +10,7 @@
 //! integers and lengths, `"data"` last, bins of at most [`MAX_BIN_LEN`] bytes.
 
 use crate::ndarray::element_count;
-use crate::wire::{Reader, WriteExt, malformed};
+use crate::wire::{Reader, WriteExt, malformed, quoted};
 use crate::{
     ArrayData, Attributes, DatasetInfo, DecodeError, DirectoryInfo, Dtype, FileInfo, GroupInfo,
     Member, NdArray, PathInfo, TypedBuffer, VlenArray, VlenElement,
@@ -39,7 +39,7 @@ fn required<T>(v: Option<T>, what: &'static str, key: &str) -> Result<T, DecodeE
 fn unknown_key(what: &'static str, key: &[u8]) -> DecodeError {
     malformed(
         what,
-        format!("unexpected key {:?}", String::from_utf8_lossy(key)),
+        format!("unexpected key {}", quoted(&String::from_utf8_lossy(key))),
     )
 }
 
@@ -431,7 +431,10 @@ fn read_files(r: &mut Reader<'_>) -> Result<Vec<(String, FileInfo)>, DecodeError
             match read_path(r)? {
                 PathInfo::File(f) => v.push((name, f)),
                 PathInfo::Directory(_) => {
-                    return Err(malformed("files", format!("{name:?} is a directory")));
+                    return Err(malformed(
+                        "files",
+                        format!("{} is a directory", quoted(&name)),
+                    ));
                 }
             }
         }
@@ -452,7 +455,10 @@ fn read_dirs(r: &mut Reader<'_>) -> Result<Vec<(String, Option<DirectoryInfo>)>,
             match read_path(r)? {
                 PathInfo::Directory(d) => v.push((name, Some(d))),
                 PathInfo::File(_) => {
-                    return Err(malformed("directories", format!("{name:?} is a file")));
+                    return Err(malformed(
+                        "directories",
+                        format!("{} is a file", quoted(&name)),
+                    ));
                 }
             }
         }
@@ -556,7 +562,7 @@ fn read_member(r: &mut Reader<'_>) -> Result<Member, DecodeError> {
             if present {
                 Err(malformed(
                     "object",
-                    format!("unexpected key {key:?} for a {class}"),
+                    format!("unexpected key {key:?} for a {}", quoted(&class)),
                 ))
             } else {
                 Ok(())

@@ -110,12 +110,12 @@ impl ByteOrder {
 
 fn unsupported(descriptor: impl fmt::Display) -> DecodeError {
     DecodeError::UnsupportedType {
-        descriptor: descriptor.to_string(),
+        descriptor: crate::wire::shortened(&descriptor),
     }
 }
 
 fn value_text(v: &Value) -> String {
-    v.to_string()
+    crate::wire::shortened(v)
 }
 
 /// Dims of an ARRAY descriptor: a non-empty array of positive integers.
@@ -153,7 +153,7 @@ impl Dtype {
             ("" | "V", _) => Err(unsupported(value_text(type_value))),
             (k, _) => Err(DecodeError::Malformed {
                 what: "kind",
-                detail: format!("unknown kind {k:?}"),
+                detail: format!("unknown kind {}", crate::wire::quoted(k)),
             }),
         }
     }

@@ -25,6 +25,41 @@ pub(crate) fn malformed(what: &'static str, detail: impl Into<String>) -> Decode
     }
 }
 
+/// Characters of a name or value an error message quotes at most.
+const QUOTE_CHARS: usize = 64;
+
+/// `s` as an error message quotes it: escaped like `{:?}`, cut after [`QUOTE_CHARS`]
+/// characters (a hostile body cannot make messages, or logs, as long as itself).
+pub(crate) fn quoted(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        Some((i, _)) => format!("{:?}…", &s[..i]),
+        None => format!("{s:?}"),
+    }
+}
+
+/// `v` as an error message shows it: cut after a few hundred characters, without
+/// formatting the rest (a descriptor can be as long as the body).
+pub(crate) fn shortened(v: &impl std::fmt::Display) -> String {
+    use std::fmt::Write;
+    struct Limited(String, usize);
+    impl Write for Limited {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                if self.1 == 0 {
+                    self.0.push('…');
+                    return Err(std::fmt::Error);
+                }
+                self.0.push(c);
+                self.1 -= 1;
+            }
+            Ok(())
+        }
+    }
+    let mut out = Limited(String::new(), 4 * QUOTE_CHARS);
+    let _ = write!(out, "{v}");
+    out.0
+}
+
 fn marker_name(m: u8) -> &'static str {
     match m {
         0x00..=0x7f | 0xe0..=0xff | 0xcc..=0xd3 => "integer",
