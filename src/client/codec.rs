@@ -235,7 +235,8 @@ pub(crate) fn pump<D: PushDecoder + ?Sized>(
     body: &Body<'_>,
     check: impl Fn(&ArrayHeader) -> Result<(), DecodeError>,
 ) -> Result<u64> {
-    let mut scratch = vec![0u8; HEADER_READ];
+    // Grown to what the decoder asks for (a small body never needs the full 64 KiB).
+    let mut scratch = Vec::new();
     let mut total = 0u64;
     let mut expected: Option<u64> = None;
     loop {
@@ -250,6 +251,9 @@ pub(crate) fn pump<D: PushDecoder + ?Sized>(
             n
         } else {
             let want = dec.wanted().clamp(1, HEADER_READ);
+            if scratch.len() < want {
+                scratch.resize(want, 0);
+            }
             let buf = scratch.get_mut(..want).unwrap_or_default();
             let n = read_some(&mut r, buf).map_err(|e| body.read_error(total, expected, e))?;
             if n > 0 {
@@ -283,9 +287,10 @@ pub(crate) fn read_body(
     body: &Body<'_>,
     progress: &mut Progress,
 ) -> Result<Vec<u8>> {
-    let hint = body.content_length.unwrap_or(0).min(HEADER_READ as u64);
-    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-    let mut buf = vec![0u8; HEADER_READ];
+    let hint = body.content_length.unwrap_or(0).min(HEADER_READ as u64) as usize;
+    let mut bytes = Vec::with_capacity(hint);
+    // Reads of the announced size, else growing to 64 KiB while they fill the buffer.
+    let mut buf = vec![0u8; hint.clamp(1024, HEADER_READ)];
     loop {
         let n = read_some(&mut r, &mut buf)
             .map_err(|e| body.read_error(bytes.len() as u64, None, e))?;
@@ -294,6 +299,9 @@ pub(crate) fn read_body(
         }
         bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
         progress.inc(n as u64);
+        if n == buf.len() && buf.len() < HEADER_READ {
+            buf.resize(2 * buf.len(), 0);
+        }
     }
 }
 

@@ -242,7 +242,7 @@ pub(crate) fn error_from_parts(
             attempts: 1,
         };
     }
-    let text = strip_tags(&String::from_utf8_lossy(body));
+    let text = strip_tags(body);
     if status == StatusCode::NOT_FOUND {
         let message = if text.is_empty() {
             status.canonical_reason().unwrap_or("Not Found").to_string()
@@ -262,24 +262,87 @@ pub(crate) fn error_from_parts(
     }
 }
 
-/// Removes HTML tags, collapses whitespace and keeps the first ~200 characters.
-pub(crate) fn strip_tags(text: &str) -> String {
+/// The text of an error body (invalid UTF-8 replaced) with HTML tags removed and
+/// whitespace collapsed: its first ~200 characters, reading no further than those.
+pub(crate) fn strip_tags(body: &[u8]) -> String {
+    let chars = body.utf8_chunks().flat_map(|chunk| {
+        let bad = (!chunk.invalid().is_empty()).then_some(char::REPLACEMENT_CHARACTER);
+        chunk.valid().chars().chain(bad)
+    });
     let mut out = String::new();
-    let mut in_tag = false;
-    for c in text.chars() {
+    let (mut kept, mut in_tag, mut space) = (0usize, false, false);
+    for c in chars {
         match c {
             '<' => {
                 in_tag = true;
-                out.push(' ');
+                space = true;
             }
             '>' if in_tag => in_tag = false,
             _ if in_tag => {}
-            _ => out.push(c),
+            c if c.is_whitespace() => space = true,
+            c => {
+                let sep = space && !out.is_empty();
+                space = false;
+                for c in sep.then_some(' ').into_iter().chain([c]) {
+                    if kept == ERROR_TEXT_CHARS {
+                        out.push('…');
+                        return out;
+                    }
+                    out.push(c);
+                    kept += 1;
+                }
+            }
         }
     }
-    let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    match collapsed.char_indices().nth(ERROR_TEXT_CHARS) {
-        Some((i, _)) => format!("{}…", &collapsed[..i]),
-        None => collapsed,
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `strip_tags` did before it stopped reading after 200 characters.
+    fn whole(text: &str) -> String {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in text.chars() {
+            match c {
+                '<' => {
+                    in_tag = true;
+                    out.push(' ');
+                }
+                '>' if in_tag => in_tag = false,
+                _ if in_tag => {}
+                _ => out.push(c),
+            }
+        }
+        let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        match collapsed.char_indices().nth(ERROR_TEXT_CHARS) {
+            Some((i, _)) => format!("{}…", &collapsed[..i]),
+            None => collapsed,
+        }
+    }
+
+    #[test]
+    fn strip_tags_keeps_the_text_it_kept_when_it_read_everything() {
+        let long = format!("<p>{}</p>", "word ".repeat(100));
+        let exact = "x".repeat(ERROR_TEXT_CHARS);
+        let cases = [
+            "",
+            "  ",
+            "<html><body><h1>401 Unauthorized</h1>\n<p>Bad  credentials</p></body></html>",
+            "a<b>c</b>d",
+            "<unclosed tag",
+            "tail > here",
+            " lead\t and\r\n trail ",
+            long.as_str(),
+            exact.as_str(),
+        ];
+        for text in cases {
+            assert_eq!(strip_tags(text.as_bytes()), whole(text), "{text:?}");
+        }
+        let with_space = format!("{exact} y");
+        assert_eq!(strip_tags(with_space.as_bytes()), whole(&with_space));
+        assert_eq!(strip_tags(b"caf\xe9 <b>ok</b>"), "caf\u{fffd} ok");
     }
 }
