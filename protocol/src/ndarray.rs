@@ -103,27 +103,30 @@ impl TypedBuffer {
         })
     }
 
-    /// Grow to `n` elements, the new ones zero; `None` (and unchanged) if `n` is smaller
-    /// than the current length, overflows, or cannot be allocated.
-    pub(crate) fn try_grow_zeroed(&mut self, n: usize) -> Option<()> {
-        fn g<T: bytemuck::Zeroable + Clone>(v: &mut Vec<T>, n: usize) -> Option<()> {
+    /// Grow to hold at least `bytes` bytes, the new ones zero: whole elements of a numeric
+    /// type, exactly `bytes` of [`TypedBuffer::Bytes`] (which may hold part of its last
+    /// element until it is grown further). `None` (and unchanged) if that is smaller than
+    /// now, overflows, or cannot be allocated.
+    pub(crate) fn try_grow_zeroed(&mut self, bytes: usize) -> Option<()> {
+        fn g<T: bytemuck::Zeroable + Clone>(v: &mut Vec<T>, bytes: usize) -> Option<()> {
+            let n = bytes.div_ceil(std::mem::size_of::<T>());
             let add = n.checked_sub(v.len())?;
             v.try_reserve_exact(add).ok()?;
             v.resize(n, T::zeroed());
             Some(())
         }
         match self {
-            TypedBuffer::I8(v) => g(v, n),
-            TypedBuffer::I16(v) => g(v, n),
-            TypedBuffer::I32(v) => g(v, n),
-            TypedBuffer::I64(v) => g(v, n),
-            TypedBuffer::U8(v) => g(v, n),
-            TypedBuffer::U16(v) => g(v, n),
-            TypedBuffer::U32(v) => g(v, n),
-            TypedBuffer::U64(v) => g(v, n),
-            TypedBuffer::F32(v) => g(v, n),
-            TypedBuffer::F64(v) => g(v, n),
-            TypedBuffer::Bytes { item_size, data } => g(data, n.checked_mul(*item_size)?),
+            TypedBuffer::I8(v) => g(v, bytes),
+            TypedBuffer::I16(v) => g(v, bytes),
+            TypedBuffer::I32(v) => g(v, bytes),
+            TypedBuffer::I64(v) => g(v, bytes),
+            TypedBuffer::U8(v) => g(v, bytes),
+            TypedBuffer::U16(v) => g(v, bytes),
+            TypedBuffer::U32(v) => g(v, bytes),
+            TypedBuffer::U64(v) => g(v, bytes),
+            TypedBuffer::F32(v) => g(v, bytes),
+            TypedBuffer::F64(v) => g(v, bytes),
+            TypedBuffer::Bytes { data, .. } => g(data, bytes),
         }
     }
 

@@ -245,9 +245,12 @@ impl<'d> Core<'d> {
     }
 
     /// Make an owned buffer hold at least `need` bytes: at least double, by at least
-    /// [`MIN_GROWTH`], never beyond the whole array.
+    /// [`MIN_GROWTH`] bytes, never beyond the whole payload (counted in bytes, so an
+    /// element type of gigabytes does not grow it by gigabytes).
     fn reserve(&mut self, need: usize) -> Result<(), DecodeError> {
-        let count = self.count;
+        let Some(header) = self.header.as_ref() else {
+            return Err(malformed("ndarray", "payload before the header"));
+        };
         let Dest::Owned {
             buf: Some(b), hook, ..
         } = &mut self.dest
@@ -258,19 +261,10 @@ impl<'d> Core<'d> {
         if need <= have {
             return Ok(());
         }
-        let item = b.item_size().max(1);
-        let len = b.len();
-        let want = need
-            .div_ceil(item)
-            .max(len.saturating_mul(2))
-            .max(MIN_GROWTH / item)
-            .min(count);
-        let dtype = self.header.as_ref().map(|h| &h.dtype);
-        if want.saturating_mul(item) < need || b.try_grow_zeroed(want).is_none() {
-            return Err(match dtype {
-                Some(d) => alloc_error(d, want),
-                None => malformed("ndarray", "payload before the header"),
-            });
+        let total = usize::try_from(header.nbytes).unwrap_or(usize::MAX);
+        let want = need.max(have.saturating_mul(2)).max(MIN_GROWTH).min(total);
+        if want < need || b.try_grow_zeroed(want).is_none() {
+            return Err(alloc_error(&header.dtype, self.count));
         }
         if let Some(hook) = hook {
             hook(&mut b.as_bytes_mut()[have..]);

@@ -57,12 +57,14 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 /// Found by `fuzz_decoders`: consistent headers claiming 2^59 bytes (`<f8` x 2^56), 4 GiB
-/// (`<f4` x 2^30, which a zeroed allocation grants without touching memory) and 2^38
-/// bytes (`=u2` x 2^37), each followed by a few bytes of payload.
-const CLAIMS: [&str; 3] = [
+/// (`<f4` x 2^30, which a zeroed allocation grants without touching memory), 2^38 bytes
+/// (`=u2` x 2^37) and 2^54 bytes of 4 GiB strings (`S4294967296`, which the first growing
+/// buffer grew by a whole zero-filled element), each followed by a few bytes of payload.
+const CLAIMS: [&str; 4] = [
     "86a26e64c3a474797065a33c6638a46b696e64a0a5736861706591cf0100000000000000a66e6279746573cf0800000000000000a46461746191c43001080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3dae1e8eff6fd040b121920272e353c434a",
     "86a26e64c3a474797065a33c6634a46b696e64a0a5736861706591ce40000000a66e6279746573cf0000000100000000a46461746193c40701080f161d242bc407323940474e555cc406636a71787f86",
     "86a26e64c3a474797065a33d7532a46b696e64a0a5736861706591cf0000002000000000a66e6279746573cf0000004000000000a46461746192c40701080f161d242bc403323940",
+    "86a26e64c3a474797065ab5334323934393637323936a46b696e64a0a5736861706592ce002b132001a66e6279746573cf002b132000000000a4646174619ac40401080f16c4031d342bc407323940474e555cc407636a71787f868dc407949ba2a9b0b7bec407c5ccd3dae1e8efc407f6fd040b121b20c405272e353c43c4024a51c40158",
 ];
 
 #[test]
@@ -144,6 +146,21 @@ fn a_payload_past_the_limit_grows_into_the_right_value() {
     });
     assert_eq!(v, a);
     assert_eq!(max, 2_400_000);
+    // Raw elements (10-byte strings) grow by bytes, parts of elements included.
+    let s10 = Dtype::parse("S10").unwrap();
+    let raw: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let strings = ArrayData::Nd(NdArray {
+        shape: vec![100_000],
+        data: TypedBuffer::from_native_bytes(&s10, &raw).unwrap(),
+        dtype: s10,
+    });
+    let body = encode_array_with_max_bin(&strings, 77_777);
+    let mut dec = ArrayDecoder::new();
+    for c in body.chunks(4093) {
+        dec.feed(c).unwrap();
+    }
+    assert_eq!(dec.finish().unwrap(), strings);
+    let body = encode_array_with_max_bin(&a, 100_003);
     // A limit of 0: grown from nothing.
     let mut dec = ArrayDecoder::new().with_preallocation_limit(0);
     for c in body.chunks(1000) {

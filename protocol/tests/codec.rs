@@ -448,14 +448,22 @@ fn error_messages_quote_only_the_start_of_long_names() {
     body.extend_from_slice(&(key.len() as u32).to_be_bytes());
     body.extend_from_slice(key.as_bytes());
     body.push(0xc0);
-    for e in [decode_object(&body).unwrap_err(), decode_path(&body).unwrap_err()] {
+    for e in [
+        decode_object(&body).unwrap_err(),
+        decode_path(&body).unwrap_err(),
+    ] {
         let msg = e.to_string();
-        assert!(msg.contains("unexpected key \"kkkk") && msg.len() < 200, "{msg}");
+        assert!(
+            msg.contains("unexpected key \"kkkk") && msg.len() < 200,
+            "{msg}"
+        );
     }
     // A descriptor of 20,000 strings.
     let mut body = b(r#"86 a2 6e 64 c3 a4 "type" dc 4e 20"#);
     body.extend(std::iter::repeat_n([0xa1, b'x'], 20_000).flatten());
-    body.extend(b(r#"a4 "kind" a0 a5 "shape" 90 a6 "nbytes" 01 a4 "data" 90"#));
+    body.extend(b(
+        r#"a4 "kind" a0 a5 "shape" 90 a6 "nbytes" 01 a4 "data" 90"#,
+    ));
     let Err(DecodeError::UnsupportedType { descriptor }) = decode_array(&body) else {
         panic!("not an unsupported type");
     };
