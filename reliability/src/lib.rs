@@ -2,6 +2,8 @@
 //! started as a child process, its memory and file descriptors, a seeded random generator,
 //! percentiles, and the one-line JSON result every tool prints last.
 
+pub mod fuzz;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
