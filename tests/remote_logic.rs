@@ -405,3 +405,32 @@ fn objects_are_send_and_sync() {
         "loaded once"
     );
 }
+
+/// Found by `fuzz_decoders`: metadata of a dataset whose shape's product overflows
+/// (`[2^40, 2^40]`) made `Dataset::size` panic in a debug build (and wrap in a release one).
+#[test]
+fn a_shape_whose_product_overflows_is_no_panic() {
+    let huge = DatasetInfo {
+        attributes: vec![],
+        dtype: F8,
+        shape: vec![1 << 40, 1 << 40],
+        data: None,
+    };
+    let mut mock = Mock::default();
+    mock.objects.insert(
+        "/".into(),
+        Member::Group(GroupInfo {
+            attributes: vec![],
+            members: vec![("d".into(), Some(Member::Dataset(huge)))],
+        }),
+    );
+    let file = open_with(Arc::new(mock), "f.hdf5", OpenOptions::default())
+        .unwrap()
+        .into_file()
+        .unwrap();
+    let d = file.dataset("d").unwrap();
+    assert_eq!(d.size(), u64::MAX);
+    assert_eq!(d.len().unwrap(), 1 << 40);
+    assert!(d.read::<f64>().is_err());
+    assert!(gather(&[1.0f64], &[1 << 40, 1 << 40], &SliceSpec::scalar()).is_err());
+}

@@ -41,9 +41,9 @@ impl AttrValue {
         self.shape().is_empty()
     }
 
-    /// Number of elements.
+    /// Number of elements (saturating at `u64::MAX` for a shape whose product overflows).
     pub fn len(&self) -> u64 {
-        self.shape().iter().product()
+        self.shape().iter().fold(1u64, |a, &d| a.saturating_mul(d))
     }
 
     /// True when there are no elements.

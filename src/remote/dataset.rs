@@ -163,9 +163,13 @@ impl Dataset {
         self.data.shape.contains(&0)
     }
 
-    /// Total number of elements.
+    /// Total number of elements (saturating at `u64::MAX` for a shape whose product
+    /// overflows, which metadata can claim but no dataset can hold).
     pub fn size(&self) -> u64 {
-        self.data.shape.iter().product()
+        self.data
+            .shape
+            .iter()
+            .fold(1u64, |a, &d| a.saturating_mul(d))
     }
 
     /// The whole contents, when the server inlined them with the metadata.
@@ -173,8 +177,10 @@ impl Dataset {
         self.data.inline.as_ref()
     }
 
-    /// Fetches a selection: locally from inline data, otherwise with one request.
+    /// Fetches a selection: locally from inline data, otherwise with one request (refused
+    /// before it when the selection's size overflows).
     fn fetch(&self, spec: &SliceSpec, read_shape: Vec<u64>) -> Result<ArrayData> {
+        element_count(&read_shape)?;
         if let Some(inline) = &self.data.inline {
             return gather_array(inline, spec, read_shape);
         }

@@ -19,12 +19,13 @@ use crate::Error;
 ///
 /// This is what the server does for a slice request; it serves reads of inlined datasets.
 pub fn gather<E: Clone>(src: &[E], shape: &[u64], spec: &SliceSpec) -> Result<Vec<E>, Error> {
-    let expected: u64 = shape.iter().product();
-    if u64::try_from(src.len()).ok() != Some(expected) {
+    let expected = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    if u64::try_from(src.len()).ok() != expected {
         return Err(Error::InvalidSelection {
             reason: format!(
-                "array holds {} elements but its shape {shape:?} needs {expected}",
-                src.len()
+                "array holds {} elements but its shape {shape:?} needs {}",
+                src.len(),
+                expected.map_or_else(|| "more than 2^64".into(), |e| e.to_string())
             ),
         });
     }

@@ -35,9 +35,11 @@ pub struct ColumnRequest<'a> {
 }
 
 impl ColumnRequest<'_> {
-    /// Elements per row the request selects.
+    /// Elements per row the request selects (saturating at `u64::MAX`).
     pub fn values_per_row(&self) -> u64 {
-        self.rest.iter().map(|d| d.count).product()
+        self.rest
+            .iter()
+            .fold(1u64, |a, d| a.saturating_mul(d.count))
     }
 }
 
@@ -110,7 +112,7 @@ pub(crate) fn append_strings(
                 Ok(())
             }
             TypedBuffer::Bytes { .. } => {
-                let n: u64 = nd.shape.iter().product();
+                let n = nd.shape.iter().fold(1u64, |a, &d| a.saturating_mul(d));
                 offsets.extend(std::iter::repeat_n(bytes.len(), usize_of(n)?));
                 Ok(())
             }
