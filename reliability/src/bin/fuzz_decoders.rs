@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use hdfstream_reliability::fuzz::alloc::{self, CountingAlloc};
 use hdfstream_reliability::fuzz::{
-    allocation_bound, check_input, corpus, from_hex, mutate, to_hex,
+    Outcome, bound_for, check_input, corpus, from_hex, mutate, to_hex,
 };
 use hdfstream_reliability::{Rng, ToolError, print_result};
 use serde_json::json;
@@ -124,6 +124,9 @@ thread_local! {
     static PANIC_MESSAGE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
+/// Whether the panic hook adds a backtrace to the message (`--replay`).
+static BACKTRACES: AtomicBool = AtomicBool::new(false);
+
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let payload = info.payload();
@@ -136,15 +139,29 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        PANIC_MESSAGE.with(|m| *m.borrow_mut() = format!("{msg}{at}"));
+        let trace = if BACKTRACES.load(Ordering::Relaxed) {
+            format!("\n{}", std::backtrace::Backtrace::force_capture())
+        } else {
+            String::new()
+        };
+        PANIC_MESSAGE.with(|m| *m.borrow_mut() = format!("{msg}{at}{trace}"));
     }));
 }
 
 /// What one input did.
 enum Verdict {
-    Fine(hdfstream_reliability::fuzz::Outcome),
+    Fine(Outcome),
     Panic(String),
     Defect(String),
+}
+
+impl Verdict {
+    fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            Verdict::Fine(o) => Some(o),
+            _ => None,
+        }
+    }
 }
 
 fn run_one(input: &[u8]) -> (Verdict, alloc::AllocStats) {
@@ -281,7 +298,7 @@ fn worker(
 
         t.inputs += 1;
         t.bytes += input.len() as u64;
-        let bound = allocation_bound(input.len());
+        let bound = bound_for(input.len(), verdict.outcome());
         let used = stats.largest_bytes.max(stats.peak_bytes);
         if stats.largest_bytes > t.max_alloc {
             t.max_alloc = stats.largest_bytes;
@@ -357,7 +374,7 @@ fn figures(args: &Args, t: &Totals, seeds: usize, hangs: u64, secs: f64) -> serd
         "max_alloc_input_len": t.max_alloc_len,
         "max_live_bytes": t.max_live,
         "max_bound_ratio": (t.max_ratio * 1000.0).round() / 1000.0,
-        "bound": "64 x input length + 1 MiB (largest allocation and peak live bytes)",
+        "bound": "64 x input length + 1 MiB (largest allocation and peak live bytes; a walk's total answer bytes instead of the input length when more)",
         "time_limit_ms": args.time_limit.as_millis() as u64,
         "rate_per_s": (t.inputs as f64 / secs.max(1e-9)).round(),
         "seconds": (secs * 10.0).round() / 10.0,
@@ -400,8 +417,9 @@ fn main() {
     };
     install_panic_hook();
     if let Some(input) = &args.replay {
+        BACKTRACES.store(true, Ordering::Relaxed);
         let (v, stats) = run_one(input);
-        let bound = allocation_bound(input.len());
+        let bound = bound_for(input.len(), v.outcome());
         let verdict = match &v {
             Verdict::Fine(o) => format!("fine {o:?}"),
             Verdict::Panic(m) => format!("PANIC {m}"),

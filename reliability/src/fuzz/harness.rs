@@ -53,6 +53,9 @@ pub struct Outcome {
     pub fast_path: bool,
     /// The remote object walk ran past opening the file.
     pub walked: bool,
+    /// The most bytes the answers of one walk added up to (the walks answer many
+    /// requests with the input); see [`super::bound_for`].
+    pub served_bytes: u64,
 }
 
 /// FNV-1a of the input: the seed of its chunkings.
@@ -330,7 +333,8 @@ pub fn check_input(input: &[u8]) -> Result<Outcome, Defect> {
         ));
     }
 
-    out.walked = super::walk::check_client(input, &one, header.as_ref(), &path, &object, &mut rng)?;
+    (out.walked, out.served_bytes) =
+        super::walk::check_client(input, &one, header.as_ref(), &path, &object, &mut rng)?;
     Ok(out)
 }
 

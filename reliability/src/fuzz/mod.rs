@@ -26,7 +26,8 @@ pub const BOUND_PER_INPUT_BYTE: u64 = 64;
 pub const BOUND_CONSTANT: u64 = 1 << 20;
 
 /// The most an input of `len` bytes may allocate, both as the largest single allocation
-/// and as the peak of live bytes: `64 × len + 1 MiB`.
+/// and as the peak of live bytes: `64 × len + 1 MiB` (see [`bound_for`] for the walks,
+/// which answer several requests with the input).
 ///
 /// The decoders' rule is that nothing is allocated from a declared length before the bytes
 /// are there, so what a body costs grows with the body, never with what it claims. The
@@ -37,6 +38,14 @@ pub fn allocation_bound(len: usize) -> u64 {
     BOUND_PER_INPUT_BYTE
         .saturating_mul(len as u64)
         .saturating_add(BOUND_CONSTANT)
+}
+
+/// The bound of an input that was checked: [`allocation_bound`] of the input, or of
+/// what one walk answered with in all when that was more (a walk answers every request
+/// with the input, and the objects it opens keep what they received).
+pub fn bound_for(input_len: usize, outcome: Option<&Outcome>) -> u64 {
+    let served = outcome.map_or(0, |o| usize::try_from(o.served_bytes).unwrap_or(usize::MAX));
+    allocation_bound(input_len.max(served))
 }
 
 /// Lower-case hex of `bytes` (for replaying an input with `--replay`).

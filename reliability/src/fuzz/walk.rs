@@ -78,6 +78,7 @@ pub struct FuzzBackend {
     budget_bytes: u64,
     requests: AtomicUsize,
     seed: AtomicU64,
+    served: AtomicU64,
 }
 
 impl FuzzBackend {
@@ -101,6 +102,7 @@ impl FuzzBackend {
             budget_bytes: budget,
             requests: AtomicUsize::new(0),
             seed: AtomicU64::new(rng.next_u64()),
+            served: AtomicU64::new(0),
         }
     }
 
@@ -117,7 +119,13 @@ impl FuzzBackend {
         Ok(())
     }
 
+    /// Bytes of the bodies answered so far.
+    pub fn served_bytes(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
     fn reader<'a>(&self, body: &'a [u8]) -> ChunkReader<'a> {
+        self.served.fetch_add(body.len() as u64, Ordering::Relaxed);
         let mut rng = Rng::new(self.seed.fetch_add(1, Ordering::Relaxed));
         let max = [7, 4096, 1 << 20][rng.below(3) as usize];
         ChunkReader::new(body, &mut rng, max)
@@ -262,8 +270,9 @@ fn file_map() -> Vec<u8> {
     }))
 }
 
-/// The client layers on one input (see the module docs); `Ok(true)` when a walk got past
-/// opening its file or directory.
+/// The client layers on one input (see the module docs): whether a walk got past opening
+/// its file or directory, and the most bytes one walk's answers added up to (each walk
+/// answers many requests with the input).
 pub(crate) fn check_client(
     input: &[u8],
     one: &Result<ArrayData, DecodeError>,
@@ -271,8 +280,9 @@ pub(crate) fn check_client(
     path: &Result<PathInfo, DecodeError>,
     object: &Result<Member, DecodeError>,
     rng: &mut Rng,
-) -> Result<bool, Defect> {
+) -> Result<(bool, u64), Defect> {
     let budget = 4 * input.len() as u64 + 4096;
+    let mut served = 0u64;
     check_slice_bodies(input, one, header, rng)?;
     check_metadata_bodies(input, path, object, rng)?;
     check_error_bodies(input, rng);
@@ -285,7 +295,7 @@ pub(crate) fn check_client(
         _ => None,
     };
     if let Some((dtype, shape)) = meta {
-        walked |= walk_slice_body(input, one, dtype, shape, rng, budget)?;
+        walked |= walk_slice_body(input, one, dtype, shape, rng, budget, &mut served)?;
     }
     if object.is_ok() || rng.chance(0.05) {
         let b = Arc::new(FuzzBackend::new(
@@ -297,18 +307,20 @@ pub(crate) fn check_client(
         ));
         walked |= walk_file(&b, rng, budget);
         walk_table(&b, rng, budget);
+        served = served.max(b.served_bytes());
     }
     if path.is_ok() || rng.chance(0.05) {
-        let b: Arc<dyn Backend> = Arc::new(FuzzBackend::new(
+        let b = Arc::new(FuzzBackend::new(
             input.to_vec(),
             Vec::new(),
             None,
             rng,
             budget,
         ));
-        walked |= walk_path(b);
+        walked |= walk_path(b.clone());
+        served = served.max(b.served_bytes());
     }
-    Ok(walked)
+    Ok((walked, served))
 }
 
 fn describe<T>(r: &hdfstream::Result<T>) -> String {
@@ -390,8 +402,10 @@ fn check_slice_bodies(
             }
             // A selection of another shape: an error, never data.
             let mut bigger = shape.clone();
-            if let Some(d) = bigger.first_mut() {
-                *d += 1;
+            if let Some(d) = bigger.first_mut()
+                && let Some(n) = d.checked_add(1)
+            {
+                *d = n;
                 let r = fuzzing::slice_body(
                     ChunkReader::new(input, rng, max),
                     cl,
@@ -502,10 +516,13 @@ fn read_as<T: Element>(d: &Dataset, budget: u64) {
         let _ = d.read::<T>();
         let mut dest = vec![T::zeroed(); n as usize];
         let _ = d.read_into(&Selection::all(), &mut dest);
-        if let Ok(len) = d.len()
-            && len > 0
+        if let Some(last) = d
+            .len()
+            .ok()
+            .and_then(|l| i64::try_from(l).ok())
+            .filter(|&l| l > 0)
         {
-            let last = len as i64 - 1;
+            let last = last - 1;
             let _ = d.read_fancy::<T>(&[0i64, last, 0, -1][..], &Selection::all());
             let _ =
                 d.request_slices::<T>(&[Selection::new().dim(0..1), Selection::new().dim(last..)]);
@@ -722,6 +739,7 @@ fn walk_slice_body(
     shape: Vec<u64>,
     rng: &mut Rng,
     budget: u64,
+    served: &mut u64,
 ) -> Result<bool, Defect> {
     let group = Member::Group(GroupInfo {
         attributes: vec![],
@@ -742,6 +760,19 @@ fn walk_slice_body(
         rng,
         budget,
     ));
+    let r = walk_dataset_d(one, &dtype, &shape, &backend, budget);
+    *served = (*served).max(backend.served_bytes());
+    r
+}
+
+/// The reads of [`walk_slice_body`].
+fn walk_dataset_d(
+    one: &Result<ArrayData, DecodeError>,
+    dtype: &Dtype,
+    shape: &[u64],
+    backend: &Arc<FuzzBackend>,
+    budget: u64,
+) -> Result<bool, Defect> {
     let b: Arc<dyn Backend> = backend.clone();
     let Ok(file) = open_with(b, FILE, OpenOptions::default()).and_then(Node::into_file) else {
         return Err(Defect("cannot open the synthetic file".into()));
@@ -751,7 +782,7 @@ fn walk_slice_body(
     };
     // The whole dataset is read only when the caller could afford it: a read allocates
     // what the metadata says it asks for (here the header's claim).
-    let size = count(&shape).and_then(|n| n.checked_mul(dtype.item_size().unwrap_or(16) as u64));
+    let size = count(shape).and_then(|n| n.checked_mul(dtype.item_size().unwrap_or(16) as u64));
     if size.is_none_or(|s| s > budget) {
         walk_dataset(&d, budget);
         return Ok(true);
