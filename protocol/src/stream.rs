@@ -137,6 +137,8 @@ struct Core<'d> {
     bins_left: u64,
     /// Elements of the array being decoded (fast path).
     count: usize,
+    /// Length of `head` at which the header is worth parsing again.
+    parse_at: usize,
 }
 
 enum HeaderParse {
@@ -205,6 +207,7 @@ impl<'d> Core<'d> {
             written: 0,
             bins_left: 0,
             count: 0,
+            parse_at: 0,
         }
     }
 
@@ -342,29 +345,33 @@ impl<'d> Core<'d> {
                     });
                 }
                 State::Header => {
-                    let old = self.head.len();
-                    let take = rest.len().min(HEADER_LIMIT - old);
+                    let take = rest.len().min(HEADER_LIMIT - self.head.len());
                     self.head.extend_from_slice(&rest[..take]);
+                    i += take;
+                    let len = self.head.len();
+                    if len < self.parse_at && len < HEADER_LIMIT {
+                        continue;
+                    }
                     match parse_header(&self.head)? {
                         HeaderParse::Done {
                             header,
                             bins,
                             consumed,
                         } => {
-                            i += consumed - old;
+                            // Bytes past the header that came with it: payload and bin headers.
+                            let after = self.head.split_off(consumed.min(len));
                             self.head = Vec::new();
                             self.start(header, bins)?;
+                            self.feed_inner(&after)?;
                         }
-                        HeaderParse::NotFastPath => {
+                        HeaderParse::NotFastPath => self.state = State::Buffered,
+                        HeaderParse::Incomplete if len >= HEADER_LIMIT => {
                             self.state = State::Buffered;
-                            i += take;
                         }
-                        HeaderParse::Incomplete => {
-                            if self.head.len() >= HEADER_LIMIT {
-                                self.state = State::Buffered;
-                            }
-                            i += take;
-                        }
+                        // Parsed again only once half as many bytes again have come, so a
+                        // header that arrives in small pieces costs linear time, not
+                        // quadratic (each parse starts from its first byte).
+                        HeaderParse::Incomplete => self.parse_at = len + len / 2,
                     }
                 }
                 State::BinHeader { buf, have, need } => {

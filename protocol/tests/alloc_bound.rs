@@ -14,17 +14,23 @@ struct Counting;
 
 thread_local! {
     static LARGEST: Cell<usize> = const { Cell::new(0) };
+    static TOTAL: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count(size: usize) {
+    let _ = LARGEST.try_with(|m| m.set(m.get().max(size)));
+    let _ = TOTAL.try_with(|t| t.set(t.get().saturating_add(size)));
 }
 
 // SAFETY: forwards every call to `System`; the bookkeeping touches a const thread local.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = LARGEST.try_with(|m| m.set(m.get().max(l.size())));
+        count(l.size());
         // SAFETY: the caller's contract.
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        let _ = LARGEST.try_with(|m| m.set(m.get().max(l.size())));
+        count(l.size());
         // SAFETY: the caller's contract.
         unsafe { System.alloc_zeroed(l) }
     }
@@ -33,7 +39,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = LARGEST.try_with(|m| m.set(m.get().max(n)));
+        count(n);
         // SAFETY: the caller's contract.
         unsafe { System.realloc(p, l, n) }
     }
@@ -47,6 +53,13 @@ fn largest<T>(f: impl FnOnce() -> T) -> (T, usize) {
     LARGEST.with(|m| m.set(0));
     let v = f();
     (v, LARGEST.with(Cell::get))
+}
+
+/// The bytes `f` allocates in all on this thread (a measure of the work it repeats).
+fn total<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    TOTAL.with(|t| t.set(0));
+    let v = f();
+    (v, TOTAL.with(Cell::get))
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -167,4 +180,51 @@ fn a_payload_past_the_limit_grows_into_the_right_value() {
         dec.feed(c).unwrap();
     }
     assert_eq!(dec.finish().unwrap(), a);
+}
+
+fn feed_all(body: &[u8], chunk: usize) -> Result<ArrayData, DecodeError> {
+    let mut d = ArrayDecoder::new();
+    for c in body.chunks(chunk.max(1)) {
+        d.feed(c)?;
+    }
+    d.finish()
+}
+
+/// Found by `fuzz_decoders`: the fast-path header was parsed again from its first byte at
+/// every piece, so a long header (here a 40 KB type string, then 12,000 dimensions)
+/// arriving in small pieces cost time quadratic in its length (seconds for 64 KB; each
+/// parse copies the type string, so the bytes allocated in all show it: 480 MB byte by
+/// byte). It is now parsed again only after half as many bytes again; pieces of any size
+/// still decode as the whole body does, with the payload after a late parse in place.
+#[test]
+fn a_long_header_in_small_pieces_decodes_like_the_whole_body() {
+    let mut body = vec![0x86, 0xa2, b'n', b'd', 0xc3, 0xa4];
+    body.extend_from_slice(b"type");
+    body.push(0xdb);
+    body.extend_from_slice(&40_000u32.to_be_bytes());
+    body.extend(std::iter::repeat_n(b'a', 40_000));
+    body.extend_from_slice(&[0xa4, b'k', b'i', b'n', b'd', 0xa0, 0xa5]);
+    body.extend_from_slice(b"shape");
+    body.push(0xdc);
+    body.extend_from_slice(&12_000u16.to_be_bytes());
+    body.extend(std::iter::repeat_n(1u8, 12_000));
+    body.extend_from_slice(&[0xa6, b'n', b'b', b'y', b't', b'e', b's', 0x08, 0xa4]);
+    body.extend_from_slice(b"data");
+    body.extend_from_slice(&[0x91, 0xc4, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+    let want = decode_array(&body);
+    assert!(matches!(want, Err(DecodeError::UnsupportedType { .. })));
+    for chunk in [1, 3, 100] {
+        let (got, bytes) = total(|| feed_all(&body, chunk));
+        assert_eq!(got, want, "pieces of {chunk}");
+        assert!(
+            bytes < 40 * body.len(),
+            "{bytes} bytes allocated in pieces of {chunk}"
+        );
+    }
+    // The same header with a good type: a late parse hands the bytes after the header on.
+    let a = f8(3);
+    let good = encode_array_with_max_bin(&a, 5);
+    for chunk in 1..good.len() {
+        assert_eq!(feed_all(&good, chunk).unwrap(), a, "pieces of {chunk}");
+    }
 }
