@@ -483,6 +483,13 @@ impl<'d> Core<'d> {
 
     /// End of input: the complete fast-path header or the buffered body's value.
     fn finish(&mut self) -> Result<Finished, DecodeError> {
+        if matches!(self.state, State::Header) && self.head.len() < self.parse_at {
+            // A parse put off until more bytes came: the body has ended, parse what there
+            // is (so the outcome does not depend on how the body was cut).
+            let head = std::mem::take(&mut self.head);
+            self.parse_at = 0;
+            self.feed_inner(&head)?;
+        }
         match std::mem::replace(&mut self.state, State::Done) {
             State::Failed(e) => Err(e),
             State::Header | State::Buffered => {
