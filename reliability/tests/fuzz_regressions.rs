@@ -25,7 +25,7 @@ fn passes(input: &[u8]) -> Result<(), String> {
 }
 
 /// Found by `fuzz_decoders`, with what each made go wrong.
-const FOUND: [(&str, &str); 8] = [
+const FOUND: [(&str, &str); 9] = [
     (
         "a file map read with Content-Length 2^60 reserved 64 MiB",
         "83a474797065b26170706c69636174696f6e2f782d68646635a473697a65ce022189b7ad6c6173745f6d6f646966696564cf0000015c45297988",
@@ -49,6 +49,10 @@ const FOUND: [(&str, &str); 8] = [
     (
         "the client summed the expected body length of a 4 EB claim bin by bin (10^9 bins)",
         "86a26e64c3a474797065a3533130a46b696e64a0a5736861706592cf00b2904ac976391d08a66e6279746573cf37cd175ef4f1d910a46461746192c6000006eb9a24a0161d242b323940",
+    ),
+    (
+        "with the header parse put off, a body cut in pieces failed with another error kind",
+        "86a26e64c3a474797065a47c533130a46b696e64a0a573686170659105a66e62797465730aa46461746191c40b01080f161d242b323940",
     ),
     (
         "Dataset::size of a [2^40, 2^40] dataset overflowed (a panic with overflow checks)",

@@ -14,7 +14,8 @@
 //! are mutants of seeds and of earlier mutants that some decoder accepted. A panic, a
 //! consistency defect or an input over the allocation bound is printed with its index and
 //! the input as hex (replay it with `--replay`), and saved to `--save DIR`; an input that
-//! runs longer than the time limit is a hang: printed, and the run stops. The last line
+//! uses more than the time limit of CPU (default 10 s; or six times it on the wall clock)
+//! is a hang: printed, and the run stops. The last line
 //! is `RESULT {json}`; the exit status is non-zero if anything was found.
 //!
 //! `--export-seeds DIR` writes the seeds as files (a starting corpus for the cargo-fuzz
@@ -182,6 +183,29 @@ struct Slot {
     started_ms: AtomicU64,
     index: AtomicU64,
     input: Mutex<Vec<u8>>,
+    /// Inputs this worker has finished.
+    finished: AtomicU64,
+    /// The worker thread's `/proc` stat file, for its CPU time.
+    stat: Mutex<Option<PathBuf>>,
+}
+
+/// This thread's `/proc` stat file (Linux).
+fn thread_stat_path() -> Option<PathBuf> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    Some(std::path::Path::new("/proc").join(link).join("stat"))
+}
+
+/// CPU time (user + system) of a thread, in ms, from its `/proc` stat file.
+fn cpu_ms(stat: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    let fields: Vec<&str> = text
+        .get(text.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    // After the command name: state, ppid, ... utime (14th field) and stime (15th), in
+    // ticks of 10 ms.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10)
 }
 
 #[derive(Default, Clone)]
@@ -201,6 +225,7 @@ struct Totals {
     fast_path: u64,
     walked: u64,
     bytes: u64,
+    max_input_ms: u64,
     kinds: HashMap<String, u64>,
 }
 
@@ -223,6 +248,7 @@ impl Totals {
         self.fast_path += o.fast_path;
         self.walked += o.walked;
         self.bytes += o.bytes;
+        self.max_input_ms = self.max_input_ms.max(o.max_input_ms);
         for (k, v) in &o.kinds {
             *self.kinds.entry(k.clone()).or_default() += v;
         }
@@ -278,6 +304,9 @@ fn worker(
     let mut rng = Rng::new(seed);
     let mut pool: Vec<Vec<u8>> = seeds.to_vec();
     let mut t = Totals::default();
+    if let Ok(mut p) = slot.stat.lock() {
+        *p = thread_stat_path();
+    }
     for i in 0..inputs {
         let input = if thread == 0 && (i as usize) < seeds.len() {
             seeds[i as usize].clone()
@@ -295,6 +324,10 @@ fn worker(
         slot.busy.store(true, Ordering::Release);
         let (verdict, stats) = run_one(&input);
         slot.busy.store(false, Ordering::Release);
+        slot.finished.fetch_add(1, Ordering::Relaxed);
+        t.max_input_ms = t
+            .max_input_ms
+            .max(now_ms(shared.start).saturating_sub(slot.started_ms.load(Ordering::Relaxed)));
 
         t.inputs += 1;
         t.bytes += input.len() as u64;
@@ -376,6 +409,8 @@ fn figures(args: &Args, t: &Totals, seeds: usize, hangs: u64, secs: f64) -> serd
         "max_bound_ratio": (t.max_ratio * 1000.0).round() / 1000.0,
         "bound": "64 x input length + 1 MiB (largest allocation and peak live bytes; a walk's total answer bytes instead of the input length when more)",
         "time_limit_ms": args.time_limit.as_millis() as u64,
+        "hang_rule": "an input still running after using the time limit in CPU time (or 6 times it on the wall clock)",
+        "max_input_ms": t.max_input_ms,
         "rate_per_s": (t.inputs as f64 / secs.max(1e-9)).round(),
         "seconds": (secs * 10.0).round() / 10.0,
         "mean_input_bytes": t.bytes.checked_div(t.inputs).unwrap_or(0),
@@ -471,6 +506,8 @@ fn main() {
                 started_ms: AtomicU64::new(0),
                 index: AtomicU64::new(0),
                 input: Mutex::new(Vec::new()),
+                finished: AtomicU64::new(0),
+                stat: Mutex::new(None),
             })
             .collect(),
     );
@@ -478,7 +515,9 @@ fn main() {
     let args = Arc::new(args);
     let seeds = Arc::new(seeds);
 
-    // The watchdog: an input running past the time limit is a hang; report it and stop.
+    // The watchdog: an input that has used the time limit in CPU time (counted once it
+    // has run a second, so a loaded machine does not make hangs), or six times it on the
+    // wall clock, is a hang: report it and stop.
     {
         let (slots, shared, done, args, nseeds) = (
             slots.clone(),
@@ -488,31 +527,56 @@ fn main() {
             seeds.len(),
         );
         std::thread::spawn(move || {
+            let limit = args.time_limit.as_millis() as u64;
+            // Per worker: the input watched and its CPU time when first seen running long.
+            let mut watched: Vec<(u64, Option<u64>)> = vec![(u64::MAX, None); slots.len()];
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50));
                 let now = now_ms(shared.start);
                 for (thread, s) in slots.iter().enumerate() {
-                    let started = s.started_ms.load(Ordering::Relaxed);
-                    if s.busy.load(Ordering::Acquire)
-                        && now.saturating_sub(started) > args.time_limit.as_millis() as u64
-                    {
-                        let input = s.input.lock().map(|g| g.clone()).unwrap_or_default();
-                        shared.report(
-                            "HANG",
-                            args.seed.wrapping_add(thread as u64),
-                            thread,
-                            s.index.load(Ordering::Relaxed),
-                            &format!("still running after {} ms", now - started),
-                            &input,
-                        );
-                        let t = Totals::default();
-                        print_result(
-                            "fuzz_decoders",
-                            figures(&args, &t, nseeds, 1, shared.start.elapsed().as_secs_f64()),
-                        );
-                        let _ = std::io::stdout().flush();
-                        std::process::exit(3);
+                    if !s.busy.load(Ordering::Acquire) {
+                        continue;
                     }
+                    let index = s.index.load(Ordering::Relaxed);
+                    let wall = now.saturating_sub(s.started_ms.load(Ordering::Relaxed));
+                    let stat = s.stat.lock().ok().and_then(|p| p.clone());
+                    let cpu = || stat.as_deref().and_then(cpu_ms);
+                    let w = &mut watched[thread];
+                    if w.0 != index {
+                        *w = (index, None);
+                    }
+                    if wall >= limit.min(1000) && w.1.is_none() {
+                        w.1 = Some(cpu().unwrap_or(0));
+                    }
+                    let cpu_used = match (w.1, cpu()) {
+                        (Some(c0), Some(c)) => c.saturating_sub(c0),
+                        _ => wall,
+                    };
+                    if cpu_used < limit && wall < 6 * limit {
+                        continue;
+                    }
+                    let input = s.input.lock().map(|g| g.clone()).unwrap_or_default();
+                    shared.report(
+                        "HANG",
+                        args.seed.wrapping_add(thread as u64),
+                        thread,
+                        index,
+                        &format!("still running after {wall} ms ({cpu_used} ms of CPU seen)"),
+                        &input,
+                    );
+                    let t = Totals {
+                        inputs: slots
+                            .iter()
+                            .map(|s| s.finished.load(Ordering::Relaxed))
+                            .sum(),
+                        ..Totals::default()
+                    };
+                    print_result(
+                        "fuzz_decoders",
+                        figures(&args, &t, nseeds, 1, shared.start.elapsed().as_secs_f64()),
+                    );
+                    let _ = std::io::stdout().flush();
+                    std::process::exit(3);
                 }
             }
         });
