@@ -3,11 +3,14 @@
 //! `catch_unwind`, under a watchdog and a counting allocator.
 //!
 //! ```text
-//! fuzz_decoders [--inputs N] [--seed S] [--corpus DIR] [--quick] [--threads T]
-//!               [--time-limit-ms MS] [--max-len BYTES] [--save DIR]
+//! fuzz_decoders [--inputs N] [--max-seconds S] [--seed S] [--corpus DIR] [--quick]
+//!               [--threads T] [--time-limit-ms MS] [--max-len BYTES] [--save DIR]
 //! fuzz_decoders --replay HEX | --replay-file PATH
 //! fuzz_decoders --export-seeds DIR [--corpus DIR]
 //! ```
+//!
+//! A full run is 10^7 inputs; `--quick` is 300,000 inputs or 40 s, whichever comes first
+//! (`--max-seconds` stops any run early; the RESULT line counts the inputs done).
 //!
 //! Seeds: the response bodies of the cassettes in `--corpus DIR` (default: the shared
 //! fixtures' `cassettes/`) and responses made with the protocol crate's encoders. Inputs
@@ -42,8 +45,10 @@ static ALLOC: CountingAlloc = CountingAlloc;
 
 /// Inputs of a full run.
 const FULL_INPUTS: u64 = 10_000_000;
-/// Inputs of a `--quick` run (a few tens of seconds in a release build).
+/// Inputs of a `--quick` run (about 30 s in a release build) ...
 const QUICK_INPUTS: u64 = 300_000;
+/// ... and its time limit (a dev-profile build gets through some 20,000).
+const QUICK_SECONDS: u64 = 40;
 /// Findings printed in full (all are counted, and saved with `--save`).
 const PRINT_LIMIT: u64 = 10;
 /// Longest seed used (mutants are cut to `--max-len`, default 64 KiB).
@@ -58,6 +63,7 @@ struct Args {
     corpus: Option<PathBuf>,
     threads: usize,
     time_limit: Duration,
+    max_seconds: Option<u64>,
     max_len: usize,
     save: Option<PathBuf>,
     replay: Option<Vec<u8>>,
@@ -71,6 +77,7 @@ fn parse_args() -> Result<Args, ToolError> {
         corpus: None,
         threads: 1,
         time_limit: Duration::from_secs(10),
+        max_seconds: None,
         max_len: 64 << 10,
         save: None,
         replay: None,
@@ -85,7 +92,11 @@ fn parse_args() -> Result<Args, ToolError> {
         match arg.as_str() {
             "--inputs" => a.inputs = num(it.next(), "--inputs")?,
             "--seed" => a.seed = num(it.next(), "--seed")?,
-            "--quick" => a.inputs = QUICK_INPUTS,
+            "--quick" => {
+                a.inputs = QUICK_INPUTS;
+                a.max_seconds = Some(QUICK_SECONDS);
+            }
+            "--max-seconds" => a.max_seconds = Some(num(it.next(), "--max-seconds")?),
             "--threads" => a.threads = num(it.next(), "--threads")?.clamp(1, 64) as usize,
             "--time-limit-ms" => {
                 a.time_limit = Duration::from_millis(num(it.next(), "--time-limit-ms")?)
@@ -108,7 +119,7 @@ fn parse_args() -> Result<Args, ToolError> {
             }
             "-h" | "--help" => {
                 println!(
-                    "fuzz_decoders [--inputs N] [--seed S] [--corpus DIR] [--quick] [--threads T] \
+                    "fuzz_decoders [--inputs N] [--max-seconds S] [--seed S] [--corpus DIR] [--quick] [--threads T] \
                      [--time-limit-ms MS] [--max-len BYTES] [--save DIR] | --replay HEX | --replay-file PATH \
                      | --export-seeds DIR"
                 );
@@ -307,7 +318,13 @@ fn worker(
     if let Ok(mut p) = slot.stat.lock() {
         *p = thread_stat_path();
     }
+    let deadline = args
+        .max_seconds
+        .map(|s| shared.start + Duration::from_secs(s));
     for i in 0..inputs {
+        if i % 256 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
         let input = if thread == 0 && (i as usize) < seeds.len() {
             seeds[i as usize].clone()
         } else {
@@ -417,6 +434,8 @@ fn figures(args: &Args, t: &Totals, seeds: usize, hangs: u64, secs: f64) -> serd
         "seeds": seeds,
         "seed": args.seed,
         "threads": args.threads,
+        "inputs_asked": args.inputs,
+        "max_seconds": args.max_seconds,
         "accepted": {"array": t.array, "path": t.path, "object": t.object, "error": t.error,
                      "fast_path": t.fast_path, "walked": t.walked},
         "findings": kinds.iter().take(20).map(|(k, v)| json!({"what": k, "count": v})).collect::<Vec<_>>(),
