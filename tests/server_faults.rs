@@ -297,7 +297,6 @@ struct Site {
     a: Vec<f64>,
     b: Vec<f64>,
     _server: ServerHandle,
-    direct: String,
     proxy: HoldingProxy,
 }
 
@@ -327,7 +326,6 @@ fn site(compress: bool) -> Site {
         a,
         b,
         _server: server,
-        direct,
         proxy,
     }
 }

@@ -457,6 +457,7 @@ mod tests {
             what: "f.hdf5",
             content_length: Some(1 << 60),
             array: false,
+            coding: None,
         };
         let input: &[u8] = &[0x81, 0xa5, b'e', b'r', b'r', b'o', b'r', 0xa1, b'x'];
         let mut progress = Progress::new(Some(false), String::new());
