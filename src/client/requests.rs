@@ -21,7 +21,7 @@ use crate::progress::Progress;
 
 impl Connection {
     /// Directory listing or file metadata of a virtual path (`POST /msgpack/<vpath>`,
-    /// body `{}`). A missing path gives [`Error::NotFound`].
+    /// body `{}`). A missing path gives [`Error::NotFound`](crate::Error::NotFound).
     pub fn request_path(&self, vpath: &str) -> Result<PathInfo> {
         let call = Call {
             method: Method::POST,
@@ -37,7 +37,7 @@ impl Connection {
     }
 
     /// An HDF5 group or dataset of `file`, expanded per `max_depth` and with datasets of at
-    /// most `data_size_limit` bytes inlined. A missing object gives [`Error::NotFound`]
+    /// most `data_size_limit` bytes inlined. A missing object gives [`Error::NotFound`](crate::Error::NotFound)
     /// with path `<file>:<object>`.
     pub fn request_object(
         &self,
@@ -62,15 +62,15 @@ impl Connection {
 
     /// Reads a selection of a dataset. The body is decoded while it streams in: fixed-size
     /// payloads go straight into the final buffer, never buffered whole. The response's
-    /// shape must be the selection's; a body that breaks off ([`Error::Incomplete`]) or
-    /// does not decode ([`Error::Decode`]) is requested again within the retry budget.
+    /// shape must be the selection's; a body that breaks off ([`Error::Incomplete`](crate::Error::Incomplete)) or
+    /// does not decode ([`Error::Decode`](crate::Error::Decode)) is requested again within the retry budget.
     pub fn request_slice(&self, file: &str, object: &str, slice: &SliceSpec) -> Result<ArrayData> {
         self.slice_data(file, object, slice, None)
     }
 
     /// [`Connection::request_slice`] of a dataset whose element type is `dtype` (as its
     /// metadata reports it): a response of another type is requested again, and reported
-    /// as [`Error::TypeMismatch`] once the retries are spent.
+    /// as [`Error::TypeMismatch`](crate::Error::TypeMismatch) once the retries are spent.
     pub fn request_slice_typed(
         &self,
         file: &str,
@@ -118,11 +118,11 @@ impl Connection {
     /// selected elements of `dtype` (fixed-size, native byte order, C order).
     ///
     /// `dtype` is the dataset's type as its metadata reports it (the server sends the same).
-    /// The size and type are checked before the request ([`Error::InvalidSelection`],
-    /// [`Error::TypeMismatch`]) and again against every response header: a response of
+    /// The size and type are checked before the request ([`Error::InvalidSelection`](crate::Error::InvalidSelection),
+    /// [`Error::TypeMismatch`](crate::Error::TypeMismatch)) and again against every response header: a response of
     /// another shape or type, or one whose body breaks off, is requested again (the buffer
     /// is rewritten from the start); a type that still differs once the retries are spent
-    /// is an [`Error::TypeMismatch`].
+    /// is an [`Error::TypeMismatch`](crate::Error::TypeMismatch).
     pub fn request_slice_into(
         &self,
         file: &str,
@@ -167,7 +167,7 @@ impl Connection {
     /// the response's type (the header says which), with the attempt number. A response
     /// whose body breaks off is requested again like every read, and its payload starts
     /// over from the first byte with the next attempt number: `out` must then start its
-    /// output again, or fail (its error ends the read, unretried, as an [`Error::Io`]).
+    /// output again, or fail (its error ends the read, unretried, as an [`Error::Io`](crate::Error::Io)).
     ///
     /// The shape and type are checked against `slice` and `dtype` before any byte is handed
     /// on. Memory is the window, whatever the selection's size (what `hdfstream get`

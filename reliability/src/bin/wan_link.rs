@@ -1,7 +1,7 @@
 //! A user-space WAN link between two network namespaces, for `scripts/bench_wan.sh` on kernels
 //! without `sch_netem`.
 //!
-//! usage: wan_link NS_A NS_B DEV ONE_WAY_DELAY_MS RATE_MBIT [MTU]
+//! usage: `wan_link NS_A NS_B DEV ONE_WAY_DELAY_MS RATE_MBIT [MTU]`
 //!
 //! It creates a TUN device named DEV in each of the two (existing) namespaces and forwards
 //! every IP packet from one to the other after netem's model of a link: a packet leaves when

@@ -1,6 +1,6 @@
 //! Requests: a valid base request (a listing, a file map, an object map, a slice or a
 //! download, as a client would send it), then the mutations of one category (see
-//! [`Category`]), then the bytes on the wire. Request `i` of a run comes from its own
+//! [`CATEGORIES`]), then the bytes on the wire. Request `i` of a run comes from its own
 //! generator seeded with (seed, i), so any request can be shown again with `--show i`.
 
 use hdfstream_protocol::{DimSelection, SliceSpec};
