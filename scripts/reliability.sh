@@ -45,13 +45,29 @@ TOOLS=(fuzz_server load)
 if [ "$PROFILE" = release ]; then
     cargo build --release -q -p hdfstream-cli --no-default-features -p hdfstream-reliability \
         || exit 1
+    for b in hdfstream "${TOOLS[@]}"; do
+        cp "$CARGO_TARGET_DIR/release/$b" "$LOG/bin/$b" || exit 1
+    done
 else
-    # The same features as the test command, so nothing already built is rebuilt.
-    cargo build -q --workspace --features hdfstream/polars,hdfstream/parquet --bins || exit 1
+    # The binaries the test command built for its integration tests (`cargo build --bins`
+    # would resolve features without the dev-dependencies and build much of it again).
+    cargo test -q --workspace --features hdfstream/polars,hdfstream/parquet --no-run \
+        --message-format=json-render-diagnostics > "$LOG/bins.json" || exit 1
+    for b in hdfstream "${TOOLS[@]}"; do
+        exe=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    t = m.get("target", {})
+    if m.get("reason") == "compiler-artifact" and "bin" in t.get("kind", []) \
+            and t.get("name") == sys.argv[2] and m.get("executable"):
+        print(m["executable"])
+        break
+' "$LOG/bins.json" "$b")
+        [ -n "$exe" ] || { echo "reliability.sh: the test build made no binary $b" >&2; exit 1; }
+        cp "$exe" "$LOG/bin/$b" || exit 1
+    done
 fi
-for b in hdfstream "${TOOLS[@]}"; do
-    cp "$CARGO_TARGET_DIR/$PROFILE/$b" "$LOG/bin/$b" || exit 1
-done
 BIN="$LOG/bin"
 
 status=0

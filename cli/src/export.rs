@@ -36,6 +36,9 @@ pub(crate) struct ExportArgs {
     /// Rows per record batch fetched from the server.
     #[arg(long)]
     pub(crate) batch_size: Option<usize>,
+    /// Column requests in flight at once (default 4, the Arrow reader's).
+    #[arg(long)]
+    pub(crate) concurrency: Option<usize>,
     /// Column compression: zstd, snappy or none.
     #[arg(long, default_value = "zstd")]
     pub(crate) compression: String,
@@ -92,6 +95,9 @@ pub(crate) fn run(
             .with_region_exact(args.region.exact)
             .with_cell_padding(args.region.cell_padding)
             .with_position_column(args.region.position_column.clone());
+    }
+    if let Some(n) = args.concurrency {
+        builder = builder.with_concurrency(n);
     }
     if let Some(b) = &args.boolean_columns {
         builder = builder.with_boolean_columns(b.iter().cloned());
