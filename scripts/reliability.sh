@@ -60,6 +60,7 @@ for line in open(sys.argv[1]):
     m = json.loads(line)
     t = m.get("target", {})
     if m.get("reason") == "compiler-artifact" and "bin" in t.get("kind", []) \
+            and not m.get("profile", {}).get("test") \
             and t.get("name") == sys.argv[2] and m.get("executable"):
         print(m["executable"])
         break
