@@ -89,7 +89,7 @@ size() { if [ "$QUICK" = 1 ]; then echo "$1"; else echo "$2"; fi; }
 
 if [ -x "$BIN/fuzz_decoders" ]; then
     # shellcheck disable=SC2046 # the size flags are meant to split
-    step fuzz_decoders "$BIN/fuzz_decoders" $(size --quick "--inputs 10000000")
+    step fuzz_decoders "$BIN/fuzz_decoders" --threads "$(nproc)" $(size --quick "--inputs 10000000")
 fi
 # shellcheck disable=SC2046
 step fuzz_server "$BIN/fuzz_server" --binary "$BIN/hdfstream" $(size --quick "--requests 1000000")

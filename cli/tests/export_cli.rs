@@ -51,6 +51,8 @@ fn export_glob_with_columns_rows_and_compression() {
             "100:5100",
             "--batch-size",
             "700",
+            "--concurrency",
+            "2",
             "--compression",
             "snappy",
         ])
