@@ -125,7 +125,7 @@ pub(crate) fn same_bytes(what: &str, got: &[u8], want: &[u8]) -> OpResult {
 /// Bytes and type of a numeric wire array.
 fn nd_bytes<'a>(what: &str, data: &'a ArrayData, kind: Kind) -> Result<&'a [u8], String> {
     match data {
-        ArrayData::Nd(nd) if kind.matches(&nd.dtype) => Ok(nd.data.as_bytes()),
+        ArrayData::Nd(nd) if Kind::from_dtype(&nd.dtype) == Some(kind) => Ok(nd.data.as_bytes()),
         ArrayData::Nd(nd) => Err(format!(
             "wrong value: {what}: type {:?}, expected {kind:?}",
             nd.dtype
@@ -185,7 +185,7 @@ fn check_dataset(what: &str, info: &DatasetInfo, t: &DatasetTruth, limit: u64) -
     let Some(kind) = t.kind else {
         return Ok(());
     };
-    if !kind.matches(&info.dtype) {
+    if Kind::from_dtype(&info.dtype) != Some(kind) {
         return Err(format!(
             "wrong value: type of {what}: {:?}, expected {kind:?}",
             info.dtype

@@ -8,61 +8,26 @@ use std::time::UNIX_EPOCH;
 
 use hdf5_metno::types::{FixedAscii, FloatSize, IntSize, TypeDescriptor, VarLenUnicode};
 use hdf5_metno::{Attribute, Dataset, Group, LinkType, LocationToken, LocationType};
-use hdfstream_protocol::Dtype;
 use hdfstream_reliability::ToolError;
 
-/// A fixed-size numeric element type, as libhdf5 and the wire both describe it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    I8,
-    I16,
-    I32,
-    I64,
-    U8,
-    U16,
-    U32,
-    U64,
-    F32,
-    F64,
-}
+/// A fixed-size numeric element type: the client's one numeric-kind enum.
+pub(crate) use hdfstream::remote::ElementKind as Kind;
 
-impl Kind {
-    fn from_descriptor(d: &TypeDescriptor) -> Option<Self> {
-        Some(match d {
-            TypeDescriptor::Integer(IntSize::U1) => Kind::I8,
-            TypeDescriptor::Integer(IntSize::U2) => Kind::I16,
-            TypeDescriptor::Integer(IntSize::U4) => Kind::I32,
-            TypeDescriptor::Integer(IntSize::U8) => Kind::I64,
-            TypeDescriptor::Unsigned(IntSize::U1) => Kind::U8,
-            TypeDescriptor::Unsigned(IntSize::U2) => Kind::U16,
-            TypeDescriptor::Unsigned(IntSize::U4) => Kind::U32,
-            TypeDescriptor::Unsigned(IntSize::U8) => Kind::U64,
-            TypeDescriptor::Float(FloatSize::U4) => Kind::F32,
-            TypeDescriptor::Float(FloatSize::U8) => Kind::F64,
-            _ => return None,
-        })
-    }
-
-    /// Bytes per element.
-    pub(crate) fn size(self) -> usize {
-        match self {
-            Kind::I8 | Kind::U8 => 1,
-            Kind::I16 | Kind::U16 => 2,
-            Kind::I32 | Kind::U32 | Kind::F32 => 4,
-            Kind::I64 | Kind::U64 | Kind::F64 => 8,
-        }
-    }
-
-    /// Whether the wire type `dtype` is this type (byte order aside).
-    pub(crate) fn matches(self, dtype: &Dtype) -> bool {
-        let size = self.size() as u8;
-        match (self, dtype) {
-            (Kind::I8 | Kind::I16 | Kind::I32 | Kind::I64, Dtype::Int { size: s, .. })
-            | (Kind::U8 | Kind::U16 | Kind::U32 | Kind::U64, Dtype::UInt { size: s, .. })
-            | (Kind::F32 | Kind::F64, Dtype::Float { size: s, .. }) => *s == size,
-            _ => false,
-        }
-    }
+/// The numeric kind libhdf5 describes as `d`, if it is one.
+fn kind_of(d: &TypeDescriptor) -> Option<Kind> {
+    Some(match d {
+        TypeDescriptor::Integer(IntSize::U1) => Kind::I8,
+        TypeDescriptor::Integer(IntSize::U2) => Kind::I16,
+        TypeDescriptor::Integer(IntSize::U4) => Kind::I32,
+        TypeDescriptor::Integer(IntSize::U8) => Kind::I64,
+        TypeDescriptor::Unsigned(IntSize::U1) => Kind::U8,
+        TypeDescriptor::Unsigned(IntSize::U2) => Kind::U16,
+        TypeDescriptor::Unsigned(IntSize::U4) => Kind::U32,
+        TypeDescriptor::Unsigned(IntSize::U8) => Kind::U64,
+        TypeDescriptor::Float(FloatSize::U4) => Kind::F32,
+        TypeDescriptor::Float(FloatSize::U8) => Kind::F64,
+        _ => return None,
+    })
 }
 
 /// Native-order bytes of a numeric dataset or attribute, read by libhdf5 as `kind`.
@@ -203,7 +168,7 @@ fn attr_truth(attr: &Attribute, what: &str) -> Result<AttrTruth, ToolError> {
         .dtype()
         .and_then(|t| t.to_descriptor())
         .map_err(h5err(what))?;
-    if let Some(kind) = Kind::from_descriptor(&desc) {
+    if let Some(kind) = kind_of(&desc) {
         let bytes = read_bytes!(attr, kind).map_err(h5err(what))?;
         let shape = attr.shape().iter().map(|&n| n as u64).collect();
         return Ok(AttrTruth::Numbers { kind, shape, bytes });
@@ -241,7 +206,7 @@ fn dataset_truth(ds: &Dataset, path: &str) -> Result<DatasetTruth, ToolError> {
         .dtype()
         .and_then(|t| t.to_descriptor())
         .map_err(h5err(path))?;
-    let kind = Kind::from_descriptor(&desc);
+    let kind = kind_of(&desc);
     let data = match kind {
         Some(k) => read_bytes!(ds, k).map_err(h5err(path))?,
         None => Vec::new(),
