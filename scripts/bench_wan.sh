@@ -36,12 +36,15 @@
 # bytes on the wire (rx + tx of the client's interface), with the ratios Rust/Python.
 # The 78-file lookups run on our side as one table (`wan_lookups --table`: the Arrow table
 # core, 8 files' metadata and 8 one-row reads in flight) and as the plain per-file loop
-# ("Rust loop"), whose values the tool checks against the table's once per profile.
+# ("Rust loop"), whose values the tool checks against the table's once per profile. The
+# 16-file scan runs as the CLI's Parquet export ("Rust") and as an in-memory read through the
+# Arrow table core (`wan_scan`, "Rust scan"), whose column sums are checked against the Python
+# client's once per profile.
 # --only KEYS runs only these operations (keys as in the usage line; --quick makes the data
 # smaller: 10^6 rows in the one-file column). --show-requests prints the server's log of
 # each operation's first run (start, duration, request).
 #
-# --bin-dir DIR takes hdfstream, wan_lookups and wan_link from DIR instead of building them.
+# --bin-dir DIR takes hdfstream, wan_lookups, wan_scan and wan_link from DIR instead of building them.
 # Beware: when worktrees share one CARGO_TARGET_DIR, release/hdfstream is whatever checkout
 # built last, and cargo may judge another checkout's newer build fresh for this one (it
 # compares mtimes); `touch` this checkout's sources before building, or use --bin-dir.
@@ -113,13 +116,14 @@ PY="$VENV/bin/python"
 "$PY" -c "import hdfstream, numpy" 2>/dev/null || die "the venv at $VENV lacks the hdfstream client (scripts/setup.sh)"
 if [ "$BUILD" = 1 ]; then
     cargo build --release -q -p hdfstream-cli --no-default-features
-    cargo build --release -q -p hdfstream-reliability --bin wan_lookups --bin wan_link
+    cargo build --release -q -p hdfstream-reliability --bin wan_lookups --bin wan_scan --bin wan_link
 fi
 BIN_DIR="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
 BIN="$BIN_DIR/hdfstream"
 LOOKUPS="$BIN_DIR/wan_lookups"
+SCAN="$BIN_DIR/wan_scan"
 WANLINK="$BIN_DIR/wan_link"
-for b in "$BIN" "$LOOKUPS" "$WANLINK"; do [ -x "$b" ] || die "$b is missing (run without --no-build)"; done
+for b in "$BIN" "$LOOKUPS" "$SCAN" "$WANLINK"; do [ -x "$b" ] || die "$b is missing (run without --no-build)"; done
 
 # --- Data --------------------------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then BIG=1000000; MULTI=160000; else BIG=10000000; MULTI=2000000; fi
@@ -158,8 +162,8 @@ trap 'exit 130' INT TERM
 # The target directory may be shared: keep copies of the binaries measured, so a build
 # elsewhere during the run cannot swap them.
 mkdir -p "$WORK/bin"
-cp "$BIN" "$LOOKUPS" "$WANLINK" "$WORK/bin/"
-BIN="$WORK/bin/hdfstream"; LOOKUPS="$WORK/bin/wan_lookups"; WANLINK="$WORK/bin/wan_link"
+cp "$BIN" "$LOOKUPS" "$SCAN" "$WANLINK" "$WORK/bin/"
+BIN="$WORK/bin/hdfstream"; LOOKUPS="$WORK/bin/wan_lookups"; SCAN="$WORK/bin/wan_scan"; WANLINK="$WORK/bin/wan_link"
 
 stamp="big=$BIG multi=$MULTI v3"
 if [ "$(cat "$DATA/.bench_wan" 2>/dev/null)" != "$stamp" ]; then
@@ -281,6 +285,6 @@ for profile in ${PROFILES//,/ }; do
     ip netns exec "$NS_C" "$PY" "$REPO/scripts/bench_wan_client.py" \
         --profile "$profile" --rtt-ms "$RTT_MS" --rate-mbit "$RATE_MBIT" --link "$LINK" \
         --runs "$RUNS" --data "$DATA" --iface "$DEV" --server-log "$WORK/server.log" \
-        --bin "$BIN" --lookups-bin "$LOOKUPS" --work "$WORK" "${variants[@]}" "${EXTRA[@]}"
+        --bin "$BIN" --lookups-bin "$LOOKUPS" --scan-bin "$SCAN" --work "$WORK" "${variants[@]}" "${EXTRA[@]}"
     stop_servers
 done

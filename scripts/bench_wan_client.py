@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """The client side of scripts/bench_wan.sh: runs each operation with our Rust client (the
-release CLI, and `wan_lookups` for the 78-file lookups) and with the Python `hdfstream` client,
+release CLI, `wan_scan` and `wan_lookups`) and with the Python `hdfstream` client,
 interleaved, and prints one table for the profile.
+
+The 16-file scan runs two ways on our side: "Rust" is the CLI's `export` of the three columns
+to a Parquet file, "Rust scan" reads them into memory through the Arrow table core
+(`wan_scan`), as the Python client reads them into numpy arrays. Before the timed runs the
+column sums of `wan_scan` are checked against the Python client's arrays.
 
 The 78-file lookups run two ways on our side: "Rust" opens the 78 files as one table with the
 Arrow table core (metadata 8 files at a time, the 78 one-row reads 8 at a time:
@@ -143,12 +148,12 @@ class Data:
 
 
 class Rust:
-    """Our client: the release CLI (and wan_lookups for the 78-file lookups)."""
+    """Our client: the release CLI (and wan_scan, wan_lookups)."""
 
     name = "Rust"
 
-    def __init__(self, url: str, data: Data, binary: str, lookups: str, work: Path):
-        self.url, self.d, self.bin, self.lookups, self.work = url, data, binary, lookups, work
+    def __init__(self, url: str, data: Data, binary: str, lookups: str, scan: str, work: Path):
+        self.url, self.d, self.bin, self.lookups, self.scan, self.work = url, data, binary, lookups, scan, work
 
     def run(self, *args: str) -> None:
         p = subprocess.run([self.bin, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -186,6 +191,20 @@ class Rust:
             "--compression", "none", "--no-progress", "-o", str(out),
         )
         out.unlink()
+
+    def scan16_sums(self) -> dict[str, float]:
+        """The same table read into memory (`wan_scan`: the Arrow table core); the column sums it prints."""
+        p = subprocess.run(
+            [self.scan, self.url, "multi/snap_0000.*.hdf5", GROUP, *SCAN_COLUMNS],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        lines = p.stdout.decode().split("\n")
+        if p.returncode != 0 or not lines[0].endswith(" rows"):
+            raise RuntimeError(f"wan_scan: {p.stderr.decode()[-400:]}")
+        return {name: float(v) for name, v in (line.split() for line in lines[1:] if line)}
+
+    def scan16_mem(self):
+        self.scan16_sums()
 
     def run_lookups(self, *mode: str) -> str:
         p = subprocess.run(
@@ -275,7 +294,7 @@ class Python:
         a = f[f"{GROUP}/Coordinates"].request_slices([np.s_[a:b] for a, b in ranges])
         assert len(a) == sum(b - a for a, b in ranges)
 
-    def scan16(self):
+    def scan16(self) -> dict[str, np.ndarray]:
         directory = self.open("multi")
         cols = {c: [] for c in SCAN_COLUMNS}
         for name in self.d.multi:
@@ -285,6 +304,16 @@ class Python:
                 cols[c].append(g[c][...])
         out = {c: np.concatenate(v) for c, v in cols.items()}
         assert len(out[SCAN_COLUMNS[0]]) > 0
+        return out
+
+    def scan16_check(self, rust: Rust) -> str:
+        """wan_scan's column sums against this client's arrays (untimed)."""
+        want = {c: float(np.sum(v, dtype=np.float64)) for c, v in self.scan16().items()}
+        got = rust.scan16_sums()
+        for c, w in want.items():
+            if c not in got or abs(got[c] - w) > 1e-9 * max(1.0, abs(w)):
+                raise RuntimeError(f"wan_scan's sum of {c} is {got.get(c)}, the Python client's {w}")
+        return "column sums match"
 
     def lookups78(self):
         values = [self.open(path)[LOOKUP_OBJECT][LOOKUP_ROW] for path in self.d.cats]
@@ -306,8 +335,12 @@ OPERATIONS = [
     ("lookups", "1 row of 78 files", "lookups78", "lookups78"),
     ("lookups_cli", "1 row of 78 files (78 CLI runs)", "lookups78_cli", "lookups78_cli"),
 ]
-# Further rows of our client for some operations: (row name, Rust method), on the plain server.
-EXTRA_ROWS = {"lookups": [("Rust loop", "lookups78_loop")]}
+# Further rows of our client for some operations: (row suffix, Rust method), run with every
+# Rust client (plain server and each variant).
+EXTRA_ROWS = {
+    "scan16": [("scan", "scan16_mem")],
+    "lookups": [("loop", "lookups78_loop")],
+}
 
 
 def measure(fn, before, log: ServerLog, counters: Counters, rtt: float, show: str | None = None) -> dict:
@@ -363,6 +396,7 @@ def main() -> None:
     ap.add_argument("--server-log", type=Path, required=True)
     ap.add_argument("--bin", required=True)
     ap.add_argument("--lookups-bin", required=True)
+    ap.add_argument("--scan-bin", required=True)
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--variant", action="append", required=True,
                     help="NAME=URL: a server; the first is the plain one both clients use, "
@@ -379,10 +413,12 @@ def main() -> None:
     rtt = args.rtt_ms / 1e3
     plain_url = variants[0][1]
     py = Python(plain_url, data)
-    clients = [("Rust", Rust(plain_url, data, args.bin, args.lookups_bin, args.work), lambda: None),
-               ("Python", py, py.fresh)]
+    def rust(url: str) -> Rust:
+        return Rust(url, data, args.bin, args.lookups_bin, args.scan_bin, args.work)
+
+    clients = [("Rust", rust(plain_url), lambda: None), ("Python", py, py.fresh)]
     for name, url in variants[1:]:
-        clients.append((f"Rust+{name}", Rust(url, data, args.bin, args.lookups_bin, args.work), lambda: None))
+        clients.append((f"Rust+{name}", rust(url), lambda: None))
     ops = OPERATIONS
     if args.only:
         keep = set(args.only.split(","))
@@ -390,6 +426,8 @@ def main() -> None:
 
     if any(o[0] == "lookups" for o in ops):
         print(f"bench_wan_client: wan_lookups --check: {clients[0][1].lookups78_check()}", flush=True)
+    if any(o[0] == "scan16" for o in ops):
+        print(f"bench_wan_client: wan_scan: {py.scan16_check(clients[0][1])}", flush=True)
     measured_rtt = connect_rtt(plain_url)
     started = time.perf_counter()
     results: dict[tuple[str, str], list[dict]] = {}
@@ -400,16 +438,20 @@ def main() -> None:
                 show = f"{label}, {cname}" if args.show_requests and run == 0 else None
                 r = measure(getattr(client, method), before, log, counters, rtt, show)
                 results.setdefault((key, cname), []).append(r)
-            for cname, method in EXTRA_ROWS.get(key, []):
-                show = f"{label}, {cname}" if args.show_requests and run == 0 else None
-                r = measure(getattr(clients[0][1], method), lambda: None, log, counters, rtt, show)
-                results.setdefault((key, cname), []).append(r)
+            for suffix, method in EXTRA_ROWS.get(key, []):
+                for cname, client, _ in clients:
+                    if cname == "Python":
+                        continue
+                    row = f"{cname} {suffix}"
+                    show = f"{label}, {row}" if args.show_requests and run == 0 else None
+                    r = measure(getattr(client, method), lambda: None, log, counters, rtt, show)
+                    results.setdefault((key, row), []).append(r)
 
     print()
     print(f"== {args.profile}: {args.rate_mbit:g} Mbit/s, RTT {args.rtt_ms:g} ms ({args.link}); "
           f"{data.rows:,}-row column; median of {args.runs} runs; TCP connect {measured_rtt * 1e3:.1f} ms; "
           f"{time.perf_counter() - started:.0f} s in all")
-    head = f"{'operation':32} {'client':12} {'time s':>8} {'req':>5} {'conn':>4} {'seq RT':>6} {'t/RTT':>7} {'RT%':>4} {'wire':>9}"
+    head = f"{'operation':32} {'client':15} {'time s':>8} {'req':>5} {'conn':>4} {'seq RT':>6} {'t/RTT':>7} {'RT%':>4} {'wire':>9}"
     print(head + f" {'time R/Py':>9} {'speed-up':>8} {'req R/Py':>8} {'bytes R/Py':>10}")
     print("-" * (len(head) + 40))
     legend = ("req: requests the server logged; conn: TCP connections the client opened; seq RT: the longest chain of them one after another; "
@@ -417,12 +459,14 @@ def main() -> None:
               "R/Py: Rust / Python; speed-up: Python time / Rust time")
     for key, label, _, _ in ops:
         pyr = results[(key, "Python")]
-        rows = [c[0] for c in clients] + [e[0] for e in EXTRA_ROWS.get(key, [])]
+        rows = [c[0] for c in clients] + [
+            f"{c[0]} {suffix}" for suffix, _ in EXTRA_ROWS.get(key, []) for c in clients if c[0] != "Python"
+        ]
         for cname in rows:
             runs = results[(key, cname)]
             t, n, rt, b, c = (median(runs, k) for k in ("time", "requests", "rt", "bytes", "conns"))
             share = min(99, round(100 * rt * measured_rtt / t))
-            line = (f"{label if cname == 'Rust' else '':32} {cname:12} {t:>8.3f} {n:>5.0f} {c:>4.0f} {rt:>6.0f} "
+            line = (f"{label if cname == 'Rust' else '':32} {cname:15} {t:>8.3f} {n:>5.0f} {c:>4.0f} {rt:>6.0f} "
                     f"{t / rtt:>7.1f} {share:>4} {fmt_bytes(b):>9}")
             if cname != "Python":
                 pt, pn, pb = (median(pyr, k) for k in ("time", "requests", "bytes"))
