@@ -179,13 +179,13 @@ run_variant() { # run_variant NAME RUN: appends "name time server_bytes executor
         "2 executors") url="$URL_A"; args=(--cluster "$C2"); executors=("${E2[@]}") ;;
         "2 exec, 2 srv") url="$URL_LB"; args=(--cluster "$C2"); executors=("${E2[@]}") ;;
     esac
-    s0=$(wchar "$SA" "$SB"); e0=$(wchar "${executors[@]}")
+    s0=$(wchar "$SA"); b0=$(wchar "$SB"); e0=$(wchar "${executors[@]}")
     t0=$(date +%s.%N)
     out=$("$BIN" sql "$url" "${args[@]}" --json "$QUERY")
     t1=$(date +%s.%N)
-    s1=$(wchar "$SA" "$SB"); e1=$(wchar "${executors[@]}")
+    s1=$(wchar "$SA"); b1=$(wchar "$SB"); e1=$(wchar "${executors[@]}")
     echo "$out" > "$WORK/answer-${name// /_}-$run.json"
-    echo "$name|$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')|$(( s1 - s0 ))|$(( e1 - e0 ))" >> "$WORK/results"
+    echo "$name|$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')|$(( s1 - s0 ))|$(( b1 - b0 ))|$(( e1 - e0 ))" >> "$WORK/results"
 }
 echo "bench_cluster: $ROWS rows over $FILES files; ${#VARIANTS[@]} variants x $RUNS runs" >&2
 for run in $(seq 1 "$RUNS"); do
@@ -193,9 +193,13 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 python3 - "$WORK" "$RUNS" "$ROWS" "$FILES" "${VARIANTS[@]}" <<'PYEOF'
-import json, statistics, sys
+import json, re, statistics, sys
 from pathlib import Path
 work, runs, rows, files, variants = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
+
+def scanned(log: Path) -> int:
+    """Rows the executor's log says its scans read."""
+    return sum(int(m.group(1)) for m in re.finditer(r"hdfstream distributed scan.* rows=(\d+)", log.read_text()))
 
 def answer(name, run):
     data = json.loads((work / f"answer-{name.replace(' ', '_')}-{run}.json").read_text())
@@ -214,15 +218,19 @@ for v in variants:
             sys.exit(f"bench_cluster: the answer of {v!r} (run {r}) differs from the one-process answer")
 res = {}
 for line in (work / "results").read_text().splitlines():
-    name, t, s, e = line.split("|")
-    res.setdefault(name, []).append((float(t), int(s), int(e)))
-med = {v: tuple(statistics.median(x[i] for x in res[v]) for i in range(3)) for v in variants}
+    name, t, a, b, e = line.split("|")
+    res.setdefault(name, []).append((float(t), int(a), int(b), int(e)))
+med = {v: tuple(statistics.median(x[i] for x in res[v]) for i in range(4)) for v in variants}
 t_local, t_one = med[variants[0]][0], med["1 executor"][0]
 print(f"\n== {rows:,} rows over {files} files, {len(base)} groups; median of {runs} runs; every answer equal to the one-process answer")
-print(f"{'variant':16} {'time s':>8} {'server bytes':>14} {'executor bytes':>15} {'/ one process':>14} {'/ 1 executor':>13}")
+print(f"{'variant':16} {'time s':>8} {'server A':>10} {'server B':>10} {'executors':>10} {'/ one process':>14} {'/ 1 executor':>13}")
 for v in variants:
-    t, s, e = med[v]
-    print(f"{v:16} {t:>8.2f} {s / 1e6:>12.1f}MB {e / 1e6:>13.1f}MB {t / t_local:>14.2f} {t / t_one:>13.2f}")
-print("time: wall time of the `hdfstream sql` command; server bytes: written by the server processes (responses); "
-      "executor bytes: written by the executors (shuffle, results, logs)")
+    t, a, b, e = med[v]
+    print(f"{v:16} {t:>8.2f} {a / 1e6:>8.1f}MB {b / 1e6:>8.1f}MB {e / 1e6:>8.1f}MB {t / t_local:>14.2f} {t / t_one:>13.2f}")
+print("time: wall time of the `hdfstream sql` command; server A/B: bytes the server processes wrote (responses); "
+      "executors: bytes the executors wrote (shuffle, results, logs)")
+two = [scanned(work / f"two-executor{i}.log") for i in (1, 2)]
+n2 = sum(1 for v in variants if v.startswith("2 ")) * runs
+print(f"rows scanned by the two executors of the 2-executor cluster over its {n2} queries: "
+      f"{two[0]:,} and {two[1]:,} (together {sum(two):,} = {sum(two) / rows:g} x {rows:,})")
 PYEOF
