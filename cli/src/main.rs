@@ -1,5 +1,7 @@
 //! The `hdfstream` command-line tool: browse and fetch remote HDF5 data, serve local files.
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod export;
 mod format;
 mod region;
@@ -142,6 +144,11 @@ enum Command {
     },
     /// Serve a directory of HDF5 files over the hdfstream protocol.
     Serve(ServeArgs),
+    /// Processes of a Ballista cluster that runs `hdfstream sql --cluster` queries: one
+    /// scheduler, any number of executors (every one must reach the hdfstream server).
+    #[cfg(feature = "cluster")]
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Export a group (or the same group over a glob of files) to one Parquet file: a local
     /// path, file://, memory://, s3://, gs://, az:// (abfs://) or http(s):// (WebDAV PUT).
     Export {
@@ -693,6 +700,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let credentials = credentials(&remote)?;
             sql::run(&remote.url, credentials, &args, remote.json)?;
         }
+        #[cfg(feature = "cluster")]
+        Command::Cluster(command) => cluster::run(command)?,
         Command::Serve(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -772,11 +781,19 @@ fn main() -> ExitCode {
         std::env::args_os().collect(),
         std::env::var("HDFSTREAM_URL").ok(),
     );
+    // The processes of a cluster log what they run (executors: the rows of each scan).
+    #[cfg(feature = "cluster")]
+    let default_filter = if matches!(cli.command, Command::Cluster(_)) {
+        "warn,hdfstream_datafusion=info,hdfstream_ballista=info,ballista_scheduler=info,ballista_executor=info"
+    } else {
+        "warn,hdfstream_server=info"
+    };
+    #[cfg(not(feature = "cluster"))]
+    let default_filter = "warn,hdfstream_server=info";
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HDFSTREAM_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,hdfstream_server=info")
-            }),
+            tracing_subscriber::EnvFilter::try_from_env("HDFSTREAM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(io::stderr)
         .init();

@@ -20,12 +20,19 @@ pub(crate) struct SqlArgs {
     /// (an interactive session on a terminal).
     pub(crate) query: Option<String>,
     /// Write the result of the query to this file instead of printing it: .parquet,
-    /// .csv or .json (newline-delimited).
+    /// .csv or .json (newline-delimited). With --cluster, an executor writes it, on its
+    /// own machine.
     #[arg(short, long)]
     pub(crate) output: Option<PathBuf>,
+    /// Run the query on the Ballista cluster of this scheduler (host[:port], default port
+    /// 50050; `hdfstream cluster`). The scheduler and the executors take credentials from
+    /// their own HDFSTREAM_USER / HDFSTREAM_PASSWORD or configuration file.
+    #[cfg(feature = "cluster")]
+    #[arg(long, value_name = "SCHEDULER")]
+    pub(crate) cluster: Option<String>,
 }
 
-fn df_error(e: DataFusionError) -> CliError {
+pub(crate) fn df_error(e: DataFusionError) -> CliError {
     CliError::Query {
         status: df_status(&e),
         message: e.to_string(),
@@ -63,20 +70,34 @@ fn df_status(e: &DataFusionError) -> u8 {
     }
 }
 
-/// A session with `read_hdfstream` resolving bare paths on `server`.
-fn session(server: &str, credentials: Option<(String, String)>) -> SessionContext {
-    let ctx = SessionContext::new();
+/// The `read_hdfstream` function resolving bare paths on `server`.
+fn table_function(server: &str, credentials: Option<(String, String)>) -> ReadHdfstream {
     let mut options = HdfstreamOptions::default();
     if let Some((user, password)) = credentials {
         options = options.with_credentials(user, password);
     }
-    hdfstream_datafusion::register_with(
-        &ctx,
-        ReadHdfstream::default()
-            .with_server(server)
-            .with_options(options),
-    );
-    ctx
+    ReadHdfstream::default()
+        .with_server(server)
+        .with_options(options)
+}
+
+/// A session of this process, or of the cluster `args` names.
+async fn session(
+    server: &str,
+    credentials: Option<(String, String)>,
+    args: &SqlArgs,
+) -> Result<SessionContext, CliError> {
+    let function = table_function(server, credentials);
+    #[cfg(feature = "cluster")]
+    if let Some(scheduler) = &args.cluster {
+        return hdfstream_ballista::connect_with(scheduler, function)
+            .await
+            .map_err(crate::cluster::cluster_error);
+    }
+    let _ = args;
+    let ctx = SessionContext::new();
+    hdfstream_datafusion::register_with(&ctx, function);
+    Ok(ctx)
 }
 
 async fn run_one(
@@ -140,8 +161,8 @@ pub(crate) fn run(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let ctx = session(server, credentials);
     runtime.block_on(async {
+        let ctx = session(server, credentials, args).await?;
         if let Some(q) = &args.query {
             return run_one(&ctx, q, args.output.as_ref(), json).await;
         }

@@ -4,10 +4,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, Statistics};
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -17,6 +20,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
+use futures::{StreamExt, TryStreamExt};
 use hdfstream::RowRanges;
 use hdfstream::arrow::GroupTable;
 
@@ -58,7 +62,7 @@ fn produce(
 }
 
 /// What the scan does, for `EXPLAIN`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ScanSummary {
     /// Group path.
     pub(crate) group: String,
@@ -74,17 +78,125 @@ pub(crate) struct ScanSummary {
     pub(crate) exact: bool,
     /// Filters evaluated in the scan before the other columns are fetched, as text.
     pub(crate) late: Vec<String>,
+    /// The table scanned, as another machine opens it.
+    pub(crate) origin: Option<crate::wire::TableSpec>,
 }
 
 /// Scans selected rows of a remote group; made by [`crate::HdfstreamTable`].
+///
+/// Its partitions' rows are either held by the node (a leaf), or, in a distributed scan
+/// ([`HdfstreamOptions::with_distributed`](crate::HdfstreamOptions::with_distributed)),
+/// read from its one child: partition `i` of the child yields the global row ranges of
+/// partition `i` as batches of [`row_range_schema`]. An engine that runs some partitions
+/// of a plan per task (Ballista) restricts that child, which it knows how to do.
 #[derive(Debug)]
 pub struct HdfstreamExec {
     table: GroupTable,
     partitions: Vec<RowRanges>,
+    /// The row ranges of each partition, as a plan (distributed scans).
+    input: Option<Arc<dyn ExecutionPlan>>,
     summary: ScanSummary,
     /// Filters applied before the other columns are fetched.
     late: Option<Arc<LatePlan>>,
     properties: Arc<PlanProperties>,
+}
+
+/// The schema of a distributed scan's row-range input: half-open global row ranges.
+pub fn row_range_schema() -> SchemaRef {
+    static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("start", DataType::UInt64, false),
+            Field::new("end", DataType::UInt64, false),
+        ]))
+    }))
+}
+
+/// One partition per entry of `parts`: its row ranges as one batch of [`row_range_schema`].
+pub(crate) fn row_range_plan(parts: &[RowRanges]) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = row_range_schema();
+    let batches = parts
+        .iter()
+        .map(|rows| {
+            let start = UInt64Array::from_iter_values(rows.iter().map(|r| r.start));
+            let end = UInt64Array::from_iter_values(rows.iter().map(|r| r.end));
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(start), Arc::new(end)])
+                .map(|b| vec![b])
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(MemorySourceConfig::try_new_exec(&batches, schema, None)?)
+}
+
+/// The row ranges a row-range stream yields (checked: ascending and disjoint within the
+/// partition, as a scan needs them).
+async fn collect_row_ranges(mut input: SendableRecordBatchStream) -> Result<RowRanges> {
+    let mut ranges: Vec<std::ops::Range<u64>> = Vec::new();
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        let col = |i: usize| {
+            batch
+                .columns()
+                .get(i)
+                .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+                .ok_or_else(|| {
+                    DataFusionError::Internal(
+                        "the row ranges of a distributed scan are not two u64 columns".into(),
+                    )
+                })
+        };
+        let (start, end) = (col(0)?, col(1)?);
+        for (s, e) in start.values().iter().zip(end.values().iter()) {
+            if s > e || ranges.last().is_some_and(|l| l.end > *s) {
+                return Err(DataFusionError::Internal(format!(
+                    "row range {s}..{e} of a distributed scan is out of order"
+                )));
+            }
+            ranges.push(*s..*e);
+        }
+    }
+    Ok(RowRanges::from_ranges(ranges))
+}
+
+/// Streams `rows` of `table` (through `late` when the scan filters first) from a thread of
+/// its own.
+fn start_reader(
+    table: GroupTable,
+    late: Option<Arc<LatePlan>>,
+    rows: RowRanges,
+    partition: usize,
+) -> Result<impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static> {
+    let (tx, rx) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
+    // The reader blocks on HTTP: it runs on a thread of its own, never on tokio's workers.
+    std::thread::Builder::new()
+        .name(format!("hdfstream-df-{partition}"))
+        .spawn(move || {
+            let run = std::panic::AssertUnwindSafe(|| produce(&table, late.as_deref(), &rows, &tx));
+            if let Err(p) = std::panic::catch_unwind(run) {
+                // Never let a failed partition look like one that ended.
+                let reason = hdfstream::error::panic_message(p.as_ref());
+                let _ = tx.blocking_send(Err(DataFusionError::Execution(format!(
+                    "the scan of partition {partition} failed: {reason}"
+                ))));
+            }
+        })
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+/// `rows` as text for the log: at most 16 ranges, then how many more.
+fn ranges_text(rows: &RowRanges) -> String {
+    let mut parts: Vec<String> = rows
+        .iter()
+        .take(16)
+        .map(|r| format!("{}..{}", r.start, r.end))
+        .collect();
+    let n = rows.iter().count();
+    if n > 16 {
+        parts.push(format!("(+{} more)", n - 16));
+    }
+    parts.join(",")
 }
 
 impl HdfstreamExec {
@@ -108,10 +220,52 @@ impl HdfstreamExec {
         Self {
             table,
             partitions,
+            input: None,
             summary,
             late: late.map(Arc::new),
             properties: Arc::new(properties),
         }
+    }
+
+    /// A distributed scan of `table` whose partitions' rows come from `input` (a plan of
+    /// [`row_range_schema`]; `partitions`: the rows of each, for statistics).
+    pub(crate) fn distributed(
+        table: GroupTable,
+        input: Arc<dyn ExecutionPlan>,
+        partitions: Vec<RowRanges>,
+        summary: ScanSummary,
+    ) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(table.schema()),
+            Partitioning::UnknownPartitioning(
+                input.properties().output_partitioning().partition_count(),
+            ),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Self {
+            table,
+            partitions,
+            input: Some(input),
+            summary,
+            late: None,
+            properties: Arc::new(properties),
+        }
+    }
+
+    /// The remote table this node reads (projected to its output columns).
+    pub(crate) fn table(&self) -> &GroupTable {
+        &self.table
+    }
+
+    /// What the scan does, for `EXPLAIN`.
+    pub(crate) fn summary(&self) -> &ScanSummary {
+        &self.summary
+    }
+
+    /// The rows each partition reads, when the node holds them (not a distributed scan).
+    pub(crate) fn leaf_partitions(&self) -> Option<&[RowRanges]> {
+        self.input.is_none().then_some(self.partitions.as_slice())
     }
 
     /// Rows each partition reads.
@@ -178,7 +332,12 @@ impl ExecutionPlan for HdfstreamExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
+        self.input.iter().collect()
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        // The input is a handful of row ranges: never worth a repartition.
+        vec![false; self.input.iter().count()]
     }
 
     fn apply_expressions(
@@ -192,20 +351,55 @@ impl ExecutionPlan for HdfstreamExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "HdfstreamExec has no children".to_owned(),
-            ))
+        match (&self.input, <[_; 1]>::try_from(children)) {
+            (None, Err(children)) if children.is_empty() => Ok(self),
+            (Some(_), Ok([input])) => {
+                // Statistics of the rows are no longer known partition by partition once
+                // an engine has restricted the input; keep the totals only when it has not.
+                let n = input.properties().output_partitioning().partition_count();
+                let partitions = if n == self.partitions.len() {
+                    self.partitions.clone()
+                } else {
+                    Vec::new()
+                };
+                Ok(Arc::new(Self::distributed(
+                    self.table.clone(),
+                    input,
+                    partitions,
+                    self.summary.clone(),
+                )))
+            }
+            (input, _) => Err(DataFusionError::Internal(format!(
+                "HdfstreamExec takes {} children",
+                usize::from(input.is_some())
+            ))),
         }
     }
 
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        let schema = self.table.schema();
+        let table = self.table.clone();
+        if let Some(input) = &self.input {
+            let ranges = input.execute(partition, context)?;
+            let group = self.summary.group.clone();
+            let stream = futures::stream::once(async move {
+                let rows = collect_row_ranges(ranges).await?;
+                tracing::info!(
+                    partition,
+                    group,
+                    rows = rows.row_count(),
+                    ranges = ranges_text(&rows),
+                    "hdfstream distributed scan"
+                );
+                start_reader(table, None, rows, partition)
+            })
+            .try_flatten();
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)));
+        }
         let rows = self.partitions.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!(
                 "HdfstreamExec has {} partitions, not {}",
@@ -213,28 +407,7 @@ impl ExecutionPlan for HdfstreamExec {
                 partition + 1
             ))
         })?;
-        let schema = self.table.schema();
-        let table = self.table.clone();
-        let late = self.late.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(QUEUED_BATCHES);
-        // The reader blocks on HTTP: it runs on a thread of its own, never on tokio's workers.
-        std::thread::Builder::new()
-            .name(format!("hdfstream-df-{partition}"))
-            .spawn(move || {
-                let run =
-                    std::panic::AssertUnwindSafe(|| produce(&table, late.as_deref(), &rows, &tx));
-                if let Err(p) = std::panic::catch_unwind(run) {
-                    // Never let a failed partition look like one that ended.
-                    let reason = hdfstream::error::panic_message(p.as_ref());
-                    let _ = tx.blocking_send(Err(DataFusionError::Execution(format!(
-                        "the scan of partition {partition} failed: {reason}"
-                    ))));
-                }
-            })
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
+        let stream = start_reader(table, self.late.clone(), rows, partition)?;
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 
@@ -243,8 +416,13 @@ impl ExecutionPlan for HdfstreamExec {
         _input_stats: &[Arc<Statistics>],
         args: &StatisticsArgs,
     ) -> Result<Arc<Statistics>> {
-        let rows = self.rows(args.partition());
         let stats = Statistics::new_unknown(&self.table.schema());
+        let n = self.properties.output_partitioning().partition_count();
+        if self.partitions.len() != n {
+            // A distributed scan whose input an engine restricted: rows unknown here.
+            return Ok(Arc::new(stats));
+        }
+        let rows = self.rows(args.partition());
         let rows = if self.summary.exact {
             Precision::Exact(rows as usize)
         } else {

@@ -57,8 +57,9 @@ mod late;
 mod named;
 mod options;
 mod provider;
+pub mod wire;
 
-pub use exec::HdfstreamExec;
+pub use exec::{HdfstreamExec, row_range_schema};
 pub use function::{HdfstreamTableFactory, ReadHdfstream};
 pub use options::{
     DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_MIN_PARTITION_ROWS, DEFAULT_ROW_INDEX,

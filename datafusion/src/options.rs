@@ -30,6 +30,7 @@ pub struct HdfstreamOptions {
     pub(crate) min_partition_rows: u64,
     pub(crate) boolean_columns: Vec<String>,
     pub(crate) credentials: Option<(String, String)>,
+    pub(crate) distributed: bool,
 }
 
 impl Default for HdfstreamOptions {
@@ -48,6 +49,7 @@ impl Default for HdfstreamOptions {
             min_partition_rows: DEFAULT_MIN_PARTITION_ROWS,
             boolean_columns: Vec::new(),
             credentials: None,
+            distributed: false,
         }
     }
 }
@@ -160,12 +162,54 @@ impl HdfstreamOptions {
         self
     }
 
+    /// Whether the scan takes its partitions' row ranges from a child plan, one row range
+    /// list per partition, so that a distributed engine (Ballista) that hands each task
+    /// some partitions of a plan hands it those rows. Filters are then not evaluated in
+    /// the scan (DataFusion still applies them). Default: false.
+    pub fn with_distributed(mut self, distributed: bool) -> Self {
+        self.distributed = distributed;
+        self
+    }
+
+    /// Every option but the credentials as `(key, value)` pairs of [`set`](Self::set),
+    /// which rebuild these options (on another machine) when applied in order to the
+    /// defaults.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut put = |k: &str, v: String| out.push((k.to_owned(), v));
+        if let Some(cols) = &self.columns {
+            put("columns", cols.join(","));
+        }
+        match &self.row_index {
+            Some((name, offset)) => {
+                put("row_index", name.clone());
+                put("row_index_offset", offset.to_string());
+            }
+            None => put("row_index", String::new()),
+        }
+        put("file_paths", self.file_paths.clone().unwrap_or_default());
+        if let Some(region) = &self.region {
+            let boxes: Vec<String> = region.boxes().iter().map(ToString::to_string).collect();
+            put("region", boxes.join(";"));
+        }
+        put("region_exact", self.region_exact.to_string());
+        put("region_pruning", self.pruning.to_string());
+        put("cell_padding", self.cell_padding.to_string());
+        put("position_column", self.position_column.clone());
+        put("batch_size", self.batch_size.to_string());
+        put("concurrency", self.concurrency.to_string());
+        put("min_partition_rows", self.min_partition_rows.to_string());
+        put("boolean_columns", self.boolean_columns.join(","));
+        put("distributed", self.distributed.to_string());
+        out
+    }
+
     /// Sets one option from its SQL name (`OPTIONS (...)` of `CREATE EXTERNAL TABLE`, the
     /// `key=value` arguments of `read_hdfstream`): `columns` (comma-separated), `row_index`,
     /// `row_index_offset`, `file_paths`, `region` (boxes separated by `;`),
     /// `region_exact`, `region_pruning`, `cell_padding`, `position_column`, `batch_size`,
-    /// `concurrency`, `min_partition_rows`, `boolean_columns` (comma-separated), `user`,
-    /// `password`.
+    /// `concurrency`, `min_partition_rows`, `boolean_columns` (comma-separated),
+    /// `distributed`, `user`, `password`.
     pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
         let bad = |what: &str| HdfstreamError::Option {
             key: key.to_owned(),
@@ -192,6 +236,8 @@ impl HdfstreamOptions {
             }
             "file_paths" if value.is_empty() => self.file_paths = None,
             "file_paths" => self.file_paths = Some(value.to_owned()),
+            // An empty value is the empty union (no rows), as `to_pairs` writes it.
+            "region" if value.trim().is_empty() => self.region = Some(Region::new()),
             "region" => {
                 let region = Region::parse(value.split(';').map(str::trim))
                     .map_err(|e| bad(&format!("a region ({e})")))?;
@@ -237,6 +283,7 @@ impl HdfstreamOptions {
                     .map(str::to_owned)
                     .collect();
             }
+            "distributed" => self.distributed = flag(value)?,
             "user" => {
                 let password = self.credentials.take().map(|c| c.1).unwrap_or_default();
                 self.credentials = Some((value.to_owned(), password));
@@ -253,5 +300,56 @@ impl HdfstreamOptions {
             }
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdfstream::table::RegionBox;
+
+    fn rebuilt(o: &HdfstreamOptions) -> HdfstreamOptions {
+        o.to_pairs()
+            .iter()
+            .try_fold(HdfstreamOptions::default(), |acc, (k, v)| acc.set(k, v))
+            .expect("the pairs apply")
+    }
+
+    #[test]
+    fn pairs_rebuild_the_options_but_the_credentials() {
+        let plain = HdfstreamOptions::default();
+        assert_eq!(rebuilt(&plain), plain);
+        let b1: RegionBox = "0.5:2.25,:,1e-3:7".parse().expect("box");
+        let b2: RegionBox = "3:4,5:6,7:8".parse().expect("box");
+        let full = HdfstreamOptions::default()
+            .with_columns(["Masses", "Coordinates"])
+            .with_row_index("rid", 17)
+            .with_include_file_paths("file")
+            .with_region(Region::from_box(b1).with_box(b2))
+            .with_region_exact(true)
+            .without_region_pruning()
+            .with_cell_padding(0.125)
+            .with_position_column("Pos")
+            .with_batch_size(1000)
+            .with_concurrency(3)
+            .with_min_partition_rows(77)
+            .with_boolean_columns(["Flag"])
+            .with_distributed(true)
+            .with_credentials("u", "secret");
+        let back = rebuilt(&full);
+        assert!(back.credentials.is_none());
+        assert!(!format!("{:?}", full.to_pairs()).contains("secret"));
+        assert_eq!(back, full.clone().without_credentials_for_test());
+        let empty = HdfstreamOptions::default()
+            .without_row_index()
+            .with_region(Region::new());
+        assert_eq!(rebuilt(&empty), empty);
+    }
+
+    impl HdfstreamOptions {
+        fn without_credentials_for_test(mut self) -> Self {
+            self.credentials = None;
+            self
+        }
     }
 }

@@ -16,7 +16,7 @@ use hdfstream::remote::Backend;
 use hdfstream::table::{TableCells, parse_location};
 use hdfstream::{ClientBuilder, OpenOptions, RowRanges};
 
-use crate::exec::{HdfstreamExec, ScanSummary};
+use crate::exec::{HdfstreamExec, ScanSummary, row_range_plan};
 use crate::filters::{FilterContext, intersect};
 use crate::late::{LatePlan, can_evaluate};
 use crate::{HdfstreamError, HdfstreamOptions, off_runtime};
@@ -29,6 +29,9 @@ pub struct HdfstreamTable {
     url: String,
     table: GroupTable,
     backend: Arc<dyn Backend>,
+    /// The group's resolved path.
+    group_path: String,
+    /// The group argument of `open`.
     group: String,
     options: HdfstreamOptions,
     /// Rows of the configured region (`None`: every row).
@@ -112,7 +115,8 @@ impl HdfstreamTable {
             url: display_url.to_owned(),
             table,
             backend,
-            group: group_path,
+            group_path,
+            group: group.to_owned(),
             options,
             region_rows,
             cells: OnceLock::new(),
@@ -123,6 +127,21 @@ impl HdfstreamTable {
     /// The URL the table was opened from.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The group as it was asked for.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The options the table was opened with.
+    pub fn options(&self) -> &HdfstreamOptions {
+        &self.options
+    }
+
+    /// The table core's table (every column).
+    pub(crate) fn group_table(&self) -> &GroupTable {
+        &self.table
     }
 
     /// Total rows of the table (before any region).
@@ -136,7 +155,7 @@ impl HdfstreamTable {
             .get_or_init(|| {
                 let backend = Arc::clone(&self.backend);
                 let files = self.table.files().to_vec();
-                let (group, concurrency) = (self.group.clone(), self.options.concurrency);
+                let (group, concurrency) = (self.group_path.clone(), self.options.concurrency);
                 let loaded = off_runtime(move || {
                     TableCells::load(backend.as_ref(), &files, &group, concurrency)
                         .map_err(HdfstreamError::from)
@@ -144,11 +163,11 @@ impl HdfstreamTable {
                 match loaded {
                     Ok(c) if c.has_index() => Some(Arc::new(c)),
                     Ok(_) => {
-                        tracing::info!(group = self.group, "no Cells/ index: position filters prune nothing");
+                        tracing::info!(group = self.group_path, "no Cells/ index: position filters prune nothing");
                         None
                     }
                     Err(e) => {
-                        tracing::warn!(group = self.group, error = %e, "unable to load the Cells/ index");
+                        tracing::warn!(group = self.group_path, error = %e, "unable to load the Cells/ index");
                         None
                     }
                 }
@@ -159,10 +178,11 @@ impl HdfstreamTable {
     /// The rows a scan with `filters` and `limit` reads, and what it did for `EXPLAIN`.
     fn plan_rows(&self, filters: &[Expr], limit: Option<usize>) -> (RowRanges, ScanSummary) {
         let mut summary = ScanSummary {
-            group: self.group.clone(),
+            group: self.group_path.clone(),
             files: self.table.files().len(),
             total_rows: self.table.num_rows(),
             exact: true,
+            origin: Some(crate::wire::spec_of(self)),
             ..ScanSummary::default()
         };
         let mut rows = self
@@ -287,6 +307,22 @@ impl TableProvider for HdfstreamTable {
             .project(projection)
             .map_err(HdfstreamError::from)?;
         let schema = self.table.schema();
+        if self.options.distributed {
+            // Each task of a distributed engine reads the rows its partitions name; the
+            // filters are applied by the engine above the scan.
+            let mut parts = split_rows(
+                &rows,
+                state.config().target_partitions(),
+                self.options.min_partition_rows,
+            );
+            if parts.is_empty() {
+                parts.push(RowRanges::new());
+            }
+            let input = row_range_plan(&parts)?;
+            return Ok(Arc::new(HdfstreamExec::distributed(
+                table, input, parts, summary,
+            )));
+        }
         let late_filters: Vec<Expr> = filters
             .iter()
             .filter(|f| self.filters.row_filter(f).is_none() && can_evaluate(f, &schema))
