@@ -462,3 +462,58 @@ fn a_killed_executor_never_gives_partial_results() {
         }
     }
 }
+
+#[test]
+fn an_unreachable_scheduler_is_a_clear_error() {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hdfstream"))
+        .args([
+            "sql",
+            "http://127.0.0.1:1/hdfstream",
+            "--cluster",
+            &format!("127.0.0.1:{port}"),
+            "SELECT 1",
+        ])
+        .env_remove("HDFSTREAM_USER")
+        .env_remove("HDFSTREAM_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hdfstream");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("hdfstream sql --cluster to a closed port did not end in 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success());
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(&port.to_string()) || err.to_lowercase().contains("connect"),
+        "{err}"
+    );
+    // A malformed scheduler address is a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_hdfstream"))
+        .args([
+            "sql",
+            "http://127.0.0.1:1/hdfstream",
+            "--cluster",
+            "host:notaport",
+            "SELECT 1",
+        ])
+        .output()
+        .expect("run hdfstream");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

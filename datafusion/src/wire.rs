@@ -177,3 +177,59 @@ pub fn decode_scan(bytes: &[u8], inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Hd
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_bytes_are_errors() {
+        for bytes in [
+            &b""[..],
+            b"{",
+            b"null",
+            b"[1,2]",
+            b"{\"url\":1}",
+            &[0xff, 0x00, 0x7f],
+        ] {
+            assert!(
+                matches!(decode_table(bytes), Err(HdfstreamError::Usage(_))),
+                "{bytes:?}"
+            );
+            assert!(
+                matches!(decode_scan(bytes, &[]), Err(HdfstreamError::Usage(_))),
+                "{bytes:?}"
+            );
+        }
+        // A scan that names no table.
+        let spec = serde_json::json!({
+            "columns": ["Masses"],
+            "summary": { "group": "/PartType0", "files": 1, "pushed": [], "cells": null,
+                         "total_rows": 10, "exact": true, "late": [], "origin": null },
+            "partitions": [[[0, 10]]],
+        });
+        let bytes = serde_json::to_vec(&spec).expect("json");
+        let err = decode_scan(&bytes, &[]).expect_err("no table");
+        assert!(err.to_string().contains("names no table"), "{err}");
+    }
+
+    #[test]
+    fn a_table_on_an_unreachable_server_is_an_error() {
+        let spec = TableSpec {
+            url: "http://127.0.0.1:1/hdfstream/msgpack/snap.hdf5".to_owned(),
+            group: "PartType0".to_owned(),
+            options: HdfstreamOptions::default().to_pairs(),
+        };
+        let bytes = serde_json::to_vec(&spec).expect("json");
+        assert!(decode_table(&bytes).is_err());
+        let bad_option = TableSpec {
+            options: vec![("batch_size".to_owned(), "many".to_owned())],
+            ..spec
+        };
+        let bytes = serde_json::to_vec(&bad_option).expect("json");
+        assert!(matches!(
+            decode_table(&bytes),
+            Err(HdfstreamError::Option { .. })
+        ));
+    }
+}

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, FixedSizeListArray, Float64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
-use hdfstream::arrow::{DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_PREFETCH, GroupReaderBuilder};
+use hdfstream::arrow::{
+    DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_PREFETCH, GroupReaderBuilder,
+};
 use hdfstream::remote::Backend;
 use hdfstream::{Connection, OpenOptions};
 
