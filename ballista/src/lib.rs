@@ -82,6 +82,14 @@ pub enum ClusterError {
     /// Bad arguments (addresses, ports).
     #[error("{0}")]
     Usage(String),
+    /// The scheduler cannot be reached.
+    #[error("cannot reach the scheduler at {scheduler}: {reason}")]
+    Unreachable {
+        /// Its address.
+        scheduler: String,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// Results of this crate.
@@ -221,7 +229,12 @@ pub async fn connect_with(scheduler: &str, function: ReadHdfstream) -> Result<Se
         .with_default_features()
         .with_config(session_config())
         .build();
-    let ctx = SessionContext::remote_with_state(&format!("df://{addr}"), state).await?;
+    let ctx = SessionContext::remote_with_state(&format!("df://{addr}"), state)
+        .await
+        .map_err(|e| ClusterError::Unreachable {
+            scheduler: addr.clone(),
+            reason: e.to_string(),
+        })?;
     hdfstream_datafusion::register_with(&ctx, function);
     Ok(ctx)
 }

@@ -57,6 +57,10 @@ pub(crate) fn cluster_error(e: ClusterError) -> CliError {
     match e {
         ClusterError::DataFusion(e) => crate::sql::df_error(e),
         ClusterError::Usage(m) => CliError::Usage(m),
+        e @ ClusterError::Unreachable { .. } => CliError::Query {
+            message: e.to_string(),
+            status: exit::NETWORK,
+        },
         ClusterError::Ballista(e) => CliError::Query {
             message: e.to_string(),
             status: exit::FAILURE,
