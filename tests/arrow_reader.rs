@@ -586,6 +586,18 @@ fn a_sixteen_file_scan_opens_each_file_with_one_request_several_in_flight() {
     }
     support::slow::assert_no_repeated_metadata(&log);
     assert!(metadata.len() <= 16 + 2, "{metadata:#?}");
+    // The first file's /Header (the schema's metadata) was asked for among the groups, not
+    // one round trip after the last of them.
+    let at = |object: &str| {
+        metadata
+            .iter()
+            .rposition(|r| r.object.as_deref() == Some(object))
+    };
+    let (header, last_group) = (at("/Header"), at("/PartType0"));
+    assert!(
+        header.is_some() && header < last_group,
+        "/Header at {header:?}, the last group at {last_group:?}: {metadata:#?}"
+    );
     // Several files' metadata were in flight at once, never more than the concurrency.
     let max = slow.max_in_flight();
     assert!(

@@ -322,6 +322,24 @@ pub fn open_object_with(
     }
 }
 
+/// Asks `backend` for the metadata of `object` in `file` as opening it with `options` would,
+/// so that a caching backend answers that open from memory later; errors are left to it.
+pub(crate) fn prefetch_object(
+    backend: &dyn Backend,
+    file: &str,
+    object: &str,
+    options: OpenOptions,
+) {
+    if let Ok(steps) = path::normalize_vpath(file) {
+        let _ = backend.request_object(
+            &steps.join("/"),
+            object,
+            options.max_depth,
+            options.data_size_limit,
+        );
+    }
+}
+
 /// Opens a virtual path through an existing backend (e.g. a configured [`crate::Connection`]).
 pub fn open_with(backend: Arc<dyn Backend>, path: &str, options: OpenOptions) -> Result<Node> {
     let vpath = path::normalize_vpath(path)?.join("/");
