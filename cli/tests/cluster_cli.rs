@@ -23,7 +23,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use hdfstream::RowRanges;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use region_common::Snapshot;
+use region_common::{Snapshot, h5};
 
 /// A free loopback port (taken by the OS, then released for the process that binds it).
 fn free_port() -> u16 {
@@ -148,15 +148,6 @@ fn wait_for(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
         assert!(t0.elapsed() < limit, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn h5<T: hdf5_metno::H5Type>(paths: &[PathBuf], name: &str) -> Vec<T> {
-    let mut out = Vec::new();
-    for p in paths {
-        let f = hdf5_metno::File::open(p).expect("open");
-        out.extend(f.dataset(name).expect(name).read_raw::<T>().expect("read"));
-    }
-    out
 }
 
 fn runtime() -> tokio::runtime::Runtime {

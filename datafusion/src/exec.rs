@@ -112,8 +112,17 @@ pub fn row_range_schema() -> SchemaRef {
     }))
 }
 
+/// `parts`, or one empty partition when there is none (a plan has at least one).
+fn at_least_one(parts: Vec<RowRanges>) -> Vec<RowRanges> {
+    if parts.is_empty() {
+        vec![RowRanges::new()]
+    } else {
+        parts
+    }
+}
+
 /// One partition per entry of `parts`: its row ranges as one batch of [`row_range_schema`].
-pub(crate) fn row_range_plan(parts: &[RowRanges]) -> Result<Arc<dyn ExecutionPlan>> {
+fn row_range_plan(parts: &[RowRanges]) -> Result<Arc<dyn ExecutionPlan>> {
     let schema = row_range_schema();
     let batches = parts
         .iter()
@@ -206,11 +215,7 @@ impl HdfstreamExec {
         summary: ScanSummary,
         late: Option<LatePlan>,
     ) -> Self {
-        let partitions = if partitions.is_empty() {
-            vec![RowRanges::new()]
-        } else {
-            partitions
-        };
+        let partitions = at_least_one(partitions);
         let properties = PlanProperties::new(
             EquivalenceProperties::new(table.schema()),
             Partitioning::UnknownPartitioning(partitions.len()),
@@ -225,6 +230,18 @@ impl HdfstreamExec {
             late: late.map(Arc::new),
             properties: Arc::new(properties),
         }
+    }
+
+    /// A distributed scan of `table` reading the rows `parts` (one partition each) from a
+    /// row-range input plan.
+    pub(crate) fn distributed_over(
+        table: GroupTable,
+        parts: Vec<RowRanges>,
+        summary: ScanSummary,
+    ) -> Result<Self> {
+        let parts = at_least_one(parts);
+        let input = row_range_plan(&parts)?;
+        Ok(Self::distributed(table, input, parts, summary))
     }
 
     /// A distributed scan of `table` whose partitions' rows come from `input` (a plan of
@@ -263,9 +280,9 @@ impl HdfstreamExec {
         &self.summary
     }
 
-    /// The rows each partition reads, when the node holds them (not a distributed scan).
-    pub(crate) fn leaf_partitions(&self) -> Option<&[RowRanges]> {
-        self.input.is_none().then_some(self.partitions.as_slice())
+    /// Whether the partitions' rows come from an input plan (a distributed scan).
+    pub(crate) fn is_distributed(&self) -> bool {
+        self.input.is_some()
     }
 
     /// Rows each partition reads.

@@ -16,7 +16,7 @@ use hdfstream::remote::Backend;
 use hdfstream::table::{TableCells, parse_location};
 use hdfstream::{ClientBuilder, OpenOptions, RowRanges};
 
-use crate::exec::{HdfstreamExec, ScanSummary, row_range_plan};
+use crate::exec::{HdfstreamExec, ScanSummary};
 use crate::filters::{FilterContext, intersect};
 use crate::late::{LatePlan, can_evaluate};
 use crate::{HdfstreamError, HdfstreamOptions, off_runtime};
@@ -306,23 +306,19 @@ impl TableProvider for HdfstreamTable {
             .table
             .project(projection)
             .map_err(HdfstreamError::from)?;
-        let schema = self.table.schema();
+        let parts = split_rows(
+            &rows,
+            state.config().target_partitions(),
+            self.options.min_partition_rows,
+        );
         if self.options.distributed {
             // Each task of a distributed engine reads the rows its partitions name; the
             // filters are applied by the engine above the scan.
-            let mut parts = split_rows(
-                &rows,
-                state.config().target_partitions(),
-                self.options.min_partition_rows,
-            );
-            if parts.is_empty() {
-                parts.push(RowRanges::new());
-            }
-            let input = row_range_plan(&parts)?;
-            return Ok(Arc::new(HdfstreamExec::distributed(
-                table, input, parts, summary,
-            )));
+            return Ok(Arc::new(HdfstreamExec::distributed_over(
+                table, parts, summary,
+            )?));
         }
+        let schema = self.table.schema();
         let late_filters: Vec<Expr> = filters
             .iter()
             .filter(|f| self.filters.row_filter(f).is_none() && can_evaluate(f, &schema))
@@ -336,11 +332,6 @@ impl TableProvider for HdfstreamTable {
         if late.is_some() {
             summary.late = late_filters.iter().map(ToString::to_string).collect();
         }
-        let parts = split_rows(
-            &rows,
-            state.config().target_partitions(),
-            self.options.min_partition_rows,
-        );
         Ok(Arc::new(HdfstreamExec::new(table, parts, summary, late)))
     }
 }

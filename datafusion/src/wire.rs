@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use datafusion::physical_plan::ExecutionPlan;
-use hdfstream::RowRanges;
 use hdfstream::client::{ENV_PASSWORD, ENV_USER};
 use serde::{Deserialize, Serialize};
 
@@ -35,9 +34,6 @@ struct ScanSpec {
     /// Output columns, by name, in order.
     columns: Vec<String>,
     summary: ScanSummary,
-    /// The rows of each partition of a leaf scan; `None` for a distributed scan (its
-    /// input plan holds them).
-    partitions: Option<Vec<Vec<(u64, u64)>>>,
 }
 
 /// The spec of `t`.
@@ -98,11 +94,19 @@ pub fn decode_table(bytes: &[u8]) -> Result<HdfstreamTable> {
     open_spec(&spec)
 }
 
-/// The bytes that [`decode_scan`] turns back into `exec` on another machine (a distributed
-/// scan's input plan is not in them: the engine encodes it as the node's child).
+/// The bytes that [`decode_scan`] turns back into the distributed scan `exec` on another
+/// machine (its row-range input is not in them: the engine encodes it as the node's child).
+/// A scan whose partitions are not an input is refused: an engine that runs some of a
+/// plan's partitions per task would read all of them in every task.
 pub fn encode_scan(exec: &HdfstreamExec) -> Result<Vec<u8>> {
     if exec.summary().origin.is_none() {
         return Err(malformed("scan", "it was not made by HdfstreamTable::scan"));
+    }
+    if !exec.is_distributed() {
+        return Err(HdfstreamError::Usage(
+            "only a distributed scan (HdfstreamOptions::with_distributed) can be shipped"
+                .to_owned(),
+        ));
     }
     let spec = ScanSpec {
         columns: exec
@@ -113,19 +117,13 @@ pub fn encode_scan(exec: &HdfstreamExec) -> Result<Vec<u8>> {
             .map(|f| f.name().clone())
             .collect(),
         summary: exec.summary().clone(),
-        partitions: exec.leaf_partitions().map(|parts| {
-            parts
-                .iter()
-                .map(|rows| rows.iter().map(|r| (r.start, r.end)).collect())
-                .collect()
-        }),
     };
     serde_json::to_vec(&spec).map_err(|e| malformed("scan", e))
 }
 
-/// Rebuilds a scan from [`encode_scan`]'s bytes and its children (`inputs`: the row-range
-/// plan of a distributed scan, none for a leaf). The table's metadata is fetched from its
-/// server once per minute per machine at most.
+/// Rebuilds a distributed scan from [`encode_scan`]'s bytes and its one child (`inputs`: the
+/// row-range plan). The table's metadata is fetched from its server once per minute per
+/// machine at most.
 pub fn decode_scan(bytes: &[u8], inputs: &[Arc<dyn ExecutionPlan>]) -> Result<HdfstreamExec> {
     let spec: ScanSpec = serde_json::from_slice(bytes).map_err(|e| malformed("scan", e))?;
     let origin = spec
@@ -149,31 +147,16 @@ pub fn decode_scan(bytes: &[u8], inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Hd
         })
         .collect::<Result<Vec<usize>>>()?;
     let projected = full.project(&indices)?;
-    match (spec.partitions, inputs) {
-        (Some(parts), []) => {
-            let parts = parts
-                .into_iter()
-                .map(|p| RowRanges::from_ranges(p.into_iter().map(|(s, e)| s..e)))
-                .collect();
-            Ok(HdfstreamExec::new(projected, parts, spec.summary, None))
-        }
-        (None, [input]) => Ok(HdfstreamExec::distributed(
+    match inputs {
+        [input] => Ok(HdfstreamExec::distributed(
             projected,
             Arc::clone(input),
             Vec::new(),
             spec.summary,
         )),
-        (parts, inputs) => Err(malformed(
+        _ => Err(malformed(
             "scan",
-            format!(
-                "{} with {} inputs",
-                if parts.is_some() {
-                    "a leaf"
-                } else {
-                    "a distributed scan"
-                },
-                inputs.len()
-            ),
+            format!("a distributed scan with {} inputs", inputs.len()),
         )),
     }
 }
@@ -206,7 +189,6 @@ mod tests {
             "columns": ["Masses"],
             "summary": { "group": "/PartType0", "files": 1, "pushed": [], "cells": null,
                          "total_rows": 10, "exact": true, "late": [], "origin": null },
-            "partitions": [[[0, 10]]],
         });
         let bytes = serde_json::to_vec(&spec).expect("json");
         let err = decode_scan(&bytes, &[]).expect_err("no table");

@@ -12,7 +12,7 @@ use std::path::Path;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float32Type, Float64Type, Int64Type, UInt64Type};
 use datafusion::prelude::SessionContext;
-use region_common::{Snapshot, h5_positions};
+use region_common::{Snapshot, h5, h5_positions};
 
 /// A multi-threaded runtime for the async part of a test (the server of the sample runs its
 /// own, so it is started outside this one).
@@ -23,15 +23,6 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
-}
-
-fn h5<T: hdf5_metno::H5Type>(paths: &[std::path::PathBuf], name: &str) -> Vec<T> {
-    let mut out = Vec::new();
-    for p in paths {
-        let f = hdf5_metno::File::open(p).unwrap();
-        out.extend(f.dataset(name).unwrap().read_raw::<T>().unwrap());
-    }
-    out
 }
 
 fn ctx(s: &Snapshot) -> (SessionContext, String) {

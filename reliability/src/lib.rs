@@ -208,6 +208,20 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[rank.clamp(1, values.len()) - 1]
 }
 
+/// The values of a numeric Arrow column (nested fixed-size lists flattened) cast to `f64`.
+pub fn column_f64(col: &arrow::array::ArrayRef) -> Result<arrow::array::Float64Array, ToolError> {
+    use arrow::array::{Array, FixedSizeListArray, Float64Array};
+    if let Some(list) = col.as_any().downcast_ref::<FixedSizeListArray>() {
+        return column_f64(list.values());
+    }
+    let f = arrow::compute::cast(col, &arrow::datatypes::DataType::Float64)
+        .map_err(|e| ToolError(format!("the column does not cast to f64: {e}")))?;
+    f.as_any()
+        .downcast_ref::<Float64Array>()
+        .cloned()
+        .ok_or_else(|| ToolError("the column did not cast to f64".into()))
+}
+
 /// Print the tool's figures as the last line of its output: `RESULT {json}`, which
 /// `scripts/reliability.sh` collects into its table.
 pub fn print_result(tool: &str, figures: serde_json::Value) {

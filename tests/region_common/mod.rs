@@ -96,6 +96,16 @@ pub(crate) const BOXES: &[(&str, &[&str])] = &[
     ("everything", &["0:25,:,:"]),
 ];
 
+/// The dataset `name` of every file of `paths`, concatenated, read with libhdf5.
+pub(crate) fn h5<T: hdf5_metno::H5Type>(paths: &[PathBuf], name: &str) -> Vec<T> {
+    let mut out = Vec::new();
+    for p in paths {
+        let f = hdf5_metno::File::open(p).expect("open");
+        out.extend(f.dataset(name).expect(name).read_raw::<T>().expect("read"));
+    }
+    out
+}
+
 /// Positions of `ptype` in a file, read with libhdf5.
 pub(crate) fn h5_positions(path: &Path, ptype: &str) -> Vec<[f64; 3]> {
     let f = hdf5_metno::File::open(path).expect("open");

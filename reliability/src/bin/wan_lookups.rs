@@ -21,13 +21,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, FixedSizeListArray};
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
 use hdfstream::arrow::GroupReaderBuilder;
 use hdfstream::remote::Backend;
 use hdfstream::{Connection, OpenOptions, RowRanges, Selection};
 use hdfstream_protocol::{ArrayData, TypedBuffer};
+use hdfstream_reliability::column_f64;
 
 /// Column requests in flight at once in `--table` mode.
 const CONCURRENCY: usize = 8;
@@ -147,7 +145,7 @@ fn lookup_table(url: &str, glob: &str, object: &str, row: u64, files: &[String])
     let rows = RowRanges::join_files(table.files().iter().map(|f| (f.rows, &local)));
     let mut values = Vec::new();
     for batch in table.reader(Some(&rows))? {
-        values.extend(column_f64(batch?.column(0))?);
+        values.extend(column_f64(batch?.column(0))?.values().iter());
     }
     Ok(values)
 }
@@ -171,17 +169,4 @@ fn as_f64(data: &ArrayData) -> Option<Vec<f64>> {
         TypedBuffer::U64(v) => v.iter().map(|&x| x as f64).collect(),
         TypedBuffer::Bytes { .. } => return None,
     })
-}
-
-/// The values of a numeric Arrow column (nested fixed-size lists flattened), as `f64`.
-fn column_f64(col: &ArrayRef) -> Res<Vec<f64>> {
-    if let Some(list) = col.as_any().downcast_ref::<FixedSizeListArray>() {
-        return column_f64(list.values());
-    }
-    let f = cast(col, &DataType::Float64)?;
-    let f = f
-        .as_any()
-        .downcast_ref::<arrow::array::Float64Array>()
-        .ok_or("the column did not cast to f64")?;
-    Ok(f.values().to_vec())
 }

@@ -13,14 +13,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, FixedSizeListArray, Float64Array, RecordBatch};
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::array::RecordBatch;
 use hdfstream::arrow::{
     DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_PREFETCH, GroupReaderBuilder,
 };
 use hdfstream::remote::Backend;
 use hdfstream::{Connection, OpenOptions};
+use hdfstream_reliability::column_f64;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -69,22 +68,9 @@ fn run() -> Res<()> {
     for (i, name) in columns.iter().enumerate() {
         let mut sum = 0.0;
         for b in &batches {
-            sum += column_sum(b.column(i))?;
+            sum += column_f64(b.column(i))?.values().iter().sum::<f64>();
         }
         println!("{name} {sum:e}");
     }
     Ok(())
-}
-
-/// The sum of a numeric Arrow column's values (nested fixed-size lists flattened), as `f64`.
-fn column_sum(col: &ArrayRef) -> Res<f64> {
-    if let Some(list) = col.as_any().downcast_ref::<FixedSizeListArray>() {
-        return column_sum(list.values());
-    }
-    let f = cast(col, &DataType::Float64)?;
-    let f = f
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .ok_or("the column did not cast to f64")?;
-    Ok(f.values().iter().sum())
 }
