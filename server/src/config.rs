@@ -1,6 +1,6 @@
 //! Server configuration: the [`ServeConfig`] struct and its command-line form [`ServeArgs`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -119,7 +119,17 @@ pub struct ServeConfig {
     /// response goes out uncompressed, as from the reference server. Responses under
     /// [`crate::http::MIN_COMPRESSED_BYTES`] and `/download` bodies are never compressed.
     pub compression: Vec<ContentCoding>,
+    /// Client addresses `<base>/status` answers (others get 403); empty: the page is off
+    /// (404). Default: [`LOOPBACK`], as the reference server. Behind a reverse proxy on the
+    /// same machine every client looks local, so leave it empty there.
+    pub status_allow: Vec<IpAddr>,
 }
+
+/// The addresses `/status` answers by default: 127.0.0.1 and ::1.
+pub const LOOPBACK: [IpAddr; 2] = [
+    IpAddr::V4(Ipv4Addr::LOCALHOST),
+    IpAddr::V6(Ipv6Addr::LOCALHOST),
+];
 
 impl ServeConfig {
     /// Defaults for serving `root`: bind 127.0.0.1:8080, base path `/hdfstream`, no auth, no TLS.
@@ -133,6 +143,7 @@ impl ServeConfig {
             limits: Limits::default(),
             tls: None,
             compression: Vec::new(),
+            status_allow: LOOPBACK.to_vec(),
         }
     }
 
@@ -226,6 +237,10 @@ pub struct ServeArgs {
     /// costs CPU on fast ones. Small responses and /download bodies are never compressed.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "CODINGS")]
     pub compress: Vec<ContentCoding>,
+    /// Client addresses the admin page <base>/status answers (comma-separated; others get
+    /// 403); "none" turns the page off. Behind a reverse proxy every client looks local.
+    #[arg(long, value_name = "ADDRS", default_value = "127.0.0.1,::1", value_parser = parse_allow)]
+    pub status_allow: AllowList,
     /// Read a password from stdin, print its hash for the users file, and exit.
     #[arg(long)]
     pub hash_password: bool,
@@ -262,8 +277,29 @@ impl ServeArgs {
             },
             tls,
             compression: self.compress.clone(),
+            status_allow: self.status_allow.0.clone(),
         })
     }
+}
+
+/// A list of client addresses (`--status-allow`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowList(pub Vec<IpAddr>);
+
+/// `none`, or comma-separated IP addresses.
+fn parse_allow(text: &str) -> Result<AllowList, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(AllowList(Vec::new()));
+    }
+    text.split(',')
+        .map(|part| {
+            let part = part.trim();
+            part.parse::<IpAddr>()
+                .map_err(|_| format!("not an IP address: {part:?} (or give \"none\")"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(AllowList)
 }
 
 /// A duration given in seconds (decimals allowed), greater than zero.

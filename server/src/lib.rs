@@ -26,6 +26,6 @@ pub use auth::{Identity, hash_password};
 pub use config::{ContentCoding, Limits, ServeArgs, ServeConfig, TlsConfig};
 pub use error::ServerError;
 pub use http::{
-    AppState, RequestLog, RequestRecord, RunningServer, ServerHandle, app, run, serve, serve_state,
-    spawn,
+    AppState, RequestLog, RequestRecord, RunningServer, ServerHandle, TimedRequest, app, run,
+    serve, serve_state, spawn,
 };

@@ -30,6 +30,29 @@ pub const REQUEST_LOG_CAPACITY: usize = 100_000;
 pub const REQUEST_LOG_BYTES: usize = 64 << 20;
 /// Slices with at most this many runs have them kept in the request log.
 pub const LOGGED_RUNS: usize = 1 << 16;
+/// Finished requests whose durations [`RequestLog::slowest`] chooses from (the most recent).
+pub const TIMED_REQUESTS: usize = 1024;
+/// Longest request path kept in a [`TimedRequest`] (longer ones are cut, marked with `…`).
+const TIMED_PATH_CHARS: usize = 200;
+
+/// How long one finished request took, for the slowest-requests table of `/status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// URL path as received, cut at 200 characters.
+    pub path: String,
+    /// Response status code (0 if the client left before a response was ready).
+    pub status: u16,
+    /// Response body bytes sent.
+    pub body_bytes: u64,
+    /// From the request's arrival to the end of its response body.
+    pub duration: Duration,
+    /// Whether the body was sent to its end.
+    pub complete: bool,
+    /// When the request ended.
+    pub ended: std::time::SystemTime,
+}
 
 /// One request as served: what was asked and how much body went out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +130,10 @@ pub struct RequestLog {
     in_flight: AtomicUsize,
     total_requests: AtomicU64,
     total_body_bytes: AtomicU64,
+    client_errors: AtomicU64,
+    server_errors: AtomicU64,
+    incomplete: AtomicU64,
+    timed: Mutex<VecDeque<TimedRequest>>,
 }
 
 impl RequestLog {
@@ -146,10 +173,68 @@ impl RequestLog {
         self.total_body_bytes.load(Ordering::Relaxed)
     }
 
+    /// Requests answered with a 4xx status since start.
+    pub fn client_errors(&self) -> u64 {
+        self.client_errors.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered with a 5xx status since start.
+    pub fn server_errors(&self) -> u64 {
+        self.server_errors.load(Ordering::Relaxed)
+    }
+
+    /// Requests whose response body did not reach its end (failed mid-stream, the client
+    /// left, or no response was made) since start.
+    pub fn incomplete(&self) -> u64 {
+        self.incomplete.load(Ordering::Relaxed)
+    }
+
+    /// The `n` slowest of the last [`TIMED_REQUESTS`] finished requests, slowest first.
+    pub fn slowest(&self, n: usize) -> Vec<TimedRequest> {
+        let mut all: Vec<TimedRequest> = self
+            .timed
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default();
+        all.sort_by_key(|r| std::cmp::Reverse(r.duration));
+        all.truncate(n);
+        all
+    }
+
+    fn time(&self, record: &RequestRecord, duration: Duration) {
+        let mut path: String = record.path.chars().take(TIMED_PATH_CHARS).collect();
+        if path.len() < record.path.len() {
+            path.push('…');
+        }
+        let timed = TimedRequest {
+            method: record.method.clone(),
+            path,
+            status: record.status,
+            body_bytes: record.body_bytes,
+            duration,
+            complete: record.complete,
+            ended: std::time::SystemTime::now(),
+        };
+        if let Ok(mut list) = self.timed.lock() {
+            if list.len() >= TIMED_REQUESTS {
+                list.pop_front();
+            }
+            list.push_back(timed);
+        }
+    }
+
     fn push(&self, record: RequestRecord) {
         self.total_requests.fetch_add(1, Ordering::Relaxed);
         self.total_body_bytes
             .fetch_add(record.body_bytes, Ordering::Relaxed);
+        match record.status {
+            400..=499 => self.client_errors.fetch_add(1, Ordering::Relaxed),
+            500..=599 => self.server_errors.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        if !record.complete {
+            self.incomplete.fetch_add(1, Ordering::Relaxed);
+        }
         if let Ok(mut records) = self.records.lock() {
             let size = record.retained_bytes();
             while !records.list.is_empty()
@@ -309,6 +394,7 @@ impl Drop for Pending {
             ms = self.started.elapsed().as_secs_f64() * 1e3,
             "request"
         );
+        self.log.time(&self.record, self.started.elapsed());
         self.log.in_flight.fetch_sub(1, Ordering::SeqCst);
         let record = std::mem::replace(&mut self.record, RequestRecord::empty());
         self.log.push(record);

@@ -11,6 +11,7 @@ mod gate;
 mod handlers;
 mod listen;
 mod respond;
+mod status;
 mod stream;
 mod tarball;
 mod timeouts;
@@ -28,7 +29,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use compress::MIN_COMPRESSED_BYTES;
-pub use gate::{LOGGED_RUNS, REQUEST_LOG_BYTES, REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
+pub use gate::{
+    LOGGED_RUNS, REQUEST_LOG_BYTES, REQUEST_LOG_CAPACITY, RequestLog, RequestRecord,
+    TIMED_REQUESTS, TimedRequest,
+};
+pub use status::SLOWEST_SHOWN;
 
 use crate::auth::{AccessRules, Users};
 use crate::config::{ContentCoding, Limits, ServeArgs, ServeConfig, TlsConfig};
@@ -49,6 +54,9 @@ pub(crate) struct Shared {
     pub(crate) logins: gate::FailedLogins,
     pub(crate) hdf5: Hdf5Files,
     pub(crate) compression: Vec<ContentCoding>,
+    pub(crate) status_allow: Vec<std::net::IpAddr>,
+    pub(crate) started: Instant,
+    pub(crate) started_at: std::time::SystemTime,
 }
 
 /// Server state: the served tree, users, limits, request log. Cheap to clone.
@@ -93,6 +101,9 @@ impl AppState {
             hdf5: Hdf5Files::default()
                 .with_decode_jobs_per_request(config.limits.decode_jobs_per_request),
             compression: config.compression.clone(),
+            status_allow: config.status_allow.clone(),
+            started: Instant::now(),
+            started_at: std::time::SystemTime::now(),
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -111,8 +122,8 @@ impl AppState {
     }
 }
 
-/// The router: `<base>/msgpack[/<vpath>]` (GET, HEAD, POST) and `<base>/download/<vpath>`
-/// (GET, HEAD), behind the accounting/auth/limit middleware (which counts the bytes sent,
+/// The router: `<base>/msgpack[/<vpath>]` (GET, HEAD, POST), `<base>/download/<vpath>`
+/// (GET, HEAD) and the admin page `<base>/status` (GET), behind the accounting/auth/limit middleware (which counts the bytes sent,
 /// compressed when `ServeConfig::compression` allows it).
 pub fn app(state: AppState) -> Router {
     let endpoints = Router::new()
@@ -125,6 +136,7 @@ pub fn app(state: AppState) -> Router {
         .route("/download", get(handlers::download))
         .route("/download/", get(handlers::download))
         .route("/download/{*vpath}", get(handlers::download))
+        .route("/status", get(status::status))
         .layer(DefaultBodyLimit::max(state.shared.limits.max_body_bytes));
     let mut routed = if state.base_path.is_empty() {
         endpoints

@@ -31,7 +31,8 @@ pub(crate) fn request_error(error: &RequestError) -> Response {
     msgpack_error(status, &error.message)
 }
 
-fn escape_html(text: &str) -> String {
+/// `text` with HTML's special characters escaped.
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
