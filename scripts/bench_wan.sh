@@ -49,8 +49,10 @@
 # built last, and cargo may judge another checkout's newer build fresh for this one (it
 # compares mtimes); `touch` this checkout's sources before building, or use --bin-dir.
 #
-# --compress: if the server has a `--compress` option, the Rust client's operations run a
-# second time against a server started with it (rows marked "+zstd"); otherwise it says so.
+# --compress: if the server has a `--compress` option, both clients' operations run a second
+# time against a server started with `--compress zstd,gzip`: our client gets zstd (rows
+# "Rust+zstd"), the Python client, which asks for gzip, gets gzip (rows "Python+gzip", and a
+# last column with each Rust row's speed-up over them); otherwise it says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -265,7 +267,7 @@ start_server() {
 COMPRESS_ARGS=()
 if [ "$COMPRESS" = 1 ]; then
     if "$BIN" serve --help | grep -q -- '--compress'; then
-        COMPRESS_ARGS=(--compress zstd)
+        COMPRESS_ARGS=(--compress zstd,gzip)
     else
         echo "bench_wan: this server has no --compress option yet; the compressed variant is left out" >&2
         COMPRESS=0
@@ -280,7 +282,7 @@ for profile in ${PROFILES//,/ }; do
     variants=(--variant "plain=$URL")
     if [ "$COMPRESS" = 1 ]; then
         start_server 8081 "${COMPRESS_ARGS[@]}"
-        variants+=(--variant "zstd=$URL")
+        variants+=(--variant "zstd=$URL" --py-variant "gzip=$URL")
     fi
     ip netns exec "$NS_C" "$PY" "$REPO/scripts/bench_wan_client.py" \
         --profile "$profile" --rtt-ms "$RTT_MS" --rate-mbit "$RATE_MBIT" --link "$LINK" \

@@ -401,6 +401,9 @@ def main() -> None:
     ap.add_argument("--variant", action="append", required=True,
                     help="NAME=URL: a server; the first is the plain one both clients use, "
                          "the others (e.g. compressing) only the Rust client")
+    ap.add_argument("--py-variant", action="append", default=[],
+                    help="NAME=URL: a further server the Python client also runs against "
+                         "(rows 'Python+NAME', e.g. a server that offers gzip)")
     ap.add_argument("--only", help="comma-separated operation keys (default: all)")
     ap.add_argument("--show-requests", action="store_true",
                     help="print the server's log of each operation's first run")
@@ -419,6 +422,10 @@ def main() -> None:
     clients = [("Rust", rust(plain_url), lambda: None), ("Python", py, py.fresh)]
     for name, url in variants[1:]:
         clients.append((f"Rust+{name}", rust(url), lambda: None))
+    py_variants = [v.split("=", 1) for v in args.py_variant]
+    for name, url in py_variants:
+        pyv = Python(url, data)
+        clients.append((f"Python+{name}", pyv, pyv.fresh))
     ops = OPERATIONS
     if args.only:
         keep = set(args.only.split(","))
@@ -434,13 +441,13 @@ def main() -> None:
     for run in range(args.runs):
         for key, label, rust_m, py_m in ops:
             for cname, client, before in clients:
-                method = py_m if cname == "Python" else rust_m
+                method = py_m if cname.startswith("Python") else rust_m
                 show = f"{label}, {cname}" if args.show_requests and run == 0 else None
                 r = measure(getattr(client, method), before, log, counters, rtt, show)
                 results.setdefault((key, cname), []).append(r)
             for suffix, method in EXTRA_ROWS.get(key, []):
                 for cname, client, _ in clients:
-                    if cname == "Python":
+                    if cname.startswith("Python"):
                         continue
                     row = f"{cname} {suffix}"
                     show = f"{label}, {row}" if args.show_requests and run == 0 else None
@@ -452,15 +459,19 @@ def main() -> None:
           f"{data.rows:,}-row column; median of {args.runs} runs; TCP connect {measured_rtt * 1e3:.1f} ms; "
           f"{time.perf_counter() - started:.0f} s in all")
     head = f"{'operation':32} {'client':15} {'time s':>8} {'req':>5} {'conn':>4} {'seq RT':>6} {'t/RTT':>7} {'RT%':>4} {'wire':>9}"
-    print(head + f" {'time R/Py':>9} {'speed-up':>8} {'req R/Py':>8} {'bytes R/Py':>10}")
+    py_alt = f"Python+{py_variants[0][0]}" if py_variants else None
+    print(head + f" {'time R/Py':>9} {'speed-up':>8} {'req R/Py':>8} {'bytes R/Py':>10}"
+          + (f" {'vs ' + py_alt:>17}" if py_alt else ""))
     print("-" * (len(head) + 40))
     legend = ("req: requests the server logged; conn: TCP connections the client opened; seq RT: the longest chain of them one after another; "
               "t/RTT: time in round trips; RT%: seq RT x measured RTT / time; wire: rx+tx bytes; "
-              "R/Py: Rust / Python; speed-up: Python time / Rust time")
+              "R/Py: Rust / Python; speed-up: Python time / Rust time"
+              + (f"; vs {py_alt}: {py_alt} time / Rust time" if py_alt else ""))
     for key, label, _, _ in ops:
         pyr = results[(key, "Python")]
         rows = [c[0] for c in clients] + [
-            f"{c[0]} {suffix}" for suffix, _ in EXTRA_ROWS.get(key, []) for c in clients if c[0] != "Python"
+            f"{c[0]} {suffix}" for suffix, _ in EXTRA_ROWS.get(key, []) for c in clients
+            if not c[0].startswith("Python")
         ]
         for cname in rows:
             runs = results[(key, cname)]
@@ -471,6 +482,8 @@ def main() -> None:
             if cname != "Python":
                 pt, pn, pb = (median(pyr, k) for k in ("time", "requests", "bytes"))
                 line += f" {t / pt:>9.3f} {pt / t:>7.1f}x {n / pn if pn else float('nan'):>8.3f} {b / pb if pb else float('nan'):>10.3f}"
+                if py_alt and not cname.startswith("Python"):
+                    line += f" {median(results[(key, py_alt)], 'time') / t:>16.1f}x"
             print(line)
     print(legend)
     sys.stdout.flush()
