@@ -207,10 +207,7 @@ fn write_types_file(path: &Path) {
     ds.write_scalar(&-3.75f64).expect("write");
     let ds = f.new_dataset::<i16>().create("scalar_i16").expect("ds");
     ds.write_scalar(&-300i16).expect("write");
-    f.new_dataset::<f32>()
-        .shape(0)
-        .create("empty")
-        .expect("ds");
+    f.new_dataset::<f32>().shape(0).create("empty").expect("ds");
     let deep = f.create_group("a/b/c").expect("nested");
     deep.new_dataset_builder()
         .with_data(&[1u8, 2, 3][..])
@@ -477,7 +474,11 @@ fn access_rules_hidden_names_and_traversal() {
         "/no/such is not a valid path in all_types.hdf5"
     );
     assert_eq!(
-        get(&url(&site, "data", "file=types/all_types.hdf5&path=/ints"), None).status,
+        get(
+            &url(&site, "data", "file=types/all_types.hdf5&path=/ints"),
+            None
+        )
+        .status,
         400,
         "a group has no data"
     );
@@ -498,11 +499,7 @@ fn selections_are_bounded_and_checked() {
     let site = site(limits);
     let data = |query: &str| {
         get(
-            &url(
-                &site,
-                "data",
-                &format!("file=types/all_types.hdf5&{query}"),
-            ),
+            &url(&site, "data", &format!("file=types/all_types.hdf5&{query}")),
             None,
         )
     };
@@ -513,10 +510,7 @@ fn selections_are_bounded_and_checked() {
     let slice = data("path=/floats/f64_20000&format=bin&selection=0:1000");
     assert_eq!(slice.status, 200);
     assert_eq!(slice.body.len(), 8000);
-    assert_eq!(
-        data("path=/floats/f64_20000&selection=0:1001").status,
-        413
-    );
+    assert_eq!(data("path=/floats/f64_20000&selection=0:1001").status, 413);
     assert_eq!(data("path=/floats/f64_20000&selection=::10").status, 413);
     assert_eq!(data("path=/floats/f64_20000&selection=::20").status, 200);
     let stats = get(
@@ -530,7 +524,16 @@ fn selections_are_bounded_and_checked() {
     assert_eq!(stats.status, 413);
     // Malformed selections: 400 with a message, never a panic.
     for bad in [
-        "a", "", "1:2:3:4", "::0", "::-1", "0,0", "99999", "-20001", "1.5", "0x1",
+        "a",
+        "",
+        "1:2:3:4",
+        "::0",
+        "::-1",
+        "0,0",
+        "99999",
+        "-20001",
+        "1.5",
+        "0x1",
         "99999999999999999999",
     ] {
         let answer = data(&format!(
