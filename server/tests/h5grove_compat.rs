@@ -176,6 +176,12 @@ fn write_types_file(path: &Path) {
         .with_data(&fixed[..])
         .create("fixed")
         .expect("ds");
+    let wide: Vec<FixedAscii<500>> = (0..40).map(|i| ascii(&"w".repeat(i * 12))).collect();
+    strings
+        .new_dataset_builder()
+        .with_data(&wide[..])
+        .create("wide")
+        .expect("ds");
     let vlen: Vec<VarLenUnicode> = ["x", "ünïcode", "", "a longer string"]
         .iter()
         .map(|s| s.parse().expect("str"))
@@ -522,6 +528,15 @@ fn selections_are_bounded_and_checked() {
         None,
     );
     assert_eq!(stats.status, 413);
+    // Wide elements count as several: 40 strings of 500 bytes are over 1000 x 16 bytes.
+    let wide = data("path=/strings/wide");
+    assert_eq!(wide.status, 413);
+    assert!(message(&wide).contains("bytes"), "{}", message(&wide));
+    let some = data("path=/strings/wide&selection=0:32");
+    assert_eq!(some.status, 200);
+    let strings: Vec<String> = serde_json::from_slice(&some.body).expect("JSON strings");
+    assert_eq!(strings.len(), 32);
+    assert_eq!(strings[31], "w".repeat(31 * 12));
     // Malformed selections: 400 with a message, never a panic.
     for bad in [
         "a",

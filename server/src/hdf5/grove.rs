@@ -1600,6 +1600,20 @@ impl Hdf5Files {
         if n > max_elements {
             return Err(too_large(n, max_elements));
         }
+        // SAFETY: valid dataset id.
+        let ty = Id::new(unsafe { H5Dget_type(ds.raw()) })
+            .ok_or_else(|| error(404, "Unable to read the type of the dataset"))?;
+        // SAFETY: valid type id.
+        let size = unsafe { H5Tget_size(ty.raw()) } as u64;
+        let budget = max_elements.saturating_mul(BYTES_PER_ELEMENT);
+        if n.saturating_mul(size) > budget {
+            return Err(error(
+                413,
+                format!(
+                    "The selection has {n} elements of {size} bytes, more than the {budget} bytes this server sends at once; select a smaller slice"
+                ),
+            ));
+        }
         read_dataset(&ds, shape.as_deref(), &dims)
     }
 
@@ -1612,8 +1626,11 @@ impl Hdf5Files {
         req: &DataRequest,
         max_elements: u64,
     ) -> Result<(Vec<u8>, &'static str), RequestError> {
-        self.with_file(file, |fid| {
-            let values = Self::grove_values(fid, file_name, path, &req.selection, max_elements)?;
+        // Encoded outside the libhdf5 lock.
+        let values = self.with_file(file, |fid| {
+            Self::grove_values(fid, file_name, path, &req.selection, max_elements)
+        })?;
+        {
             let numeric = values.elem.is_numeric() && values.shape.is_some();
             if req.safe && !numeric {
                 return Err(error(422, "Unsupported dtype safe for non-numeric data"));
@@ -1634,7 +1651,7 @@ impl Hdf5Files {
                     "Unsupported encoding npy for non-numeric content",
                 )),
             }
-        })
+        }
     }
 
     /// `/stats`: h5grove's statistics of the selected values (finite ones for floats).
@@ -1646,13 +1663,13 @@ impl Hdf5Files {
         selection: &Selection,
         max_elements: u64,
     ) -> Result<Vec<u8>, RequestError> {
-        self.with_file(file, |fid| {
-            let values = Self::grove_values(fid, file_name, path, selection, max_elements)?;
-            if values.shape.is_none() {
-                return Err(error(400, "Statistics need numeric data"));
-            }
-            values.stats().map(|v| to_json_bytes(&v))
-        })
+        let values = self.with_file(file, |fid| {
+            Self::grove_values(fid, file_name, path, selection, max_elements)
+        })?;
+        if values.shape.is_none() {
+            return Err(error(400, "Statistics need numeric data"));
+        }
+        values.stats().map(|v| to_json_bytes(&v))
     }
 
     /// `/paths`: the group's path and the paths of every link below it, visited in name
@@ -1703,6 +1720,9 @@ impl Hdf5Files {
         })
     }
 }
+
+/// Bytes per element of the element limit (wide elements count as several).
+const BYTES_PER_ELEMENT: u64 = 16;
 
 fn too_large(n: u64, max: u64) -> RequestError {
     error(
