@@ -176,6 +176,14 @@ fn write_types_file(path: &Path) {
         .with_data(&fixed[..])
         .create("fixed")
         .expect("ds");
+    let long: Vec<u8> = (0..1200).map(|i| (i % 251) as u8).collect();
+    strings
+        .new_attr::<u8>()
+        .shape(1200)
+        .create("long")
+        .expect("attr")
+        .write_raw(&long)
+        .expect("write");
     let wide: Vec<FixedAscii<500>> = (0..40).map(|i| ascii(&"w".repeat(i * 12))).collect();
     strings
         .new_dataset_builder()
@@ -537,6 +545,15 @@ fn selections_are_bounded_and_checked() {
     let strings: Vec<String> = serde_json::from_slice(&some.body).expect("JSON strings");
     assert_eq!(strings.len(), 32);
     assert_eq!(strings[31], "w".repeat(31 * 12));
+    // Attributes too.
+    let attr = |query: &str| {
+        get(
+            &url(&site, "attr", &format!("file=types/all_types.hdf5&{query}")),
+            None,
+        )
+    };
+    assert_eq!(attr("path=/strings").status, 413);
+    assert_eq!(attr("path=/ints").status, 200);
     // Malformed selections: 400 with a message, never a panic.
     for bad in [
         "a",

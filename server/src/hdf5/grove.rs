@@ -283,6 +283,9 @@ fn int_value(bytes: &[u8], signed: bool) -> i128 {
         v |= u128::from(*b) << (8 * i);
     }
     let bits = 8 * bytes.len() as u32;
+    if bits == 0 {
+        return 0;
+    }
     if signed && bits < 128 && (v >> (bits - 1)) & 1 == 1 {
         (v | (!0u128 << bits)) as i128
     } else {
@@ -858,7 +861,10 @@ impl Elem {
     fn of(file_type: hid_t, dtype: &Dtype) -> Result<Self, String> {
         // SAFETY (whole function): valid type ids.
         let class = unsafe { H5Tget_class(file_type) };
-        if class == H5T_class_t::H5T_ENUM && is_bool_enum(file_type) {
+        if class == H5T_class_t::H5T_ENUM
+            && is_bool_enum(file_type)
+            && unsafe { H5Tget_size(file_type) } == 1
+        {
             return Ok(Self::Bool);
         }
         Ok(match dtype {
@@ -1082,7 +1088,8 @@ fn numeric_big_endian(ty: hid_t) -> bool {
     }
 }
 
-fn read_attribute(obj: &Id, name: &str) -> Result<Values, RequestError> {
+/// Reads a whole attribute, refused with 413 beyond `max_elements` elements (or their bytes).
+fn read_attribute(obj: &Id, name: &str, max_elements: u64) -> Result<Values, RequestError> {
     let attr = open_attr(obj, name)?;
     // SAFETY (block): valid ids.
     let ty = Id::new(unsafe { H5Aget_type(attr.raw()) })
@@ -1096,6 +1103,11 @@ fn read_attribute(obj: &Id, name: &str) -> Result<Values, RequestError> {
             s.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
         })
         .ok_or_else(|| error(413, "Attribute too large"))?;
+    // SAFETY: valid type id.
+    let size = unsafe { H5Tget_size(ty.raw()) } as u64;
+    if n > max_elements || n.saturating_mul(size) > max_elements.saturating_mul(BYTES_PER_ELEMENT) {
+        return Err(too_large(n, max_elements));
+    }
     read_values(ty.raw(), shape, n, |mem, buf| {
         // SAFETY: `buf` holds `n` elements of `mem`.
         unsafe { H5Aread(attr.raw(), mem, buf) >= 0 }
@@ -1550,14 +1562,7 @@ impl Hdf5Files {
             };
             let mut out = b"{".to_vec();
             for (i, name) in names.iter().enumerate() {
-                let values = read_attribute(obj, name)?;
-                let n = values
-                    .shape
-                    .as_ref()
-                    .map_or(0, |s| s.iter().product::<u64>());
-                if n > max_elements {
-                    return Err(too_large(n, max_elements));
-                }
+                let values = read_attribute(obj, name, max_elements)?;
                 if i > 0 {
                     out.push(b',');
                 }
