@@ -8,6 +8,7 @@
 
 mod compress;
 mod gate;
+mod h5grove;
 mod handlers;
 mod listen;
 mod respond;
@@ -123,7 +124,9 @@ impl AppState {
 }
 
 /// The router: `<base>/msgpack[/<vpath>]` (GET, HEAD, POST), `<base>/download/<vpath>`
-/// (GET, HEAD) and the admin page `<base>/status` (GET), behind the accounting/auth/limit middleware (which counts the bytes sent,
+/// (GET, HEAD), the h5grove-compatible API `<base>/h5grove/{meta,attr,data,stats,paths}/`
+/// (GET, HEAD) and the admin page `<base>/status` (GET), behind the accounting/auth/limit
+/// middleware (which counts the bytes sent,
 /// compressed when `ServeConfig::compression` allows it).
 pub fn app(state: AppState) -> Router {
     let endpoints = Router::new()
@@ -137,6 +140,18 @@ pub fn app(state: AppState) -> Router {
         .route("/download/", get(handlers::download))
         .route("/download/{*vpath}", get(handlers::download))
         .route("/status", get(status::status))
+        .route("/h5grove", get(h5grove::root))
+        .route("/h5grove/", get(h5grove::root))
+        .route("/h5grove/meta", get(h5grove::meta))
+        .route("/h5grove/meta/", get(h5grove::meta))
+        .route("/h5grove/attr", get(h5grove::attr))
+        .route("/h5grove/attr/", get(h5grove::attr))
+        .route("/h5grove/data", get(h5grove::data))
+        .route("/h5grove/data/", get(h5grove::data))
+        .route("/h5grove/stats", get(h5grove::stats))
+        .route("/h5grove/stats/", get(h5grove::stats))
+        .route("/h5grove/paths", get(h5grove::paths))
+        .route("/h5grove/paths/", get(h5grove::paths))
         .layer(DefaultBodyLimit::max(state.shared.limits.max_body_bytes));
     let mut routed = if state.base_path.is_empty() {
         endpoints
