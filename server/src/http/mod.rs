@@ -4,7 +4,7 @@
 //! * [`serve`] runs it on a bound listener until a shutdown future resolves (HTTP or HTTPS);
 //! * [`spawn`] / [`ServerHandle`] start a server on `127.0.0.1:0` for tests and embedding,
 //!   with [`RequestLog`] accounting of every request served;
-//! * [`run`] is `hdfstream serve`: prints the base URL, stops on Ctrl-C.
+//! * [`run`] is `hdfstream serve`: prints the base URL and the viewer's, stops on Ctrl-C.
 
 mod compress;
 mod gate;
@@ -14,6 +14,7 @@ mod respond;
 mod stream;
 mod tarball;
 mod timeouts;
+mod viewer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -111,8 +112,8 @@ impl AppState {
     }
 }
 
-/// The router: `<base>/msgpack[/<vpath>]` (GET, HEAD, POST) and `<base>/download/<vpath>`
-/// (GET, HEAD), behind the accounting/auth/limit middleware (which counts the bytes sent,
+/// The router: `<base>/msgpack[/<vpath>]` (GET, HEAD, POST), `<base>/download/<vpath>`
+/// (GET, HEAD) and the browser viewer `<base>/viewer/[<vpath>]` (GET, HEAD), behind the accounting/auth/limit middleware (which counts the bytes sent,
 /// compressed when `ServeConfig::compression` allows it).
 pub fn app(state: AppState) -> Router {
     let endpoints = Router::new()
@@ -125,6 +126,9 @@ pub fn app(state: AppState) -> Router {
         .route("/download", get(handlers::download))
         .route("/download/", get(handlers::download))
         .route("/download/{*vpath}", get(handlers::download))
+        .route("/viewer", get(viewer::redirect))
+        .route("/viewer/", get(viewer::page))
+        .route("/viewer/{*rest}", get(viewer::page))
         .layer(DefaultBodyLimit::max(state.shared.limits.max_body_bytes));
     let mut routed = if state.base_path.is_empty() {
         endpoints
@@ -366,7 +370,7 @@ impl Drop for ServerHandle {
 }
 
 /// `hdfstream serve`: hash a password (`--hash-password`), or serve until Ctrl-C, printing
-/// the base URL on stdout once listening.
+/// the base URL on stdout once listening (first line) and the viewer's URL (second line).
 pub async fn run(args: &ServeArgs) -> Result<(), ServerError> {
     if args.hash_password {
         let mut line = String::new();
@@ -386,6 +390,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServerError> {
     let signal = shutdown_signal();
     let running = spawn(config).await?;
     println!("{}", running.base_url());
+    println!("viewer: {}/viewer/", running.base_url());
     tracing::info!(url = running.base_url(), "serving");
     let signal = signal.await;
     tracing::info!(signal, "shutting down");

@@ -31,7 +31,7 @@ pub(crate) fn request_error(error: &RequestError) -> Response {
     msgpack_error(status, &error.message)
 }
 
-fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
