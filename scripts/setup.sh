@@ -80,6 +80,12 @@ if ! "$VENV/bin/python" -c "import swiftsimio, sys; sys.exit(swiftsimio.__versio
     echo "setup: installing swiftsimio 12.4.0 into $VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "swiftsimio==12.4.0"
 fi
+# h5grove 4.0 (the API H5Web's H5GroveProvider speaks) as the truth for the server's
+# h5grove-compatible endpoints (scripts/compat_h5grove.py, run by server/tests/h5grove_compat.rs).
+if ! "$VENV/bin/python" -c "import h5grove, sys, importlib.metadata as m; sys.exit(m.version('h5grove') != '4.0.0')" >/dev/null 2>&1; then
+    echo "setup: installing h5grove 4.0.0 into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "h5grove==4.0.0"
+fi
 # maturin and pytest for the Python package (python/), and the package itself, built into the
 # venv in the dev profile when it is missing (.ci/run rebuilds it before its tests).
 if ! "$VENV/bin/python" -c "import pytest" >/dev/null 2>&1 || [ ! -x "$VENV/bin/maturin" ]; then

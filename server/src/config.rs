@@ -59,6 +59,10 @@ pub struct Limits {
     /// process's open-file limit (`ulimit -n`), which must also cover the open HDF5 files.
     /// Default 512.
     pub max_connections: usize,
+    /// Most elements one h5grove request (`<base>/h5grove/data/`, `stats/`, `attr/`) reads;
+    /// larger selections get 413, so that a browser never asks for gigabytes. Default 2^24
+    /// (a 4096 x 4096 image; 128 MiB of float64).
+    pub max_h5grove_elements: u64,
 }
 
 impl Default for Limits {
@@ -75,6 +79,7 @@ impl Default for Limits {
             min_body_rate: 64 << 10,
             send_timeout: Duration::from_secs(60),
             max_connections: 512,
+            max_h5grove_elements: 1 << 24,
         }
     }
 }
@@ -214,6 +219,10 @@ pub struct ServeArgs {
     /// below the open-file limit (ulimit -n).
     #[arg(long, default_value_t = Limits::default().max_connections)]
     pub max_connections: usize,
+    /// Most elements one h5grove request (data, stats, attributes) reads; larger
+    /// selections get 413.
+    #[arg(long, default_value_t = Limits::default().max_h5grove_elements)]
+    pub max_h5grove_elements: u64,
     /// Certificate chain (PEM) to serve HTTPS; needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -258,6 +267,7 @@ impl ServeArgs {
                 min_body_rate: self.min_body_rate,
                 send_timeout: self.send_timeout,
                 max_connections: self.max_connections.max(1),
+                max_h5grove_elements: self.max_h5grove_elements,
                 ..Limits::default()
             },
             tls,

@@ -39,6 +39,7 @@
 mod direct;
 mod ffi;
 mod filters;
+mod grove;
 mod object;
 mod pool;
 mod read;
@@ -57,6 +58,7 @@ use hdf5_sys::h5p::H5P_DEFAULT;
 use hdfstream_protocol::{ObjectRequest, RequestError};
 
 use ffi::{Id, c_string, locked, path_c_string};
+pub(crate) use grove::{DataRequest, Format, Resolve, Selection};
 use hdfstream_protocol::{MAX_BIN_LEN as MAX_BIN, Sink};
 use object::{Expand, dataset_plan, plan, write_node};
 use read::{StreamError, stream_selection};

@@ -8,6 +8,7 @@
 
 mod compress;
 mod gate;
+mod h5grove;
 mod handlers;
 mod listen;
 mod respond;
@@ -113,8 +114,10 @@ impl AppState {
 }
 
 /// The router: `<base>/msgpack[/<vpath>]` (GET, HEAD, POST), `<base>/download/<vpath>`
-/// (GET, HEAD) and the browser viewer `<base>/viewer/[<vpath>]` (GET, HEAD), behind the accounting/auth/limit middleware (which counts the bytes sent,
-/// compressed when `ServeConfig::compression` allows it).
+/// (GET, HEAD), the h5grove-compatible API `<base>/h5grove/{meta,attr,data,stats,paths}/`
+/// (GET, HEAD) and the browser viewer `<base>/viewer/[<vpath>]` (GET, HEAD), behind the
+/// accounting/auth/limit middleware (which counts the bytes sent, compressed when
+/// `ServeConfig::compression` allows it).
 pub fn app(state: AppState) -> Router {
     let endpoints = Router::new()
         .route("/msgpack", get(handlers::msgpack).post(handlers::msgpack))
@@ -126,6 +129,18 @@ pub fn app(state: AppState) -> Router {
         .route("/download", get(handlers::download))
         .route("/download/", get(handlers::download))
         .route("/download/{*vpath}", get(handlers::download))
+        .route("/h5grove", get(h5grove::root))
+        .route("/h5grove/", get(h5grove::root))
+        .route("/h5grove/meta", get(h5grove::meta))
+        .route("/h5grove/meta/", get(h5grove::meta))
+        .route("/h5grove/attr", get(h5grove::attr))
+        .route("/h5grove/attr/", get(h5grove::attr))
+        .route("/h5grove/data", get(h5grove::data))
+        .route("/h5grove/data/", get(h5grove::data))
+        .route("/h5grove/stats", get(h5grove::stats))
+        .route("/h5grove/stats/", get(h5grove::stats))
+        .route("/h5grove/paths", get(h5grove::paths))
+        .route("/h5grove/paths/", get(h5grove::paths))
         .route("/viewer", get(viewer::redirect))
         .route("/viewer/", get(viewer::page))
         .route("/viewer/{*rest}", get(viewer::page))
