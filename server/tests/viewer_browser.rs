@@ -133,7 +133,25 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {created}"));
         browser.session_url = format!("{root}/session/{id}");
+        browser.set_viewport(1280, 800);
         Some(browser)
+    }
+
+    /// Resize the window so that the page's viewport (and so the screenshots) is
+    /// `width` x `height`.
+    fn set_viewport(&self, width: i64, height: i64) {
+        let rect = format!("{}/window/rect", self.session_url);
+        post(&rect, &json!({ "width": width, "height": height }));
+        let inner = self.eval("return [window.innerWidth, window.innerHeight];", &[]);
+        let (w, h) = (inner[0].as_i64(), inner[1].as_i64());
+        if let (Some(w), Some(h)) = (w, h)
+            && (w, h) != (width, height)
+        {
+            post(
+                &rect,
+                &json!({ "width": 2 * width - w, "height": 2 * height - h }),
+            );
+        }
     }
 
     fn goto(&self, url: &str) {
@@ -508,15 +526,28 @@ fn coordinates_show_a_matrix_of_the_values_libhdf5_reads() {
         served.server.base_url()
     ));
     show_vis(&browser, "Matrix");
+    browser.wait_for(
+        "the matrix",
+        "return document.querySelectorAll('.hs-app [role=grid] [role=gridcell]').length >= 30;",
+        &[],
+    );
+    browser.screenshot("coordinates-matrix");
     browser.click(
         "the Exact notation",
         r"return [...document.querySelectorAll('[role=radio]')]
                .find((b) => b.textContent.trim() === 'Exact') ?? null;",
         &[],
     );
-    // The grid's size is the dataset's shape; its cells (the rendered rows) its values.
+    browser.wait_for(
+        "the Exact notation selected",
+        r"return [...document.querySelectorAll('[role=radio]')]
+               .some((b) => b.textContent.trim() === 'Exact' && b.getAttribute('aria-checked') === 'true');",
+        &[],
+    );
+    // The grid's size is the dataset's shape; its cells (the rendered rows) its values, in
+    // full (the shortest text that reads back as the same double).
     let cells = browser.wait_for(
-        "the matrix cells",
+        "the matrix cells in exact notation",
         r"const grid = document.querySelector('.hs-app [role=grid]');
           if (!grid) return null;
           const cells = [...grid.querySelectorAll('[role=row][aria-rowindex] [role=gridcell]')]
@@ -526,7 +557,6 @@ fn coordinates_show_a_matrix_of_the_values_libhdf5_reads() {
           return { rows: grid.getAttribute('aria-rowcount'), cols: grid.getAttribute('aria-colcount'), cells };",
         &[],
     );
-    browser.screenshot("coordinates-matrix");
     assert_eq!(cells["rows"], json!(dims[0].to_string()), "{cells}");
     assert_eq!(cells["cols"], json!(dims[1].to_string()), "{cells}");
     let cells = cells["cells"].as_array().expect("cells");

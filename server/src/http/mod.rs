@@ -404,12 +404,23 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServerError> {
     };
     let signal = shutdown_signal();
     let running = spawn(config).await?;
-    println!("{}", running.base_url());
-    println!("viewer: {}/viewer/", running.base_url());
+    announce(running.base_url());
     tracing::info!(url = running.base_url(), "serving");
     let signal = signal.await;
     tracing::info!(signal, "shutting down");
     running.shutdown().await
+}
+
+/// Print the base URL and, on the next line, the viewer's, in one write: a reader that takes
+/// the first line and closes the pipe (`| head -1`) does not stop the server, whose later
+/// writes would fail with EPIPE (so no `println!`, which panics on it).
+fn announce(base_url: &str) {
+    use std::io::Write;
+    let text = format!("{base_url}\nviewer: {base_url}/viewer/\n");
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        tracing::warn!(%error, "cannot print the URLs on stdout");
+    }
 }
 
 /// A future that ends at Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and
