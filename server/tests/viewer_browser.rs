@@ -250,14 +250,16 @@ fn post(url: &str, body: &Value) -> Value {
     value
 }
 
-/// The sample snapshot (one file, 2000 gas particles) in a fresh directory, served.
+/// The sample snapshot (one file, 2000 gas particles) and `notes/README.txt` in a fresh
+/// directory.
 struct Served {
     _dir: tempfile::TempDir,
     root: PathBuf,
     server: ServerHandle,
 }
 
-fn serve_sample() -> Served {
+/// The sample served under the base path `base_path`.
+fn serve_sample(base_path: &str) -> Served {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("data");
     let opts = SampleOptions {
@@ -270,6 +272,7 @@ fn serve_sample() -> Served {
     std::fs::write(root.join("notes/README.txt"), b"not HDF5\n").expect("write");
     let mut config = ServeConfig::new(&root);
     config.bind = "127.0.0.1:0".parse().expect("addr");
+    config.base_path = base_path.to_owned();
     let server = ServerHandle::start_with(config).expect("server");
     Served {
         _dir: dir,
@@ -379,7 +382,7 @@ fn the_listing_shows_the_served_files_and_opens_a_snapshot_in_h5web() {
     let Some(browser) = Browser::start() else {
         return;
     };
-    let served = serve_sample();
+    let served = serve_sample("/hdfstream");
     let mut on_disk: Vec<(String, u64)> = std::fs::read_dir(&served.root)
         .expect("read_dir")
         .map(|e| e.expect("entry"))
@@ -430,6 +433,26 @@ fn the_listing_shows_the_served_files_and_opens_a_snapshot_in_h5web() {
           return rows.length === 1 && rows[0] === 'README.txt' && location.pathname.endsWith('/viewer/notes/');",
         &[],
     );
+    // A file that is not HDF5 links to its download.
+    let href = browser.eval(
+        r#"return document.querySelector('tr.hs-file[data-name="README.txt"] a').href;"#,
+        &[],
+    );
+    assert_eq!(
+        href,
+        json!(format!(
+            "{}/download/notes/README.txt",
+            served.server.base_url()
+        ))
+    );
+    // A directory's deep link without its trailing slash lists it too (and gains the slash).
+    browser.goto(&format!("{}/viewer/notes", served.server.base_url()));
+    browser.wait_for(
+        "the notes listing from a link without slash",
+        r"const rows = [...document.querySelectorAll('tr.hs-file')].map((r) => r.dataset.name);
+          return rows.length === 1 && rows[0] === 'README.txt' && location.pathname.endsWith('/viewer/notes/');",
+        &[],
+    );
     browser.click(
         "the root breadcrumb",
         "return document.querySelector('.hs-crumbs a');",
@@ -460,7 +483,7 @@ fn masses_show_a_line_plot_with_the_datasets_name_shape_and_type() {
     let Some(browser) = Browser::start() else {
         return;
     };
-    let served = serve_sample();
+    let served = serve_sample("/hdfstream");
     let path = served.root.join(SNAPSHOT);
     let dims = dataset_shape(&path, "PartType0/Masses");
     assert_eq!(dims.len(), 1);
@@ -513,7 +536,9 @@ fn coordinates_show_a_matrix_of_the_values_libhdf5_reads() {
     let Some(browser) = Browser::start() else {
         return;
     };
-    let served = serve_sample();
+    // Under a base path of two segments: the page, its assets and both APIs follow it.
+    let served = serve_sample("/data/v1");
+    assert!(served.server.base_url().ends_with("/data/v1"));
     let path = served.root.join(SNAPSHOT);
     let file = File::open(&path).expect("libhdf5 open");
     let truth = file
