@@ -11,7 +11,8 @@ classes and `encode`, exactly what h5grove's FastAPI/Flask/Tornado handlers call
 * `data` of every dataset for several selections (integers, negative indices, slices with
   and without steps), in `json` (plain and `flatten`), `bin` and `npy`, with `dtype=origin`
   and `dtype=safe`,
-* `stats` of every numeric dataset for the same selections.
+* `stats` of every numeric dataset for the same selections,
+* `paths` of every group.
 
 JSON answers must parse equal (NaN compared as equal to NaN), binary answers must be the
 same bytes, and the Content-Type must be h5grove's. When h5grove refuses a request with its
@@ -35,7 +36,12 @@ import urllib.request
 
 import h5py
 import numpy as np
-from h5grove.content import DatasetContent, ResolvedEntityContent, get_content_from_file
+from h5grove.content import (
+    DatasetContent,
+    ResolvedEntityContent,
+    get_content_from_file,
+    get_list_of_paths,
+)
 from h5grove.encoders import encode
 
 LARGE = 20_000  # datasets above this many elements are only read through selections
@@ -80,6 +86,9 @@ def h5grove_answer(filepath, endpoint, params):
                 if not isinstance(content, DatasetContent):
                     raise TypeError(f"{content.path} is not a dataset")
                 r = encode(content.data_stats(params.get("selection")), "json")
+        elif endpoint == "paths":
+            with get_list_of_paths(filepath, path, create_error) as paths:
+                r = encode(paths, "json")
         else:
             raise ValueError(endpoint)
     except H5GroveError as e:
@@ -125,13 +134,18 @@ class Checker:
         self.allow = allow
         self.passed = 0
         self.failed = []
-        self.h5grove_failures = 0
+        self.h5grove_failures = {}
 
     def check(self, file, endpoint, params):
         what = f"{endpoint} {file} {params}"
         exp = h5grove_answer(f"{self.root}/{file}", endpoint, params)
         got = ask_server(self.server, endpoint, file, params)
-        problem = self.compare(exp, got)
+        if exp[0] == 500 and b"not native-endianness" in exp[2]:
+            # orjson cannot encode big-endian arrays; we send their values, which must be
+            # what h5grove sends once converted (dtype=safe).
+            self.h5grove_failures.setdefault("JSON of big-endian values (compared with dtype=safe)", what)
+            exp = h5grove_answer(f"{self.root}/{file}", endpoint, {**params, "dtype": "safe"})
+        problem = self.compare(exp, got, what)
         if problem is None:
             self.passed += 1
         elif any(a in what for a in self.allow):
@@ -140,11 +154,12 @@ class Checker:
             self.failed.append(f"{what}: {problem}")
         return exp, got
 
-    def compare(self, exp, got):
+    def compare(self, exp, got, what):
         (es, et, eb), (gs, gt, gb) = exp, got
         if es == 500:
-            self.h5grove_failures += 1
-            if 400 <= gs < 500 or gs == 200:
+            key = f"{eb.decode()[:70]} -> ours {gs}"
+            self.h5grove_failures.setdefault(key, what)
+            if 400 <= gs < 500:
                 return None
             return f"h5grove fails ({eb[:200]!r}); we answer {gs}"
         if es != gs:
@@ -221,12 +236,15 @@ def check_file(c, file):
         c.check(file, "meta", {"path": p})
         if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
             c.check(file, "meta", {"path": p, "resolve_links": "none"})
+            c.check(file, "meta", {"path": p, "resolve_links": "all"})
+        if isinstance(obj, h5py.Group):
+            c.check(file, "paths", {"path": p})
     for p, names in attrs.items():
         c.check(file, "attr", {"path": p})
         for name in names[:3]:
             c.check(file, "attr", {"path": p, "attr_keys": [name]})
     for p, (shape, dtype) in datasets.items():
-        numeric = dtype.kind in "biuf"
+        numeric = dtype.base.kind in "biuf"
         for sel in selections(shape):
             base = {"path": p}
             if sel is not None:
@@ -258,11 +276,25 @@ def main():
     c.check(file, "meta", {"path": "/no/such/path"})
     c.check(file, "attr", {"path": "/no/such/path"})
     c.check(file, "meta", {"path": "/", "resolve_links": "sometimes"})
+    if "types/all_types.hdf5" in args.files:
+        # Selections h5py refuses (h5grove answers 500, we 400), and missing attributes.
+        t = "types/all_types.hdf5"
+        for sel in ["::0", "0,0", "8", "-9", "x", "", "1:2:3:4", "1.5"]:
+            c.check(t, "data", {"path": "/ints/i8", "selection": sel})
+            c.check(t, "stats", {"path": "/ints/i8", "selection": sel})
+        c.check(t, "data", {"path": "/scalar_f64", "selection": "0"})
+        c.check(t, "attr", {"path": "/", "attr_keys": ["no_such_attribute"]})
+        c.check(t, "attr", {"path": "/", "attr_keys": ["flag", "int_scalar"]})
+        c.check(t, "data", {"path": "/ints"})
+        c.check(t, "stats", {"path": "/strings/vlen"})
+        c.check(t, "data", {"path": "/strings/fixed", "format": "npy"})
     for failure in c.failed[:40]:
         print("FAIL", failure)
+    for key, what in c.h5grove_failures.items():
+        print(f"h5grove fails: {key} (e.g. {what})")
     print(
         f"h5grove compat: {c.passed} passed, {len(c.failed)} failed, "
-        f"{c.h5grove_failures} h5grove failures"
+        f"{len(c.h5grove_failures)} kinds of h5grove failures"
     )
     sys.exit(1 if c.failed else 0)
 

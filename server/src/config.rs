@@ -60,8 +60,10 @@ pub struct Limits {
     /// Default 512.
     pub max_connections: usize,
     /// Most elements one h5grove request (`<base>/h5grove/data/`, `stats/`, `attr/`) reads;
-    /// larger selections get 413, so that a browser never asks for gigabytes. Default 2^24
-    /// (a 4096 x 4096 image; 128 MiB of float64).
+    /// larger selections get 413, so that a browser never asks for gigabytes. Elements wider
+    /// than 16 bytes count as several (a dataset selection reads at most 16 bytes per
+    /// allowed element). The answer is built in memory: about this many times 8 bytes for
+    /// `bin`, and up to 25 bytes per number as JSON. Default 2^24 (a 4096 x 4096 image).
     pub max_h5grove_elements: u64,
 }
 

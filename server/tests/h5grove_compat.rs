@@ -176,6 +176,20 @@ fn write_types_file(path: &Path) {
         .with_data(&fixed[..])
         .create("fixed")
         .expect("ds");
+    let long: Vec<u8> = (0..1200).map(|i| (i % 251) as u8).collect();
+    strings
+        .new_attr::<u8>()
+        .shape(1200)
+        .create("long")
+        .expect("attr")
+        .write_raw(&long)
+        .expect("write");
+    let wide: Vec<FixedAscii<500>> = (0..40).map(|i| ascii(&"w".repeat(i * 12))).collect();
+    strings
+        .new_dataset_builder()
+        .with_data(&wide[..])
+        .create("wide")
+        .expect("ds");
     let vlen: Vec<VarLenUnicode> = ["x", "ünïcode", "", "a longer string"]
         .iter()
         .map(|s| s.parse().expect("str"))
@@ -207,10 +221,7 @@ fn write_types_file(path: &Path) {
     ds.write_scalar(&-3.75f64).expect("write");
     let ds = f.new_dataset::<i16>().create("scalar_i16").expect("ds");
     ds.write_scalar(&-300i16).expect("write");
-    f.new_dataset::<f32>()
-        .shape(0)
-        .create("empty")
-        .expect("ds");
+    f.new_dataset::<f32>().shape(0).create("empty").expect("ds");
     let deep = f.create_group("a/b/c").expect("nested");
     deep.new_dataset_builder()
         .with_data(&[1u8, 2, 3][..])
@@ -477,7 +488,11 @@ fn access_rules_hidden_names_and_traversal() {
         "/no/such is not a valid path in all_types.hdf5"
     );
     assert_eq!(
-        get(&url(&site, "data", "file=types/all_types.hdf5&path=/ints"), None).status,
+        get(
+            &url(&site, "data", "file=types/all_types.hdf5&path=/ints"),
+            None
+        )
+        .status,
         400,
         "a group has no data"
     );
@@ -498,11 +513,7 @@ fn selections_are_bounded_and_checked() {
     let site = site(limits);
     let data = |query: &str| {
         get(
-            &url(
-                &site,
-                "data",
-                &format!("file=types/all_types.hdf5&{query}"),
-            ),
+            &url(&site, "data", &format!("file=types/all_types.hdf5&{query}")),
             None,
         )
     };
@@ -513,10 +524,7 @@ fn selections_are_bounded_and_checked() {
     let slice = data("path=/floats/f64_20000&format=bin&selection=0:1000");
     assert_eq!(slice.status, 200);
     assert_eq!(slice.body.len(), 8000);
-    assert_eq!(
-        data("path=/floats/f64_20000&selection=0:1001").status,
-        413
-    );
+    assert_eq!(data("path=/floats/f64_20000&selection=0:1001").status, 413);
     assert_eq!(data("path=/floats/f64_20000&selection=::10").status, 413);
     assert_eq!(data("path=/floats/f64_20000&selection=::20").status, 200);
     let stats = get(
@@ -528,9 +536,36 @@ fn selections_are_bounded_and_checked() {
         None,
     );
     assert_eq!(stats.status, 413);
+    // Wide elements count as several: 40 strings of 500 bytes are over 1000 x 16 bytes.
+    let wide = data("path=/strings/wide");
+    assert_eq!(wide.status, 413);
+    assert!(message(&wide).contains("bytes"), "{}", message(&wide));
+    let some = data("path=/strings/wide&selection=0:32");
+    assert_eq!(some.status, 200);
+    let strings: Vec<String> = serde_json::from_slice(&some.body).expect("JSON strings");
+    assert_eq!(strings.len(), 32);
+    assert_eq!(strings[31], "w".repeat(31 * 12));
+    // Attributes too.
+    let attr = |query: &str| {
+        get(
+            &url(&site, "attr", &format!("file=types/all_types.hdf5&{query}")),
+            None,
+        )
+    };
+    assert_eq!(attr("path=/strings").status, 413);
+    assert_eq!(attr("path=/ints").status, 200);
     // Malformed selections: 400 with a message, never a panic.
     for bad in [
-        "a", "", "1:2:3:4", "::0", "::-1", "0,0", "99999", "-20001", "1.5", "0x1",
+        "a",
+        "",
+        "1:2:3:4",
+        "::0",
+        "::-1",
+        "0,0",
+        "99999",
+        "-20001",
+        "1.5",
+        "0x1",
         "99999999999999999999",
     ] {
         let answer = data(&format!(

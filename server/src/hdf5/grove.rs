@@ -36,7 +36,7 @@ use serde_json::{Map, Value, json};
 use super::Hdf5Files;
 use super::ffi::{Id, c_string, locked, member_name, simple_space, space_shape, take_h5_string};
 use super::read::{Buffer, Reclaim};
-use super::types::{Layout, mem_type};
+use super::types::mem_type;
 
 fn error(status: u16, message: impl Into<String>) -> RequestError {
     RequestError {
@@ -140,7 +140,12 @@ fn open_object(file: &Id, cpath: &CStr) -> Option<Entity> {
 /// targets may lie outside the served tree): they are always described as links, and a 404
 /// with `Resolve::All`.
 #[allow(deprecated)]
-fn lookup(file: &Id, path: &str, resolve: Resolve, file_name: &str) -> Result<Entity, RequestError> {
+fn lookup(
+    file: &Id,
+    path: &str,
+    resolve: Resolve,
+    file_name: &str,
+) -> Result<Entity, RequestError> {
     let cpath = c_string(path).ok_or_else(|| not_valid_path(path, file_name))?;
     if path == "/" {
         return open_object(file, &cpath).ok_or_else(|| not_valid_path(path, file_name));
@@ -201,7 +206,10 @@ fn lookup(file: &Id, path: &str, resolve: Resolve, file_name: &str) -> Result<En
                 )
             };
             if r < 0 || fname.is_null() || opath.is_null() {
-                return Err(error(404, format!("Unable to read the external link {path}")));
+                return Err(error(
+                    404,
+                    format!("Unable to read the external link {path}"),
+                ));
             }
             // SAFETY: NUL-terminated strings inside `value`, which is still alive.
             let (f, p) = unsafe { (CStr::from_ptr(fname), CStr::from_ptr(opath)) };
@@ -230,9 +238,7 @@ fn owned(id: hid_t) -> Option<Id> {
 /// Whether an enum type is h5py's boolean (members FALSE = 0 and TRUE = 1).
 fn is_bool_enum(ty: hid_t) -> bool {
     // SAFETY: valid type id.
-    if unsafe { H5Tget_class(ty) } != H5T_class_t::H5T_ENUM
-        || unsafe { H5Tget_nmembers(ty) } != 2
-    {
+    if unsafe { H5Tget_class(ty) } != H5T_class_t::H5T_ENUM || unsafe { H5Tget_nmembers(ty) } != 2 {
         return false;
     }
     let Some(members) = enum_members(ty) else {
@@ -277,6 +283,9 @@ fn int_value(bytes: &[u8], signed: bool) -> i128 {
         v |= u128::from(*b) << (8 * i);
     }
     let bits = 8 * bytes.len() as u32;
+    if bits == 0 {
+        return 0;
+    }
     if signed && bits < 128 && (v >> (bits - 1)) & 1 == 1 {
         (v | (!0u128 << bits)) as i128
     } else {
@@ -302,7 +311,11 @@ fn numpy_dtype(ty: hid_t) -> Value {
         H5T_class_t::H5T_INTEGER | H5T_class_t::H5T_BITFIELD => {
             let signed = class == H5T_class_t::H5T_INTEGER
                 && unsafe { H5Tget_sign(ty) } == H5T_sign_t::H5T_SGN_2;
-            format!("{}{}{size}", order(ty, size), if signed { 'i' } else { 'u' })
+            format!(
+                "{}{}{size}",
+                order(ty, size),
+                if signed { 'i' } else { 'u' }
+            )
         }
         H5T_class_t::H5T_FLOAT => format!("{}f{size}", order(ty, size)),
         H5T_class_t::H5T_STRING => {
@@ -370,10 +383,12 @@ fn type_meta(ty: hid_t) -> Value {
             let n = u32::try_from(unsafe { H5Tget_nmembers(ty) }).unwrap_or(0);
             let members: Vec<Value> = (0..n)
                 .map(|i| {
-                    let mut member = owned(unsafe { H5Tget_member_type(ty, i) })
-                        .map_or_else(Map::new, |mt| match type_meta(mt.raw()) {
-                            Value::Object(o) => o,
-                            _ => Map::new(),
+                    let mut member =
+                        owned(unsafe { H5Tget_member_type(ty, i) }).map_or_else(Map::new, |mt| {
+                            match type_meta(mt.raw()) {
+                                Value::Object(o) => o,
+                                _ => Map::new(),
+                            }
                         });
                     member.insert("name".into(), json!(member_name(ty, i).unwrap_or_default()));
                     Value::Object(member)
@@ -809,7 +824,8 @@ impl DimSel {
 
 /// Number of elements a selection reads from a dataset of `shape` (`None`: overflow).
 fn selected_count(dims: &[DimSel]) -> Option<u64> {
-    dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(d.count))
+    dims.iter()
+        .try_fold(1u64, |acc, d| acc.checked_mul(d.count))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -819,13 +835,25 @@ fn selected_count(dims: &[DimSel]) -> Option<u64> {
 /// How one element of a read buffer is decoded (packed native memory layout).
 #[derive(Clone, Debug, PartialEq)]
 enum Elem {
-    Int { size: usize, signed: bool },
-    Float { size: usize },
+    Int {
+        size: usize,
+        signed: bool,
+    },
+    Float {
+        size: usize,
+    },
     Bool,
-    FixedStr { len: usize },
+    FixedStr {
+        len: usize,
+    },
     VlenStr,
+    VlenSeq(Box<Elem>),
     Compound(Vec<Elem>),
-    Array { count: usize, dims: Vec<u64>, base: Box<Elem> },
+    Array {
+        count: usize,
+        dims: Vec<u64>,
+        base: Box<Elem>,
+    },
 }
 
 impl Elem {
@@ -833,7 +861,10 @@ impl Elem {
     fn of(file_type: hid_t, dtype: &Dtype) -> Result<Self, String> {
         // SAFETY (whole function): valid type ids.
         let class = unsafe { H5Tget_class(file_type) };
-        if class == H5T_class_t::H5T_ENUM && is_bool_enum(file_type) {
+        if class == H5T_class_t::H5T_ENUM
+            && is_bool_enum(file_type)
+            && unsafe { H5Tget_size(file_type) } == 1
+        {
             return Ok(Self::Bool);
         }
         Ok(match dtype {
@@ -874,7 +905,10 @@ impl Elem {
                 }
                 Self::Compound(members)
             }
-            Dtype::Vlen(_) => return Err("variable-length sequences".to_owned()),
+            Dtype::Vlen(inner) => {
+                let sup = owned(unsafe { H5Tget_super(file_type) }).ok_or("unreadable vlen")?;
+                Self::VlenSeq(Box::new(Self::of(sup.raw(), inner)?))
+            }
         })
     }
 
@@ -885,6 +919,7 @@ impl Elem {
             Self::Bool => 1,
             Self::FixedStr { len } => *len,
             Self::VlenStr => std::mem::size_of::<*const c_char>(),
+            Self::VlenSeq(_) => std::mem::size_of::<hdf5_sys::h5t::hvl_t>(),
             Self::Compound(members) => members.iter().map(Self::size).sum(),
             Self::Array { count, base, .. } => count * base.size(),
         }
@@ -919,8 +954,8 @@ pub(crate) struct Values {
     big_endian: bool,
     /// Packed native bytes of fixed-size elements.
     bytes: Vec<u8>,
-    /// Strings of variable-length string elements.
-    strings: Vec<String>,
+    /// Variable-length elements (strings, sequences), each already in JSON.
+    cells: Vec<Vec<u8>>,
 }
 
 /// Reads `n` elements with `read` into owned values.
@@ -933,10 +968,6 @@ fn read_values(
     let mem = mem_type(file_type).map_err(|why| error(400, format!("Unsupported type: {why}")))?;
     let elem = Elem::of(file_type, &mem.dtype)
         .map_err(|why| error(400, format!("Unsupported type: {why}")))?;
-    if mem.layout == (Layout::Vlen { inner_size: 0 }) || matches!(mem.layout, Layout::Vlen { .. })
-    {
-        return Err(error(400, "Unsupported type: variable-length sequences"));
-    }
     let big_endian = numeric_big_endian(file_type);
     let len = usize::try_from(n)
         .ok()
@@ -953,34 +984,96 @@ fn read_values(
         buf,
     };
     let bytes = guard.buf.bytes();
-    let mut strings = Vec::new();
+    let mut cells = Vec::new();
     let mut fixed = Vec::new();
-    if mem.layout == Layout::VlenString {
-        let ptr = std::mem::size_of::<*const c_char>();
-        strings.reserve(bytes.len() / ptr);
-        for cell in bytes.chunks_exact(ptr) {
-            let mut raw = [0u8; 8];
-            raw[..ptr].copy_from_slice(cell);
-            let p = usize::from_ne_bytes(raw) as *const c_char;
-            strings.push(if p.is_null() {
-                String::new()
-            } else {
-                // SAFETY: libhdf5 filled the cell with a NUL-terminated string, alive until
-                // the guard reclaims it.
-                unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-            });
+    let mut shape = shape;
+    let mut elem = elem;
+    if let (Some([]), Elem::VlenSeq(inner)) = (shape.as_deref(), &elem)
+        && inner.is_numeric()
+        && bytes.len() == elem.size()
+    {
+        // h5py returns the one sequence of a scalar selection as a numeric array.
+        let (len, p) = (word_at(bytes, 0), word_at(bytes, WORD) as *const u8);
+        let inner = (**inner).clone();
+        if !p.is_null() && len > 0 {
+            // SAFETY: the sequence's `len` elements, alive until the guard reclaims them.
+            fixed = unsafe { std::slice::from_raw_parts(p, len * inner.size()) }.to_vec();
+        }
+        shape = Some(vec![len as u64]);
+        elem = inner;
+    } else if matches!(elem, Elem::VlenStr | Elem::VlenSeq(_)) {
+        let size = elem.size();
+        cells.reserve(bytes.len() / size);
+        for cell in bytes.chunks_exact(size) {
+            let mut json = Vec::new();
+            // SAFETY: libhdf5 filled each cell with a `char*` or an `hvl_t` whose memory
+            // lives until the guard reclaims it.
+            unsafe { write_vlen(&mut json, &elem, cell) };
+            cells.push(json);
         }
     } else {
         fixed = bytes.to_vec();
     }
     drop(guard);
-    Ok(Values {
+    let mut values = Values {
         shape,
         elem,
         big_endian,
         bytes: fixed,
-        strings,
-    })
+        cells,
+    };
+    values.unfold_arrays();
+    Ok(values)
+}
+
+/// Size of a pointer or `size_t`.
+const WORD: usize = std::mem::size_of::<usize>();
+
+/// The native-endian word at `at` of `bytes` (0 beyond the end).
+fn word_at(bytes: &[u8], at: usize) -> usize {
+    let mut raw = [0u8; WORD];
+    if let Some(src) = bytes.get(at..at + WORD) {
+        raw.copy_from_slice(src);
+    }
+    usize::from_ne_bytes(raw)
+}
+
+/// Writes a variable-length element (`char*` or `hvl_t` in `cell`) as JSON.
+///
+/// # Safety
+/// `cell` must hold a pointer (or `hvl_t`) filled by a libhdf5 read with `elem`'s memory
+/// type, not yet reclaimed.
+unsafe fn write_vlen(out: &mut Vec<u8>, elem: &Elem, cell: &[u8]) {
+    let word = |at: usize| word_at(cell, at);
+    match elem {
+        Elem::VlenStr => {
+            let p = word(0) as *const c_char;
+            if p.is_null() {
+                write_json(out, "");
+            } else {
+                // SAFETY: a NUL-terminated string (caller's guarantee).
+                write_json(out, &unsafe { CStr::from_ptr(p) }.to_string_lossy());
+            }
+        }
+        Elem::VlenSeq(inner) => {
+            let len = word(0);
+            let p = word(WORD) as *const u8;
+            let size = inner.size().max(1);
+            out.push(b'[');
+            if !p.is_null() && len > 0 {
+                // SAFETY: `len` elements of `size` bytes (caller's guarantee).
+                let data = unsafe { std::slice::from_raw_parts(p, len * size) };
+                for (i, c) in data.chunks_exact(size).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_elem(out, inner, c);
+                }
+            }
+            out.push(b']');
+        }
+        _ => out.extend_from_slice(b"null"),
+    }
 }
 
 /// Whether a numeric (integer, float or enum) file type is big-endian.
@@ -988,14 +1081,15 @@ fn numeric_big_endian(ty: hid_t) -> bool {
     // SAFETY: valid type id.
     match unsafe { H5Tget_class(ty) } {
         H5T_class_t::H5T_INTEGER | H5T_class_t::H5T_FLOAT => is_big_endian(ty),
-        H5T_class_t::H5T_ENUM => {
-            owned(unsafe { H5Tget_super(ty) }).is_some_and(|b| is_big_endian(b.raw()))
+        H5T_class_t::H5T_ENUM | H5T_class_t::H5T_ARRAY => {
+            owned(unsafe { H5Tget_super(ty) }).is_some_and(|b| numeric_big_endian(b.raw()))
         }
         _ => false,
     }
 }
 
-fn read_attribute(obj: &Id, name: &str) -> Result<Values, RequestError> {
+/// Reads a whole attribute, refused with 413 beyond `max_elements` elements (or their bytes).
+fn read_attribute(obj: &Id, name: &str, max_elements: u64) -> Result<Values, RequestError> {
     let attr = open_attr(obj, name)?;
     // SAFETY (block): valid ids.
     let ty = Id::new(unsafe { H5Aget_type(attr.raw()) })
@@ -1005,8 +1099,15 @@ fn read_attribute(obj: &Id, name: &str) -> Result<Values, RequestError> {
     let shape = space_shape(space.raw());
     let n = shape
         .as_ref()
-        .map_or(Some(0), |s| s.iter().try_fold(1u64, |a, &d| a.checked_mul(d)))
+        .map_or(Some(0), |s| {
+            s.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
+        })
         .ok_or_else(|| error(413, "Attribute too large"))?;
+    // SAFETY: valid type id.
+    let size = unsafe { H5Tget_size(ty.raw()) } as u64;
+    if n > max_elements || n.saturating_mul(size) > max_elements.saturating_mul(BYTES_PER_ELEMENT) {
+        return Err(too_large(n, max_elements));
+    }
     read_values(ty.raw(), shape, n, |mem, buf| {
         // SAFETY: `buf` holds `n` elements of `mem`.
         unsafe { H5Aread(attr.raw(), mem, buf) >= 0 }
@@ -1079,7 +1180,7 @@ fn write_elem(out: &mut Vec<u8>, elem: &Elem, bytes: &[u8]) {
             let end = s.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
             write_json(out, &String::from_utf8_lossy(&s[..end]));
         }
-        Elem::VlenStr => out.extend_from_slice(b"null"),
+        Elem::VlenStr | Elem::VlenSeq(_) => out.extend_from_slice(b"null"),
         Elem::Compound(members) => {
             out.push(b'[');
             let mut at = 0;
@@ -1130,6 +1231,24 @@ fn write_nested(out: &mut Vec<u8>, shape: &[u64], leaf: &mut dyn FnMut(&mut Vec<
 }
 
 impl Values {
+    /// h5py reads array-typed elements of numbers as extra trailing dimensions of a numeric
+    /// array; do the same. numpy scalars (0-d results) are always in native byte order.
+    fn unfold_arrays(&mut self) {
+        if let Some(shape) = &mut self.shape {
+            while let Elem::Array { dims, base, .. } = &self.elem {
+                if !base.is_numeric() && !matches!(**base, Elem::Array { .. }) {
+                    break;
+                }
+                shape.extend_from_slice(dims);
+                let base = (**base).clone();
+                self.elem = base;
+            }
+            if shape.is_empty() {
+                self.big_endian = false;
+            }
+        }
+    }
+
     /// The values as JSON: nested lists of the shape (flat when `flatten` and not a
     /// scalar), a bare value for a scalar, `null` for a null dataspace.
     fn json(&self, flatten: bool) -> Vec<u8> {
@@ -1144,11 +1263,11 @@ impl Values {
         } else {
             shape
         };
-        if self.elem == Elem::VlenStr {
-            let mut strings = self.strings.iter();
+        if matches!(self.elem, Elem::VlenStr | Elem::VlenSeq(_)) {
+            let mut cells = self.cells.iter();
             write_nested(&mut out, shape, &mut |out| {
-                if let Some(s) = strings.next() {
-                    write_json(out, s);
+                if let Some(cell) = cells.next() {
+                    out.extend_from_slice(cell);
                 }
             });
         } else {
@@ -1443,14 +1562,7 @@ impl Hdf5Files {
             };
             let mut out = b"{".to_vec();
             for (i, name) in names.iter().enumerate() {
-                let values = read_attribute(obj, name)?;
-                let n = values
-                    .shape
-                    .as_ref()
-                    .map_or(0, |s| s.iter().product::<u64>());
-                if n > max_elements {
-                    return Err(too_large(n, max_elements));
-                }
+                let values = read_attribute(obj, name, max_elements)?;
                 if i > 0 {
                     out.push(b',');
                 }
@@ -1482,13 +1594,30 @@ impl Hdf5Files {
         let dims = match &shape {
             Some(shape) => selection.dims(shape)?,
             None if selection.0.is_some() => {
-                return Err(error(400, "Cannot select from a dataset without a dataspace"));
+                return Err(error(
+                    400,
+                    "Cannot select from a dataset without a dataspace",
+                ));
             }
             None => Vec::new(),
         };
         let n = selected_count(&dims).unwrap_or(u64::MAX);
         if n > max_elements {
             return Err(too_large(n, max_elements));
+        }
+        // SAFETY: valid dataset id.
+        let ty = Id::new(unsafe { H5Dget_type(ds.raw()) })
+            .ok_or_else(|| error(404, "Unable to read the type of the dataset"))?;
+        // SAFETY: valid type id.
+        let size = unsafe { H5Tget_size(ty.raw()) } as u64;
+        let budget = max_elements.saturating_mul(BYTES_PER_ELEMENT);
+        if n.saturating_mul(size) > budget {
+            return Err(error(
+                413,
+                format!(
+                    "The selection has {n} elements of {size} bytes, more than the {budget} bytes this server sends at once; select a smaller slice"
+                ),
+            ));
         }
         read_dataset(&ds, shape.as_deref(), &dims)
     }
@@ -1502,8 +1631,11 @@ impl Hdf5Files {
         req: &DataRequest,
         max_elements: u64,
     ) -> Result<(Vec<u8>, &'static str), RequestError> {
-        self.with_file(file, |fid| {
-            let values = Self::grove_values(fid, file_name, path, &req.selection, max_elements)?;
+        // Encoded outside the libhdf5 lock.
+        let values = self.with_file(file, |fid| {
+            Self::grove_values(fid, file_name, path, &req.selection, max_elements)
+        })?;
+        {
             let numeric = values.elem.is_numeric() && values.shape.is_some();
             if req.safe && !numeric {
                 return Err(error(422, "Unsupported dtype safe for non-numeric data"));
@@ -1515,10 +1647,16 @@ impl Hdf5Files {
                     values.npy(req.safe, req.flatten),
                     "application/octet-stream",
                 )),
-                Format::Bin => Err(error(400, "Unsupported encoding bin for non-numeric content")),
-                Format::Npy => Err(error(422, "Unsupported encoding npy for non-numeric content")),
+                Format::Bin => Err(error(
+                    400,
+                    "Unsupported encoding bin for non-numeric content",
+                )),
+                Format::Npy => Err(error(
+                    422,
+                    "Unsupported encoding npy for non-numeric content",
+                )),
             }
-        })
+        }
     }
 
     /// `/stats`: h5grove's statistics of the selected values (finite ones for floats).
@@ -1530,13 +1668,13 @@ impl Hdf5Files {
         selection: &Selection,
         max_elements: u64,
     ) -> Result<Vec<u8>, RequestError> {
-        self.with_file(file, |fid| {
-            let values = Self::grove_values(fid, file_name, path, selection, max_elements)?;
-            if values.shape.is_none() {
-                return Err(error(400, "Statistics need numeric data"));
-            }
-            values.stats().map(|v| to_json_bytes(&v))
-        })
+        let values = self.with_file(file, |fid| {
+            Self::grove_values(fid, file_name, path, selection, max_elements)
+        })?;
+        if values.shape.is_none() {
+            return Err(error(400, "Statistics need numeric data"));
+        }
+        values.stats().map(|v| to_json_bytes(&v))
     }
 
     /// `/paths`: the group's path and the paths of every link below it, visited in name
@@ -1558,8 +1696,7 @@ impl Hdf5Files {
                 return -1;
             }
             // SAFETY: valid pointers from libhdf5; `data` is the `Vec<String>` below.
-            let (names, name) =
-                unsafe { (&mut *data.cast::<Vec<String>>(), CStr::from_ptr(name)) };
+            let (names, name) = unsafe { (&mut *data.cast::<Vec<String>>(), CStr::from_ptr(name)) };
             names.push(name.to_string_lossy().into_owned());
             0
         }
@@ -1589,6 +1726,9 @@ impl Hdf5Files {
     }
 }
 
+/// Bytes per element of the element limit (wide elements count as several).
+const BYTES_PER_ELEMENT: u64 = 16;
+
 fn too_large(n: u64, max: u64) -> RequestError {
     error(
         413,
@@ -1605,15 +1745,25 @@ mod tests {
     fn dims(sel: &str, shape: &[u64]) -> Result<Vec<(u64, u64, u64, bool)>, u16> {
         Selection::parse(Some(sel))
             .and_then(|s| s.dims(shape))
-            .map(|d| d.iter().map(|d| (d.start, d.count, d.step, d.keep)).collect())
+            .map(|d| {
+                d.iter()
+                    .map(|d| (d.start, d.count, d.step, d.keep))
+                    .collect()
+            })
             .map_err(|e| e.status)
     }
 
     #[test]
     fn selections_follow_python_slicing() {
-        assert_eq!(dims("0:10,2", &[20, 5]), Ok(vec![(0, 10, 1, true), (2, 1, 1, false)]));
+        assert_eq!(
+            dims("0:10,2", &[20, 5]),
+            Ok(vec![(0, 10, 1, true), (2, 1, 1, false)])
+        );
         assert_eq!(dims("::2", &[5]), Ok(vec![(0, 3, 2, true)]));
-        assert_eq!(dims("-1", &[5, 2]), Ok(vec![(4, 1, 1, false), (0, 2, 1, true)]));
+        assert_eq!(
+            dims("-1", &[5, 2]),
+            Ok(vec![(4, 1, 1, false), (0, 2, 1, true)])
+        );
         assert_eq!(dims("-3:", &[5]), Ok(vec![(2, 3, 1, true)]));
         assert_eq!(dims("1:100:3", &[10]), Ok(vec![(1, 3, 3, true)]));
         assert_eq!(dims("4:2", &[10]), Ok(vec![(4, 0, 1, true)]));
