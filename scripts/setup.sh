@@ -3,7 +3,8 @@
 # a C toolchain and pkg-config (ring, zstd-sys and the HDF5 bindings build C), the system
 # libhdf5 (for hdfstream-server), python3-venv, a Rust toolchain through rustup when there is
 # no cargo (Debian's packaged rustc is too old), and a Python venv with the real Python
-# hdfstream client, h5py and swiftsimio (for the compatibility checks). Safe to run again:
+# hdfstream client, h5py and swiftsimio (for the compatibility checks), and headless Chromium
+# with chromedriver (for the viewer's browser test). Safe to run again:
 # each step runs only when its check fails.
 set -euo pipefail
 
@@ -18,6 +19,9 @@ command -v pkg-config >/dev/null 2>&1 || MISSING+=(pkg-config)
 dpkg -s libhdf5-dev >/dev/null 2>&1 || MISSING+=(libhdf5-dev)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || MISSING+=(python3-venv)
 command -v curl >/dev/null 2>&1 || MISSING+=(curl ca-certificates)
+# Headless Chromium and its WebDriver for the viewer's browser test (server/tests/viewer_browser.rs).
+command -v chromium >/dev/null 2>&1 || MISSING+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || MISSING+=(chromium-driver)
 if [ ${#MISSING[@]} -gt 0 ]; then
     echo "setup: installing ${MISSING[*]}"
     $SUDO apt-get update -qq

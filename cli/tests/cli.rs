@@ -689,12 +689,17 @@ fn serve_shuts_down_gracefully_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start hdfstream serve");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("read the URL");
+    stdout.read_line(&mut first).expect("read the URL");
     let served = first.trim().to_owned();
     assert!(served.starts_with("http://127.0.0.1:"), "{first:?}");
+    // The browser viewer's URL on the second line; the pipe then closed, which must not
+    // stop the server.
+    let mut second = String::new();
+    stdout.read_line(&mut second).expect("read the viewer URL");
+    assert_eq!(second, format!("viewer: {served}/viewer/\n"));
+    drop(stdout);
     assert_eq!(ok_stdout(&["ls", &served]), ok_stdout(&["ls", url()]));
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

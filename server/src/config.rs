@@ -183,7 +183,8 @@ pub struct ServeArgs {
     #[arg(required_unless_present = "hash_password")]
     pub dir: Option<PathBuf>,
     /// Address and port to listen on; port 0 picks a free port. The base URL is printed on
-    /// stdout once the server accepts connections.
+    /// stdout once the server accepts connections, and the browser viewer's URL
+    /// (`<base URL>/viewer/`) on the next line.
     #[arg(long, default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,
     /// URL prefix of the endpoints (`<base>/msgpack/...`, `<base>/download/...`); "" for none.

@@ -1042,7 +1042,7 @@ fn catalogue() -> Vec<Case> {
         ("TRACE", "msgpack/", 405),
         ("FOO", "msgpack/", 405),
         ("GET", "status", 404),
-        ("GET", "viewer/", 404),
+        ("GET", "viewer/.assets/nope.js", 404),
         ("GET", "admin", 404),
         ("GET", "", 404),
         ("DELETE", "nothing/here", 404),

@@ -34,7 +34,7 @@ fn err(status: u16, message: impl Into<String>) -> RequestError {
 }
 
 /// The part of the URL path after `/<endpoint>` and its slash.
-fn rest_of<'a>(uri: &'a Uri, endpoint: &str) -> &'a str {
+pub(crate) fn rest_of<'a>(uri: &'a Uri, endpoint: &str) -> &'a str {
     let path = uri.path();
     let after = path
         .strip_prefix('/')

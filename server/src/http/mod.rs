@@ -4,7 +4,7 @@
 //! * [`serve`] runs it on a bound listener until a shutdown future resolves (HTTP or HTTPS);
 //! * [`spawn`] / [`ServerHandle`] start a server on `127.0.0.1:0` for tests and embedding,
 //!   with [`RequestLog`] accounting of every request served;
-//! * [`run`] is `hdfstream serve`: prints the base URL, stops on Ctrl-C.
+//! * [`run`] is `hdfstream serve`: prints the base URL and the viewer's, stops on Ctrl-C.
 
 mod compress;
 mod gate;
@@ -16,6 +16,7 @@ mod status;
 mod stream;
 mod tarball;
 mod timeouts;
+mod viewer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -125,9 +126,9 @@ impl AppState {
 
 /// The router: `<base>/msgpack[/<vpath>]` (GET, HEAD, POST), `<base>/download/<vpath>`
 /// (GET, HEAD), the h5grove-compatible API `<base>/h5grove/{meta,attr,data,stats,paths}/`
-/// (GET, HEAD) and the admin page `<base>/status` (GET), behind the accounting/auth/limit
-/// middleware (which counts the bytes sent,
-/// compressed when `ServeConfig::compression` allows it).
+/// (GET, HEAD), the browser viewer `<base>/viewer/[<vpath>]` (GET, HEAD) and the admin page
+/// `<base>/status` (GET), behind the accounting/auth/limit middleware (which counts the bytes
+/// sent, compressed when `ServeConfig::compression` allows it).
 pub fn app(state: AppState) -> Router {
     let endpoints = Router::new()
         .route("/msgpack", get(handlers::msgpack).post(handlers::msgpack))
@@ -152,6 +153,9 @@ pub fn app(state: AppState) -> Router {
         .route("/h5grove/stats/", get(h5grove::stats))
         .route("/h5grove/paths", get(h5grove::paths))
         .route("/h5grove/paths/", get(h5grove::paths))
+        .route("/viewer", get(viewer::redirect))
+        .route("/viewer/", get(viewer::page))
+        .route("/viewer/{*rest}", get(viewer::page))
         .layer(DefaultBodyLimit::max(state.shared.limits.max_body_bytes));
     let mut routed = if state.base_path.is_empty() {
         endpoints
@@ -393,7 +397,7 @@ impl Drop for ServerHandle {
 }
 
 /// `hdfstream serve`: hash a password (`--hash-password`), or serve until Ctrl-C, printing
-/// the base URL on stdout once listening.
+/// the base URL on stdout once listening (first line) and the viewer's URL (second line).
 pub async fn run(args: &ServeArgs) -> Result<(), ServerError> {
     if args.hash_password {
         let mut line = String::new();
@@ -412,11 +416,23 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServerError> {
     };
     let signal = shutdown_signal();
     let running = spawn(config).await?;
-    println!("{}", running.base_url());
+    announce(running.base_url());
     tracing::info!(url = running.base_url(), "serving");
     let signal = signal.await;
     tracing::info!(signal, "shutting down");
     running.shutdown().await
+}
+
+/// Print the base URL and, on the next line, the viewer's, in one write: a reader that takes
+/// the first line and closes the pipe (`| head -1`) does not stop the server, whose later
+/// writes would fail with EPIPE (so no `println!`, which panics on it).
+fn announce(base_url: &str) {
+    use std::io::Write;
+    let text = format!("{base_url}\nviewer: {base_url}/viewer/\n");
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        tracing::warn!(%error, "cannot print the URLs on stdout");
+    }
 }
 
 /// A future that ends at Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd and
