@@ -8,7 +8,7 @@ mod http_common;
 use std::path::{Path, PathBuf};
 
 use hdfstream_server::{ServeConfig, ServerHandle};
-use http_common::{Answer, get, head};
+use http_common::{Answer, get};
 
 fn dist(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -43,6 +43,32 @@ fn asset_url(page: &str, name: &str) -> String {
     let start = page[..at].rfind('"').expect("attribute start") + 1;
     let end = at + page[at..].find('"').expect("attribute end");
     page[start..end].to_owned()
+}
+
+/// GET `target` over a raw connection with `Accept-Encoding: accept` (none when empty), so
+/// that no client decompresses: the response head's lines and the body as sent.
+fn raw_get(base_url: &str, target: &str, accept: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let host = http_common::host_port(base_url);
+    let mut stream = std::net::TcpStream::connect(&host).expect("connect");
+    let accept = if accept.is_empty() {
+        String::new()
+    } else {
+        format!("Accept-Encoding: {accept}\r\n")
+    };
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{accept}\r\n"
+    )
+    .expect("write");
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).expect("read");
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head = String::from_utf8_lossy(&reply[..split]).to_ascii_lowercase();
+    (head, reply[split + 4..].to_vec())
 }
 
 /// Checks the page and its assets for a server whose base path is `base`.
@@ -109,24 +135,79 @@ fn check_viewer(base: &str) {
         );
         assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(answer.body, dist(file), "{asset_path} is {file}");
+        // ureq asks for gzip and undoes it: the gzipped variant has its own tag.
         let etag = answer.header("etag").expect("an ETag").to_owned();
-        assert_eq!(etag, format!("\"{version}\""));
+        assert_eq!(etag, format!("\"{version}-gz\""));
+
+        // As sent: gzip when asked for it, the file's bytes otherwise, both varying by
+        // Accept-Encoding.
+        for (accept, gzipped) in [
+            ("gzip", true),
+            ("gzip, deflate, br", true),
+            ("zstd;q=1, gzip;q=0.5", true),
+            ("", false),
+            ("identity", false),
+            ("gzip;q=0", false),
+            ("zstd", false),
+        ] {
+            let (head, body) = raw_get(&url, asset_path, accept);
+            assert!(head.starts_with("http/1.1 200"), "{accept}: {head}");
+            assert!(
+                head.contains("\r\nvary: accept-encoding"),
+                "{accept}: {head}"
+            );
+            if gzipped {
+                assert!(
+                    head.contains("\r\ncontent-encoding: gzip"),
+                    "{accept}: {head}"
+                );
+                assert!(head.contains(&format!("etag: \"{version}-gz\"")), "{head}");
+                assert!(
+                    body.len() < dist(file).len() / 2,
+                    "{accept}: {}",
+                    body.len()
+                );
+                let mut plain = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&body[..]),
+                    &mut plain,
+                )
+                .expect("a valid gzip body");
+                assert_eq!(
+                    plain,
+                    dist(file),
+                    "{accept}: {asset_path} gunzipped is {file}"
+                );
+            } else {
+                assert!(!head.contains("content-encoding"), "{accept}: {head}");
+                assert!(head.contains(&format!("etag: \"{version}\"")), "{head}");
+                assert_eq!(body, dist(file), "{accept}: {asset_path} is {file}");
+            }
+        }
 
         let unversioned = asset_path.split_once('?').expect("query").0;
         let answer = get(&format!("{origin}{unversioned}?v=0000"), None);
         assert_eq!(answer.status, 200);
         assert_eq!(answer.header("cache-control"), Some("no-cache"));
-        let answer = head(&format!("{origin}{unversioned}"));
-        assert_eq!(answer.status, 200);
-        assert!(answer.body.is_empty());
-        assert_eq!(
-            answer.header("content-length"),
-            Some(dist(file).len().to_string().as_str())
-        );
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
+        // HEAD: the headers of the GET, no body (without gzip, as ureq cannot undo an
+        // empty gzip body).
+        let resp = agent
+            .head(&format!("{origin}{unversioned}"))
+            .header("Accept-Encoding", "identity")
+            .call()
+            .expect("HEAD");
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(
+            resp.headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok()),
+            Some(dist(file).len().to_string().as_str())
+        );
+        assert!(resp.into_body().read_to_vec().expect("no body").is_empty());
         let resp = agent
             .get(&format!("{origin}{unversioned}"))
             .header("If-None-Match", &etag)

@@ -17,8 +17,10 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
+use super::compress::negotiate;
 use super::handlers::rest_of;
 use super::respond::{escape_html, html_error};
+use crate::config::ContentCoding;
 
 /// The page template: [`BASE_PLACEHOLDER`] and [`VERSION_PLACEHOLDER`] are put in place.
 const INDEX_TEMPLATE: &str = include_str!("../../viewer-dist/index.html");
@@ -54,6 +56,30 @@ const ASSETS: [Asset; 2] = [
 const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Cache policy of the page and of assets asked for without the version: revalidate.
 const CACHE_REVALIDATE: &str = "no-cache";
+
+/// The assets gzipped at the highest level (made once, at the first request that accepts
+/// gzip); `None` for an asset whose compression failed, which then goes out as it is. The
+/// script is 1.5 MB and about 0.43 MB gzipped: a second less at 10 Mbit/s.
+fn gzipped() -> &'static [Option<Vec<u8>>] {
+    static GZIPPED: OnceLock<Vec<Option<Vec<u8>>>> = OnceLock::new();
+    GZIPPED.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|asset| {
+                use std::io::Write as _;
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                let gz = encoder
+                    .write_all(asset.bytes)
+                    .and_then(|()| encoder.finish());
+                gz.inspect_err(|error| {
+                    tracing::warn!(asset = asset.name, %error, "cannot gzip a viewer asset");
+                })
+                .ok()
+            })
+            .collect()
+    })
+}
 
 /// The first 16 hex digits of the SHA-256 of all assets: asset URLs carry it (`?v=`), so
 /// browsers may keep an asset for good and still load a new bundle after an upgrade.
@@ -118,14 +144,22 @@ pub(crate) async fn page(
     }
 }
 
-/// The asset `name`: immutable when asked for with the current version, else revalidated
-/// with its ETag (304 when `If-None-Match` has it); 404 for a name not in the bundle.
+/// The asset `name`, gzipped when the request accepts gzip: immutable when asked for with
+/// the current version, else revalidated with its ETag (304 when `If-None-Match` has it);
+/// 404 for a name not in the bundle.
 fn asset(name: &str, query: Option<&str>, headers: &HeaderMap) -> Response {
-    let Some(asset) = ASSETS.iter().find(|a| a.name == name) else {
+    let Some(index) = ASSETS.iter().position(|a| a.name == name) else {
         return html_error(StatusCode::NOT_FOUND, "No such viewer asset");
     };
+    let asset = &ASSETS[index];
+    let gzip = negotiate(headers, &[ContentCoding::Gzip])
+        .and_then(|_| gzipped().get(index))
+        .and_then(Option::as_deref);
     let version = assets_version();
-    let etag = format!("\"{version}\"");
+    let etag = match gzip {
+        Some(_) => format!("\"{version}-gz\""),
+        None => format!("\"{version}\""),
+    };
     let current = query
         .into_iter()
         .flat_map(|q| q.split('&'))
@@ -145,7 +179,7 @@ fn asset(name: &str, query: Option<&str>, headers: &HeaderMap) -> Response {
     let mut resp = if matched {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        asset.bytes.into_response()
+        gzip.unwrap_or(asset.bytes).into_response()
     };
     let h = resp.headers_mut();
     if !matched {
@@ -153,7 +187,11 @@ fn asset(name: &str, query: Option<&str>, headers: &HeaderMap) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static(asset.content_type),
         );
+        if gzip.is_some() {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
     }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if let Ok(value) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, value);
