@@ -236,3 +236,36 @@ fn the_counters_follow_the_requests_served() {
     assert_eq!(count(&during, "open_files"), 2, "{during}");
     drop(held);
 }
+
+#[test]
+fn the_command_line_names_the_allowed_addresses() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: hdfstream_server::ServeArgs,
+    }
+    let allow = |args: &[&str]| -> Vec<IpAddr> {
+        let mut argv = vec!["serve", "/data"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).expect("parse");
+        cli.serve.to_config().expect("config").status_allow
+    };
+    let loopback: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+    assert_eq!(allow(&[]), loopback);
+    assert_eq!(ServeConfig::new("/data").status_allow, loopback);
+    assert_eq!(
+        allow(&["--status-allow", "10.0.0.7, ::1"]),
+        vec![
+            "10.0.0.7".parse::<IpAddr>().unwrap(),
+            "::1".parse().unwrap()
+        ]
+    );
+    assert!(allow(&["--status-allow", "none"]).is_empty());
+    for bad in ["localhost", "10.0.0.300", "", "127.0.0.1,,::1"] {
+        assert!(
+            Cli::try_parse_from(["serve", "/data", "--status-allow", bad]).is_err(),
+            "{bad:?}"
+        );
+    }
+}
