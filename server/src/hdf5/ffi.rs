@@ -8,8 +8,11 @@ use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_void};
 
 use hdf5_metno_sys as hdf5_sys;
-use hdf5_sys::h5::H5free_memory;
+use hdf5_sys::h5::{H5_index_t, H5_iter_order_t, H5free_memory, herr_t, hsize_t};
+use hdf5_sys::h5a::{H5A_info_t, H5Aiterate2};
 use hdf5_sys::h5i::{H5Idec_ref, hid_t};
+use hdf5_sys::h5l::{H5L_info1_t, H5Lget_val, H5Literate1};
+use hdf5_sys::h5p::H5P_DEFAULT;
 use hdf5_sys::h5s::{H5S_SELECT_SET, H5Screate_simple, H5Sget_simple_extent_dims};
 use hdf5_sys::h5s::{H5S_class_t, H5Sget_simple_extent_ndims, H5Sget_simple_extent_type};
 use hdf5_sys::h5s::{H5Sselect_hyperslab, H5Sselect_none};
@@ -127,4 +130,99 @@ pub(crate) fn select_block(space: hid_t, start: &[u64], count: &[u64]) -> bool {
                 std::ptr::null(),
             ) >= 0
     }
+}
+
+/// The text of NUL-terminated `bytes` (all of them when there is no NUL), lossily decoded.
+pub(crate) fn c_text(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// The value of the link `name` of `loc` (`size` bytes, as its link info says): the target
+/// path of a soft link, the packed file and path of an external one.
+pub(crate) fn link_value(loc: &Id, name: &CStr, size: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; size.max(1)];
+    // SAFETY: `buf` holds `buf.len()` bytes.
+    let r = unsafe {
+        H5Lget_val(
+            loc.raw(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            H5P_DEFAULT,
+        )
+    };
+    (r >= 0).then_some(buf)
+}
+
+/// `H5Aiterate2` callback: pushes each attribute name onto the `Vec<String>` in `data`.
+unsafe extern "C" fn push_attr_name(
+    _loc: hid_t,
+    name: *const c_char,
+    _info: *const H5A_info_t,
+    data: *mut c_void,
+) -> herr_t {
+    if name.is_null() || data.is_null() {
+        return -1;
+    }
+    // SAFETY: valid pointers from libhdf5; `data` is the `Vec<String>` of `attribute_names`.
+    let (names, name) = unsafe { (&mut *data.cast::<Vec<String>>(), CStr::from_ptr(name)) };
+    names.push(name.to_string_lossy().into_owned());
+    0
+}
+
+/// `H5Literate1` / `H5Lvisit1` callback: pushes each link name (a path below the start
+/// group, for a visit) onto the `Vec<String>` in `data`.
+pub(crate) unsafe extern "C" fn push_link_name(
+    _group: hid_t,
+    name: *const c_char,
+    _info: *const H5L_info1_t,
+    data: *mut c_void,
+) -> herr_t {
+    if name.is_null() || data.is_null() {
+        return -1;
+    }
+    // SAFETY: valid pointers from libhdf5; `data` is a `Vec<String>` (see the callers).
+    let (names, name) = unsafe { (&mut *data.cast::<Vec<String>>(), CStr::from_ptr(name)) };
+    names.push(name.to_string_lossy().into_owned());
+    0
+}
+
+/// Names of the attributes of `obj`, in ascending name-index order; `None` if libhdf5
+/// cannot list them.
+pub(crate) fn attribute_names(obj: &Id) -> Option<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    let mut idx: hsize_t = 0;
+    // SAFETY: the callback only touches `names`.
+    let r = unsafe {
+        H5Aiterate2(
+            obj.raw(),
+            H5_index_t::H5_INDEX_NAME,
+            H5_iter_order_t::H5_ITER_INC,
+            &mut idx,
+            Some(push_attr_name),
+            (&mut names as *mut Vec<String>).cast(),
+        )
+    };
+    (r >= 0).then_some(names)
+}
+
+/// Names of the links of `group`, in ascending name-index order; `None` if libhdf5 cannot
+/// list them.
+#[allow(deprecated)]
+pub(crate) fn link_names(group: &Id) -> Option<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    let mut idx: hsize_t = 0;
+    // SAFETY: the callback only touches `names`.
+    let r = unsafe {
+        H5Literate1(
+            group.raw(),
+            H5_index_t::H5_INDEX_NAME,
+            H5_iter_order_t::H5_ITER_INC,
+            &mut idx,
+            Some(push_link_name),
+            (&mut names as *mut Vec<String>).cast(),
+        )
+    };
+    (r >= 0).then_some(names)
 }

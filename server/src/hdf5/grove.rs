@@ -12,14 +12,12 @@ use std::os::raw::{c_char, c_uint, c_void};
 use std::sync::Arc;
 
 use hdf5_metno_sys as hdf5_sys;
-use hdf5_sys::h5::{H5_index_t, H5_iter_order_t, herr_t};
-use hdf5_sys::h5a::{H5A_info_t, H5Aget_space, H5Aget_type, H5Aiterate2, H5Aopen, H5Aread};
+use hdf5_sys::h5::{H5_index_t, H5_iter_order_t};
+use hdf5_sys::h5a::{H5Aget_space, H5Aget_type, H5Aopen, H5Aread};
 use hdf5_sys::h5d::{H5D_layout_t, H5Dget_create_plist, H5Dget_space, H5Dget_type, H5Dread};
 use hdf5_sys::h5i::{H5I_type_t, H5Iget_type, hid_t};
 #[allow(deprecated)]
-use hdf5_sys::h5l::{
-    H5L_info1_t, H5L_type_t, H5Lget_info1, H5Lget_val, H5Lunpack_elink_val, H5Lvisit1,
-};
+use hdf5_sys::h5l::{H5L_info1_t, H5L_type_t, H5Lget_info1, H5Lunpack_elink_val, H5Lvisit1};
 use hdf5_sys::h5o::{H5Oexists_by_name, H5Oopen};
 use hdf5_sys::h5p::{H5P_DEFAULT, H5Pget_chunk, H5Pget_filter2, H5Pget_layout, H5Pget_nfilters};
 use hdf5_sys::h5s::{H5S_SELECT_SET, H5Sselect_hyperslab};
@@ -34,7 +32,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::Hdf5Files;
-use super::ffi::{Id, c_string, locked, member_name, simple_space, space_shape, take_h5_string};
+use super::ffi::{
+    Id, attribute_names, c_string, c_text, link_names, link_value, locked, member_name,
+    push_link_name, simple_space, space_shape, take_h5_string,
+};
 use super::read::{Buffer, Reclaim};
 use super::types::mem_type;
 
@@ -101,27 +102,6 @@ fn path_join(prefix: &str, name: &str) -> String {
 
 fn not_valid_path(path: &str, file_name: &str) -> RequestError {
     error(404, format!("{path} is not a valid path in {file_name}"))
-}
-
-/// The link value bytes of the link at `cpath` (`size` bytes).
-fn link_value(file: &Id, cpath: &CStr, size: usize) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; size.max(1)];
-    // SAFETY: `buf` holds `buf.len()` bytes.
-    let r = unsafe {
-        H5Lget_val(
-            file.raw(),
-            cpath.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            H5P_DEFAULT,
-        )
-    };
-    (r >= 0).then_some(buf)
-}
-
-fn c_text(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// Opens the object at `cpath` and classifies it.
@@ -231,10 +211,6 @@ fn is_big_endian(ty: hid_t) -> bool {
     unsafe { H5Tget_order(ty) == H5T_order_t::H5T_ORDER_BE }
 }
 
-fn owned(id: hid_t) -> Option<Id> {
-    Id::new(id)
-}
-
 /// Whether an enum type is h5py's boolean (members FALSE = 0 and TRUE = 1).
 fn is_bool_enum(ty: hid_t) -> bool {
     // SAFETY: valid type id.
@@ -252,7 +228,7 @@ fn is_bool_enum(ty: hid_t) -> bool {
 /// Members of an enum type with their integer values.
 fn enum_members(ty: hid_t) -> Option<Vec<(String, i128)>> {
     // SAFETY: valid type ids; each value buffer holds the base type's size.
-    let base = owned(unsafe { H5Tget_super(ty) })?;
+    let base = Id::new(unsafe { H5Tget_super(ty) })?;
     let size = unsafe { H5Tget_size(base.raw()) };
     let signed = unsafe { H5Tget_sign(base.raw()) } == H5T_sign_t::H5T_SGN_2;
     let be = is_big_endian(base.raw());
@@ -329,7 +305,7 @@ fn numpy_dtype(ty: hid_t) -> Value {
             if is_bool_enum(ty) {
                 "|b1".to_owned()
             } else {
-                match owned(unsafe { H5Tget_super(ty) }) {
+                match Id::new(unsafe { H5Tget_super(ty) }) {
                     Some(base) => return numpy_dtype(base.raw()),
                     None => format!("|V{size}"),
                 }
@@ -340,7 +316,7 @@ fn numpy_dtype(ty: hid_t) -> Value {
             let mut fields = Map::new();
             for i in 0..n {
                 let name = member_name(ty, i).unwrap_or_default();
-                if let Some(mt) = owned(unsafe { H5Tget_member_type(ty, i) }) {
+                if let Some(mt) = Id::new(unsafe { H5Tget_member_type(ty, i) }) {
                     fields.insert(name, numpy_dtype(mt.raw()));
                 }
             }
@@ -361,7 +337,7 @@ fn type_meta(ty: hid_t) -> Value {
     m.insert("dtype".into(), numpy_dtype(ty));
     m.insert("size".into(), json!(unsafe { H5Tget_size(ty) }));
     let order = || json!(unsafe { H5Tget_order(ty) } as i32);
-    let base = || owned(unsafe { H5Tget_super(ty) }).map_or(Value::Null, |b| type_meta(b.raw()));
+    let base = || Id::new(unsafe { H5Tget_super(ty) }).map_or(Value::Null, |b| type_meta(b.raw()));
     match class {
         H5T_class_t::H5T_INTEGER => {
             m.insert("order".into(), order());
@@ -384,7 +360,7 @@ fn type_meta(ty: hid_t) -> Value {
             let members: Vec<Value> = (0..n)
                 .map(|i| {
                     let mut member =
-                        owned(unsafe { H5Tget_member_type(ty, i) }).map_or_else(Map::new, |mt| {
+                        Id::new(unsafe { H5Tget_member_type(ty, i) }).map_or_else(Map::new, |mt| {
                             match type_meta(mt.raw()) {
                                 Value::Object(o) => o,
                                 _ => Map::new(),
@@ -440,39 +416,10 @@ fn shape_json(shape: Option<&[u64]>) -> Value {
 // Metadata
 // ---------------------------------------------------------------------------------------
 
-unsafe extern "C" fn collect_attr_name(
-    _loc: hid_t,
-    name: *const c_char,
-    _info: *const H5A_info_t,
-    data: *mut c_void,
-) -> herr_t {
-    if name.is_null() || data.is_null() {
-        return -1;
-    }
-    // SAFETY: valid pointers from libhdf5; `data` is the `Vec<String>` of `attr_names`.
-    let (names, name) = unsafe { (&mut *data.cast::<Vec<String>>(), CStr::from_ptr(name)) };
-    names.push(name.to_string_lossy().into_owned());
-    0
-}
-
 /// Attribute names of `obj`, in code-point order (h5grove sorts them).
 fn attr_names(obj: &Id) -> Result<Vec<String>, RequestError> {
-    let mut names: Vec<String> = Vec::new();
-    let mut idx = 0;
-    // SAFETY: the callback only touches `names`.
-    let r = unsafe {
-        H5Aiterate2(
-            obj.raw(),
-            H5_index_t::H5_INDEX_NAME,
-            H5_iter_order_t::H5_ITER_INC,
-            &mut idx,
-            Some(collect_attr_name),
-            (&mut names as *mut Vec<String>).cast(),
-        )
-    };
-    if r < 0 {
-        return Err(error(404, "Unable to list the attributes"));
-    }
+    let mut names =
+        attribute_names(obj).ok_or_else(|| error(404, "Unable to list the attributes"))?;
     names.sort();
     Ok(names)
 }
@@ -555,39 +502,8 @@ fn dataset_meta(ds: &Id) -> Result<Map<String, Value>, RequestError> {
 }
 
 /// Group members' names in name order.
-#[allow(deprecated)]
 fn member_names(group: &Id) -> Result<Vec<String>, RequestError> {
-    unsafe extern "C" fn collect(
-        _group: hid_t,
-        name: *const c_char,
-        _info: *const H5L_info1_t,
-        data: *mut c_void,
-    ) -> herr_t {
-        if name.is_null() || data.is_null() {
-            return -1;
-        }
-        // SAFETY: valid pointers from libhdf5; `data` is the `Vec<String>` below.
-        let (names, name) = unsafe { (&mut *data.cast::<Vec<String>>(), CStr::from_ptr(name)) };
-        names.push(name.to_string_lossy().into_owned());
-        0
-    }
-    let mut names: Vec<String> = Vec::new();
-    let mut idx = 0;
-    // SAFETY: the callback only touches `names`.
-    let r = unsafe {
-        hdf5_sys::h5l::H5Literate1(
-            group.raw(),
-            H5_index_t::H5_INDEX_NAME,
-            H5_iter_order_t::H5_ITER_INC,
-            &mut idx,
-            Some(collect),
-            (&mut names as *mut Vec<String>).cast(),
-        )
-    };
-    if r < 0 {
-        return Err(error(404, "Unable to list the group members"));
-    }
-    Ok(names)
+    link_names(group).ok_or_else(|| error(404, "Unable to list the group members"))
 }
 
 /// h5grove's `metadata(depth)` of the entity at `path`.
@@ -872,7 +788,7 @@ impl Elem {
             Dtype::FixedString { len } => Self::FixedStr { len: *len },
             Dtype::VlenString => Self::VlenStr,
             Dtype::Array { base, dims } => {
-                let sup = owned(unsafe { H5Tget_super(file_type) }).ok_or("unreadable array")?;
+                let sup = Id::new(unsafe { H5Tget_super(file_type) }).ok_or("unreadable array")?;
                 let count = dims
                     .iter()
                     .try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?))
@@ -889,14 +805,14 @@ impl Elem {
                     let cname = c_string(name).ok_or("compound member name with NUL")?;
                     let idx = unsafe { H5Tget_member_index(file_type, cname.as_ptr()) };
                     let idx = u32::try_from(idx).map_err(|_| "unknown compound member")?;
-                    let mt = owned(unsafe { H5Tget_member_type(file_type, idx) })
+                    let mt = Id::new(unsafe { H5Tget_member_type(file_type, idx) })
                         .ok_or("unreadable compound member")?;
                     members.push(Self::of(mt.raw(), dt)?);
                 }
                 Self::Compound(members)
             }
             Dtype::Vlen(inner) => {
-                let sup = owned(unsafe { H5Tget_super(file_type) }).ok_or("unreadable vlen")?;
+                let sup = Id::new(unsafe { H5Tget_super(file_type) }).ok_or("unreadable vlen")?;
                 Self::VlenSeq(Box::new(Self::of(sup.raw(), inner)?))
             }
         })
@@ -1072,7 +988,7 @@ fn numeric_big_endian(ty: hid_t) -> bool {
     match unsafe { H5Tget_class(ty) } {
         H5T_class_t::H5T_INTEGER | H5T_class_t::H5T_FLOAT => is_big_endian(ty),
         H5T_class_t::H5T_ENUM | H5T_class_t::H5T_ARRAY => {
-            owned(unsafe { H5Tget_super(ty) }).is_some_and(|b| numeric_big_endian(b.raw()))
+            Id::new(unsafe { H5Tget_super(ty) }).is_some_and(|b| numeric_big_endian(b.raw()))
         }
         _ => false,
     }
@@ -1676,20 +1592,6 @@ impl Hdf5Files {
         file_name: &str,
         path: &str,
     ) -> Result<Vec<u8>, RequestError> {
-        unsafe extern "C" fn visit(
-            _group: hid_t,
-            name: *const c_char,
-            _info: *const H5L_info1_t,
-            data: *mut c_void,
-        ) -> herr_t {
-            if name.is_null() || data.is_null() {
-                return -1;
-            }
-            // SAFETY: valid pointers from libhdf5; `data` is the `Vec<String>` below.
-            let (names, name) = unsafe { (&mut *data.cast::<Vec<String>>(), CStr::from_ptr(name)) };
-            names.push(name.to_string_lossy().into_owned());
-            0
-        }
         self.with_file(file, |fid| {
             let entity = lookup(fid, path, Resolve::OnlyValid, file_name)?;
             let Entity::Group(group) = entity else {
@@ -1702,7 +1604,7 @@ impl Hdf5Files {
                     group.raw(),
                     H5_index_t::H5_INDEX_NAME,
                     H5_iter_order_t::H5_ITER_INC,
-                    Some(visit),
+                    Some(push_link_name),
                     (&mut names as *mut Vec<String>).cast(),
                 )
             };

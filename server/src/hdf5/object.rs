@@ -7,18 +7,20 @@ use std::os::raw::{c_char, c_void};
 
 use hdf5_metno_sys as hdf5_sys;
 use hdf5_sys::h5::{H5_index_t, H5_iter_order_t, herr_t, hsize_t};
-use hdf5_sys::h5a::{H5A_info_t, H5Aget_space, H5Aget_type, H5Aiterate2, H5Aopen, H5Aread};
+use hdf5_sys::h5a::{H5Aget_space, H5Aget_type, H5Aopen, H5Aread};
 use hdf5_sys::h5d::{H5Dget_space, H5Dget_type};
 use hdf5_sys::h5g::{H5G_info_t, H5Gget_info};
 use hdf5_sys::h5i::{H5I_type_t, H5Iget_type, hid_t};
 // The 1.10 API (deprecated, still built by libhdf5 1.12 to 2.x, `hdf5-static` included).
 #[allow(deprecated)]
-use hdf5_sys::h5l::{H5L_info1_t, H5L_type_t, H5Lget_val, H5Literate1};
+use hdf5_sys::h5l::{H5L_info1_t, H5L_type_t, H5Literate1};
 use hdf5_sys::h5o::H5Oopen;
 use hdf5_sys::h5p::H5P_DEFAULT;
 use hdfstream_protocol::RequestError;
 
-use super::ffi::{Id, c_string, locked, simple_space, space_shape};
+use super::ffi::{
+    Id, attribute_names, c_string, c_text, link_value, locked, simple_space, space_shape,
+};
 use super::not_found;
 use super::read::{
     Buffer, Reclaim, StreamError, element_count, emit_elements, stream_selection, whole,
@@ -248,57 +250,15 @@ fn links(group: &Id) -> Option<Vec<Link>> {
 
 fn soft_value(group: &Id, link: &Link) -> Result<String, RequestError> {
     let cname = c_string(&link.name).ok_or_else(|| not_found("Link name with NUL byte"))?;
-    let mut buf = vec![0u8; link.val_size.max(1)];
-    // SAFETY: `buf` has `val_size` bytes.
-    let r = unsafe {
-        H5Lget_val(
-            group.raw(),
-            cname.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            H5P_DEFAULT,
-        )
-    };
-    if r < 0 {
-        return Err(not_found(format!("Failed to read soft link {}", link.name)));
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
-}
-
-unsafe extern "C" fn collect_name(
-    _loc: hid_t,
-    name: *const c_char,
-    _info: *const H5A_info_t,
-    data: *mut c_void,
-) -> herr_t {
-    if name.is_null() || data.is_null() {
-        return -1;
-    }
-    // SAFETY: valid pointers from libhdf5; `data` is the `Vec<String>` given below.
-    let (names, name) = unsafe { (&mut *data.cast::<Vec<String>>(), CStr::from_ptr(name)) };
-    names.push(name.to_string_lossy().into_owned());
-    0
+    let value = link_value(group, &cname, link.val_size)
+        .ok_or_else(|| not_found(format!("Failed to read soft link {}", link.name)))?;
+    Ok(c_text(&value))
 }
 
 /// Attributes of an object in ascending name order, each encoded as an array value.
 fn attributes(obj: &Id, path: &str) -> Result<Vec<(String, Vec<u8>)>, RequestError> {
-    let mut names: Vec<String> = Vec::new();
-    let mut idx: hsize_t = 0;
-    // SAFETY: the callback only touches `names`.
-    let r = unsafe {
-        H5Aiterate2(
-            obj.raw(),
-            H5_index_t::H5_INDEX_NAME,
-            H5_iter_order_t::H5_ITER_INC,
-            &mut idx,
-            Some(collect_name),
-            (&mut names as *mut Vec<String>).cast(),
-        )
-    };
-    if r < 0 {
-        return Err(not_found(format!("Failed to list attributes of {path}")));
-    }
+    let names = attribute_names(obj)
+        .ok_or_else(|| not_found(format!("Failed to list attributes of {path}")))?;
     names
         .into_iter()
         .map(|name| {
