@@ -28,35 +28,12 @@ use hdfstream_server::sample::{SampleOptions, write_sample};
 use hdfstream_server::{Limits, ServeConfig, ServerHandle};
 use http_common::get;
 
-fn venv_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("HDFSTREAM_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hdfstream-venv"))
-        })?;
-    let python = venv.join("bin/python");
-    python.exists().then_some(python)
-}
-
 /// The venv's python when it has h5grove 4.0; `None` (after a message) when absent outside CI.
 fn h5grove_python() -> Option<PathBuf> {
-    let found = venv_python().filter(|py| {
-        Command::new(py)
-            .args([
-                "-c",
-                "import h5grove, sys, importlib.metadata as m; sys.exit(m.version('h5grove') != '4.0.0')",
-            ])
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the h5grove compatibility check: run scripts/setup.sh"
-        );
-        println!("SKIP: no Python venv with h5grove 4.0.0 (run scripts/setup.sh)");
-    }
-    found
+    http_common::venv_python_with(
+        "import h5grove, sys, importlib.metadata as m; sys.exit(m.version('h5grove') != '4.0.0')",
+        "h5grove 4.0.0",
+    )
 }
 
 #[derive(H5Type, Clone, Copy, Debug)]

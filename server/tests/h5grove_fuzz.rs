@@ -15,6 +15,8 @@
 //! `format=bin` length must match numpy's rules (`selected_count`). Hand-picked corners run
 //! first. `FUZZ_SEED` and `FUZZ_REQUESTS` run other seeds and lengths by hand.
 
+mod http_common;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -25,6 +27,7 @@ use hdf5_metno::File;
 use hdf5_metno::types::{FixedAscii, VarLenUnicode};
 use hdfstream_server::sample::{SampleOptions, write_sample};
 use hdfstream_server::{ServeConfig, ServerHandle};
+use http_common::RawReply as Reply;
 
 /// Requests the fuzzer sends (after the regression cases).
 const REQUESTS: usize = 6000;
@@ -208,41 +211,6 @@ fn site() -> Site {
     }
 }
 
-/// One raw HTTP answer.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let Ok(size) = usize::from_str_radix(size_text, 16) else {
-            return out;
-        };
-        if size == 0 || data.len() < eol + 2 + size {
-            return out;
-        }
-        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
-        data = &data[(eol + 4 + size).min(data.len())..];
-    }
-}
-
 /// Sends `GET <target>` verbatim (the target may hold any bytes) and reads the whole answer;
 /// fails the test when no answer comes within `TIMEOUT`.
 fn send(host: &str, target: &[u8]) -> Reply {
@@ -277,35 +245,8 @@ fn send(host: &str, target: &[u8]) -> Reply {
             shown(target)
         );
     }
-    let split = reply
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head in the answer to GET {}", shown(target)));
-    let head = String::from_utf8_lossy(&reply[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {head:?}"));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let raw_body = &reply[split + 4..];
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    let body = if chunked {
-        dechunk(raw_body)
-    } else {
-        raw_body.to_vec()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply::parse(&reply)
+        .unwrap_or_else(|| panic!("no HTTP head in the answer to GET {}", shown(target)))
 }
 
 /// A target for messages: at most 300 characters of it.

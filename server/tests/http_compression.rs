@@ -5,6 +5,7 @@
 //! and that a body failing mid-stream still ends without the chunked body's last chunk.
 
 mod hdf5_util;
+mod http_common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -16,43 +17,25 @@ use hdf5_metno::filters::Filter;
 use hdf5_util::{decode_array, slice, truth};
 use hdfstream_server::http::MIN_COMPRESSED_BYTES;
 use hdfstream_server::{ContentCoding, ServeConfig, ServerHandle};
+use http_common::RawReply as Raw;
 
 /// Rows of the large datasets.
 const ROWS: usize = 200_000;
 
-/// A response as it came over the wire.
-struct Raw {
-    status: u16,
-    headers: Vec<(String, String)>,
-    /// The body, de-chunked but not decompressed.
-    body: Vec<u8>,
-    /// Whether the body ended properly (last chunk seen, or `Content-Length` bytes read).
-    complete: bool,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body with its `Content-Encoding` undone.
-    fn decoded(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        match self.header("content-encoding") {
-            None => out.clone_from(&self.body),
-            Some("zstd") => out = zstd::decode_all(&self.body[..]).expect("valid zstd body"),
-            Some("gzip") => {
-                flate2::read::GzDecoder::new(&self.body[..])
-                    .read_to_end(&mut out)
-                    .expect("valid gzip body");
-            }
-            Some(other) => panic!("unexpected Content-Encoding {other}"),
+/// The body of `raw` with its `Content-Encoding` undone.
+fn decoded(raw: &Raw) -> Vec<u8> {
+    let mut out = Vec::new();
+    match raw.header("content-encoding") {
+        None => out.clone_from(&raw.body),
+        Some("zstd") => out = zstd::decode_all(&raw.body[..]).expect("valid zstd body"),
+        Some("gzip") => {
+            flate2::read::GzDecoder::new(&raw.body[..])
+                .read_to_end(&mut out)
+                .expect("valid gzip body");
         }
-        out
+        Some(other) => panic!("unexpected Content-Encoding {other}"),
     }
+    out
 }
 
 /// Sends one request (`Connection: close`) and reads the whole answer.
@@ -90,51 +73,7 @@ fn try_exchange(
     let mut reply = Vec::new();
     // A server that cuts the body off may reset the connection: keep what arrived.
     let _ = stream.read_to_end(&mut reply);
-    let split = reply.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let text = String::from_utf8_lossy(&reply[..split]).into_owned();
-    let mut lines = text.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut raw = Raw {
-        status,
-        headers,
-        body: Vec::new(),
-        complete: false,
-    };
-    let mut rest = &reply[split + 4..];
-    if raw.header("transfer-encoding") == Some("chunked") {
-        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size_text = String::from_utf8_lossy(&rest[..eol]).into_owned();
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .expect("chunk size");
-            rest = &rest[eol + 2..];
-            if size == 0 {
-                raw.complete = true;
-                break;
-            }
-            let take = size.min(rest.len());
-            raw.body.extend_from_slice(&rest[..take]);
-            if take < size || rest.len() < size + 2 {
-                break;
-            }
-            rest = &rest[size + 2..];
-        }
-    } else {
-        let len: usize = raw
-            .header("content-length")
-            .and_then(|v| v.parse().ok())
-            .expect("a body without chunks has a Content-Length");
-        raw.body = rest[..len.min(rest.len())].to_vec();
-        raw.complete = rest.len() >= len;
-    }
-    Some(raw)
+    Raw::parse(&reply)
 }
 
 /// A slice request body for rows `[start, start + count)` of a 1-d or 2-d dataset.
@@ -284,7 +223,7 @@ fn each_accept_encoding_gets_its_coding_and_the_same_bytes_and_values() {
                 assert_eq!(got.header("vary"), Some("accept-encoding"));
             }
             assert!(
-                got.decoded() == identity.body,
+                decoded(&got) == identity.body,
                 "{name} {accept}: decompressed body differs"
             );
             if coding == Some("zstd") {
@@ -455,7 +394,7 @@ fn a_compressed_body_failing_mid_stream_has_no_last_chunk() {
     );
     assert!(got.complete);
     assert_eq!(got.header("content-encoding"), Some("zstd"));
-    let value = rmpv::decode::read_value(&mut &got.decoded()[..]).expect("msgpack");
+    let value = rmpv::decode::read_value(&mut &decoded(&got)[..]).expect("msgpack");
     let h5 = File::open(&path).expect("open");
     let want = truth(&h5.dataset("ParticleIDs").expect("dataset"));
     assert!(decode_array(&value).elems == want[..100_000]);

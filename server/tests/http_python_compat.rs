@@ -3,21 +3,13 @@
 //!
 //! Skips with a message when the Python venv made by `scripts/setup.sh` is absent.
 
+mod http_common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 use hdfstream_server::sample::{SampleOptions, write_sample};
 use hdfstream_server::{ContentCoding, RequestRecord, ServeConfig, ServerHandle};
-
-fn venv_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("HDFSTREAM_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hdfstream-venv"))
-        })?;
-    let python = venv.join("bin/python");
-    python.exists().then_some(python)
-}
 
 /// Groups, attributes, a soft link and datasets of the types the Python client handles.
 fn write_plain_file(path: &std::path::Path) {
@@ -95,14 +87,7 @@ fn python_client_reads_gzip_compressed_responses() {
 /// `None` when the venv is absent.
 fn check_python_client(compression: &[ContentCoding]) -> Option<Vec<RequestRecord>> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/compat_python.py");
-    let Some(python) = venv_python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the Python compatibility check: run scripts/setup.sh"
-        );
-        println!("SKIP: no Python venv with hdfstream (run scripts/setup.sh)");
-        return None;
-    };
+    let python = http_common::venv_python_with("import hdfstream", "hdfstream")?;
     if !script.exists() {
         println!("SKIP: {} not found", script.display());
         return None;

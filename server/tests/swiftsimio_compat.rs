@@ -6,6 +6,8 @@
 //! Skips with a message when the Python venv made by `scripts/setup.sh` is absent (fails
 //! under `CI=true`).
 
+mod http_common;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,32 +15,9 @@ use std::process::Command;
 use hdfstream_server::sample::{SampleOptions, write_sample, write_virtual_snapshot};
 use hdfstream_server::{ServeConfig, ServerHandle};
 
-fn venv_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("HDFSTREAM_VENV")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hdfstream-venv"))
-        })?;
-    let python = venv.join("bin/python");
-    python.exists().then_some(python)
-}
-
 /// The venv's python if it has swiftsimio; None (skip) otherwise, a failure under CI.
 fn python_with_swiftsimio() -> Option<PathBuf> {
-    let found = venv_python().filter(|py| {
-        Command::new(py)
-            .args(["-c", "import swiftsimio, hdfstream"])
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the swiftsimio compatibility check: run scripts/setup.sh"
-        );
-        println!("SKIP: no Python venv with swiftsimio and hdfstream (run scripts/setup.sh)");
-    }
-    found
+    http_common::venv_python_with("import swiftsimio, hdfstream", "swiftsimio and hdfstream")
 }
 
 fn script(name: &str) -> PathBuf {

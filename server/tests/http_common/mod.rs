@@ -190,3 +190,108 @@ pub fn keys(value: &Value) -> Vec<String> {
 
 /// Empty msgpack map `{}`.
 pub const EMPTY_MAP: &[u8] = &[0x80];
+
+/// The test venv's python (`HDFSTREAM_VENV`, else `~/.cache/hdfstream-venv`, made by
+/// `scripts/setup.sh`) when `python -c check` succeeds there. Otherwise `None` after a SKIP
+/// message naming `what`, or a test failure under `CI=true` (where the check must run).
+pub fn venv_python_with(check: &str, what: &str) -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let found = std::env::var_os("HDFSTREAM_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hdfstream-venv"))
+        })
+        .map(|venv| venv.join("bin/python"))
+        .filter(|python| {
+            std::process::Command::new(python)
+                .args(["-c", check])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the {what} check: run scripts/setup.sh"
+        );
+        println!("SKIP: no Python venv with {what} (run scripts/setup.sh)");
+    }
+    found
+}
+
+/// An HTTP/1.1 answer as it came over a raw connection.
+pub struct RawReply {
+    pub status: u16,
+    /// Header names lower-cased, values trimmed.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked but not decompressed.
+    pub body: Vec<u8>,
+    /// Whether the body ended properly: the last chunk seen, `Content-Length` bytes read, or
+    /// (with neither) the connection closed.
+    pub complete: bool,
+}
+
+impl RawReply {
+    /// The value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The answer in `reply` (every byte read until the connection closed); `None` when no
+    /// whole head with a status line came.
+    pub fn parse(reply: &[u8]) -> Option<Self> {
+        let split = reply.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let text = String::from_utf8_lossy(&reply[..split]).into_owned();
+        let mut lines = text.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())?;
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let mut raw = Self {
+            status,
+            headers,
+            body: Vec::new(),
+            complete: false,
+        };
+        let mut rest = &reply[split + 4..];
+        let chunked = raw
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        if chunked {
+            while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+                let size_text = String::from_utf8_lossy(&rest[..eol]).into_owned();
+                let size_text = size_text.split(';').next().unwrap_or("").trim();
+                let Ok(size) = usize::from_str_radix(size_text, 16) else {
+                    break;
+                };
+                rest = &rest[eol + 2..];
+                if size == 0 {
+                    raw.complete = true;
+                    break;
+                }
+                let take = size.min(rest.len());
+                raw.body.extend_from_slice(&rest[..take]);
+                if take < size || rest.len() < size + 2 {
+                    break;
+                }
+                rest = &rest[size + 2..];
+            }
+        } else if let Some(len) = raw
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            raw.body = rest[..len.min(rest.len())].to_vec();
+            raw.complete = rest.len() >= len;
+        } else {
+            raw.body = rest.to_vec();
+            raw.complete = true;
+        }
+        Some(raw)
+    }
+}
