@@ -6,7 +6,8 @@ interleaved, and prints one table for the profile.
 The 16-file scan runs two ways on our side: "Rust" is the CLI's `export` of the three columns
 to a Parquet file, "Rust scan" reads them into memory through the Arrow table core
 (`wan_scan`), as the Python client reads them into numpy arrays. Before the timed runs the
-column sums of `wan_scan` are checked against the Python client's arrays.
+column sums of `wan_scan` are checked against the Python client's arrays. The environment
+variable WAN_SCAN_ARGS adds flags to `wan_scan` (e.g. "--concurrency 8 --batch-size 1048576").
 
 The 78-file lookups run two ways on our side: "Rust" opens the 78 files as one table with the
 Arrow table core (metadata 8 files at a time, the 78 one-row reads 8 at a time:
@@ -195,7 +196,7 @@ class Rust:
     def scan16_sums(self) -> dict[str, float]:
         """The same table read into memory (`wan_scan`: the Arrow table core); the column sums it prints."""
         p = subprocess.run(
-            [self.scan, self.url, "multi/snap_0000.*.hdf5", GROUP, *SCAN_COLUMNS],
+            [self.scan, *os.environ.get("WAN_SCAN_ARGS", "").split(), self.url, "multi/snap_0000.*.hdf5", GROUP, *SCAN_COLUMNS],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         lines = p.stdout.decode().split("\n")

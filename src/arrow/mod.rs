@@ -49,8 +49,11 @@
 //!
 //! # Memory
 //!
-//! A background thread fetches the next batch while the caller works on the current one;
-//! at most `prefetch + 2` batches exist at any time, whatever the table size.
+//! A background thread fetches the next batches while the caller works on the current one.
+//! Up to [`UNIT_BATCHES`] consecutive batches of one file are fetched together, one request
+//! per column (no small request for the rest of a file that is a little over a batch);
+//! besides the `prefetch` batches waiting for the caller, the fetcher holds a few such units
+//! (enough for `concurrency` requests in flight), whatever the table size.
 
 mod metadata;
 mod source;
@@ -88,6 +91,8 @@ pub const DEFAULT_PREFETCH: usize = 1;
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Most row runs fetched in one batch (keeps request bodies small).
 const MAX_RUNS_PER_BATCH: usize = 4096;
+/// Most consecutive batches of one file fetched together: one request per column.
+pub const UNIT_BATCHES: usize = 2;
 /// Schema metadata key of the group path.
 pub const GROUP_KEY: &str = "hdfstream:group";
 /// Schema metadata key of the file list (JSON array of virtual paths).
@@ -707,23 +712,77 @@ fn read_one(table: &Table, plan: &BatchPlan, i: usize) -> Result<ArrayRef> {
     }
 }
 
-/// Assembles the columns of one batch into a record batch.
-fn assemble(
-    table: &Table,
-    plan: &BatchPlan,
-    slots: Vec<Option<Result<ArrayRef>>>,
-) -> Result<RecordBatch> {
-    let mut data = Vec::with_capacity(slots.len());
-    for slot in slots {
-        match slot {
-            Some(r) => data.push(Some(r?)),
-            None => {
-                return Err(Error::InvalidSelection {
-                    reason: "a column fetch did not run".to_string(),
-                });
+/// Consecutive batches of one file whose columns are fetched together (one request each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Unit {
+    /// All rows of `batches`, in order.
+    fetch: BatchPlan,
+    batches: Vec<BatchPlan>,
+}
+
+/// Groups `plans` into units of at most `per_unit` consecutive batches of the same file.
+fn plan_units(plans: Vec<BatchPlan>, per_unit: usize) -> Vec<Unit> {
+    let mut units: Vec<Unit> = Vec::new();
+    for plan in plans {
+        match units.last_mut() {
+            Some(u) if u.fetch.part == plan.part && u.batches.len() < per_unit.max(1) => {
+                u.fetch.ranges.extend(plan.ranges.iter().cloned());
+                u.fetch.rows += plan.rows;
+                u.batches.push(plan);
             }
+            _ => units.push(Unit {
+                fetch: plan.clone(),
+                batches: vec![plan],
+            }),
         }
     }
+    units
+}
+
+/// The columns of a unit once every fetch succeeded: the first error otherwise.
+fn unit_columns(slots: Vec<Option<Result<ArrayRef>>>) -> Result<Vec<ArrayRef>> {
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.unwrap_or_else(|| {
+                Err(Error::InvalidSelection {
+                    reason: "a column fetch did not run".to_string(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// The record batches of a unit: each batch's rows of the unit's columns (zero-copy slices).
+fn unit_batches(table: &Table, unit: &Unit, columns: &[ArrayRef]) -> Vec<Result<RecordBatch>> {
+    let mut offset = 0usize;
+    unit.batches
+        .iter()
+        .map(|plan| {
+            let data = columns
+                .iter()
+                .map(|c| {
+                    if offset + plan.rows > c.len() {
+                        return Err(Error::Internal {
+                            reason: format!(
+                                "a column of {} rows has no rows {offset}..{}",
+                                c.len(),
+                                offset + plan.rows
+                            ),
+                        });
+                    }
+                    Ok(c.slice(offset, plan.rows))
+                })
+                .collect::<Result<Vec<_>>>();
+            offset += plan.rows;
+            data.and_then(|d| assemble(table, plan, d))
+        })
+        .collect()
+}
+
+/// Assembles the columns of one batch into a record batch.
+fn assemble(table: &Table, plan: &BatchPlan, data: Vec<ArrayRef>) -> Result<RecordBatch> {
+    let mut data: Vec<Option<ArrayRef>> = data.into_iter().map(Some).collect();
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.layout.len());
     for out in &table.layout {
         arrays.push(match *out {
@@ -770,27 +829,27 @@ fn assemble(
     })
 }
 
-/// A column job for the fetch workers: the batch's sequence number, the batch and the
+/// A column job for the fetch workers: the unit's sequence number, the unit and the
 /// column index.
-type Job = (usize, Arc<BatchPlan>, usize);
+type Job = (usize, Arc<Unit>, usize);
 
-/// A batch whose column jobs were handed out, waiting for its results.
+/// A unit whose column jobs were handed out, waiting for its results.
 struct Pending {
-    plan: Arc<BatchPlan>,
+    unit: Arc<Unit>,
     slots: Vec<Option<Result<ArrayRef>>>,
     missing: usize,
 }
 
-/// Batches that may wait in the fetcher at once, so that `concurrency` column jobs can be in
-/// flight even when a batch has fewer columns than that (a one-column scan).
+/// Units that may wait in the fetcher at once, so that `concurrency` column jobs can be in
+/// flight even when a unit has fewer columns than that (a one-column scan).
 fn batch_window(concurrency: usize, columns: usize) -> usize {
     concurrency.div_ceil(columns.max(1)).max(1) + 1
 }
 
 /// The background fetcher: batches into the bounded channel, in order. Up to `concurrency`
-/// column jobs run at once on long-lived workers (threads are not re-created per batch, which
-/// keeps the allocator's per-thread arenas few and reused); the jobs of later batches start
-/// while earlier ones finish, up to [`batch_window`] batches.
+/// column jobs (a column of a [`Unit`]) run at once on long-lived workers (threads are not
+/// re-created per unit, which keeps the allocator's per-thread arenas few and reused); the
+/// jobs of later units start while earlier ones finish, up to [`batch_window`] units.
 fn produce(
     table: &Table,
     plans: Vec<BatchPlan>,
@@ -799,7 +858,8 @@ fn produce(
     stop: &AtomicBool,
 ) {
     let n = table.plan.columns.len();
-    let workers = concurrency.max(1).min(n.saturating_mul(plans.len())).max(1);
+    let units = plan_units(plans, UNIT_BATCHES);
+    let workers = concurrency.max(1).min(n.saturating_mul(units.len())).max(1);
     let window = batch_window(concurrency, n);
     let (job_tx, job_rx) = channel::<Job>();
     let job_rx = Mutex::new(job_rx);
@@ -813,24 +873,27 @@ fn produce(
             s.spawn(move || {
                 loop {
                     let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((seq, plan, i)) = job else {
+                    let Ok((seq, unit, i)) = job else {
                         return;
                     };
                     if quit.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    if res_tx.send((seq, i, read_one(table, &plan, i))).is_err() {
+                    if res_tx
+                        .send((seq, i, read_one(table, &unit.fetch, i)))
+                        .is_err()
+                    {
                         return;
                     }
                 }
             });
         }
         drop(res_tx);
-        let mut plans = plans.into_iter();
+        let mut units = units.into_iter();
         let mut pending: VecDeque<Pending> = VecDeque::new();
         // Sequence number of `pending[0]` (the others follow it in order).
         let mut front = 0usize;
-        // Columns of the newest pending batch not yet handed out.
+        // Columns of the newest pending unit not yet handed out.
         let mut to_send = 0..0;
         let mut in_flight = 0usize;
         loop {
@@ -843,9 +906,9 @@ fn produce(
                     if pending.len() >= window {
                         break;
                     }
-                    let Some(plan) = plans.next() else { break };
+                    let Some(unit) = units.next() else { break };
                     pending.push_back(Pending {
-                        plan: Arc::new(plan),
+                        unit: Arc::new(unit),
                         slots: (0..n).map(|_| None).collect(),
                         missing: n,
                     });
@@ -856,18 +919,28 @@ fn produce(
                     break;
                 };
                 let seq = front + pending.len() - 1;
-                if job_tx.send((seq, Arc::clone(&p.plan), i)).is_err() {
+                if job_tx.send((seq, Arc::clone(&p.unit), i)).is_err() {
                     break;
                 }
                 in_flight += 1;
             }
-            // Hand on the oldest batch once all its columns are in.
+            // Hand on the batches of the oldest unit once all its columns are in.
             if pending.front().is_some_and(|p| p.missing == 0) {
                 let Some(p) = pending.pop_front() else { break };
                 front += 1;
-                let r = assemble(table, &p.plan, p.slots).map_err(to_arrow);
-                let failed = r.is_err();
-                if tx.send(r).is_err() || failed {
+                let batches = match unit_columns(p.slots) {
+                    Ok(columns) => unit_batches(table, &p.unit, &columns),
+                    Err(e) => vec![Err(e)],
+                };
+                let mut ended = false;
+                for r in batches {
+                    let failed = r.is_err();
+                    if tx.send(r.map_err(to_arrow)).is_err() || failed {
+                        ended = true;
+                        break;
+                    }
+                }
+                if ended {
                     break;
                 }
                 continue;
