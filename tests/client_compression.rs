@@ -1,7 +1,9 @@
 //! Compressed responses: what the client asks for (`ClientBuilder::with_compression`), that
 //! zstd and gzip bodies decode straight into the destination with the values libhdf5 reads
 //! (against our server started with compression), and that corrupt or cut compressed bodies
-//! give clear errors (against a mock server sending hand-made bodies).
+//! give clear errors (against a mock server sending hand-made bodies). Every test runs over
+//! both client paths: the shared keep-alive pool and a large read's own connection
+//! (`ClientBuilder::with_direct_reads_from`).
 
 #[allow(dead_code)] // each test crate uses a subset of the helpers
 mod support;
@@ -41,8 +43,20 @@ fn rows(start: u64, count: u64) -> SliceSpec {
     SliceSpec::new(vec![DimSelection::new(start, count)], vec![])
 }
 
-fn mock_conn(server: &MockServer, retries: usize) -> Connection {
-    ClientBuilder::new()
+/// The two client paths: `true` reads every slice on its own connection.
+const PATHS: [bool; 2] = [false, true];
+
+/// A builder whose slice reads take the pool (`direct` false) or their own connection.
+fn builder(direct: bool) -> ClientBuilder {
+    if direct {
+        ClientBuilder::new().with_direct_reads_from(0)
+    } else {
+        ClientBuilder::new().without_direct_reads()
+    }
+}
+
+fn mock_conn(server: &MockServer, retries: usize, direct: bool) -> Connection {
+    builder(direct)
         .with_url(format!("{}/hdfstream", server.url()))
         .with_retry(RetryConfig {
             max_retries: retries,
@@ -73,6 +87,12 @@ fn zstd_body(plain: &[u8]) -> Vec<u8> {
 
 #[test]
 fn zstd_body_decodes_into_the_destination_buffer() {
+    for direct in PATHS {
+        zstd_body_decodes_into(direct);
+    }
+}
+
+fn zstd_body_decodes_into(direct: bool) {
     let vals = sorted_values(ROWS);
     let compressed = zstd_body(&ndarray_body(&vals));
     assert!(
@@ -84,7 +104,7 @@ fn zstd_body_decodes_into_the_destination_buffer() {
             .header("Content-Encoding", "zstd")
             .framing(Framing::Chunked(7000))
     });
-    let c = mock_conn(&server, 0);
+    let c = mock_conn(&server, 0, direct);
     let mut dest = vec![0u8; ROWS * 8];
     c.request_slice_into("f", "/d", &rows(0, ROWS as u64), &F8, &mut dest)
         .expect("zstd slice into a buffer");
@@ -98,10 +118,16 @@ fn zstd_body_decodes_into_the_destination_buffer() {
 
 #[test]
 fn without_compression_no_coding_is_offered() {
+    for direct in PATHS {
+        no_coding_offered(direct);
+    }
+}
+
+fn no_coding_offered(direct: bool) {
     let vals = sorted_values(100);
     let body = ndarray_body(&vals);
     let server = MockServer::start(move |_| MockResponse::new(200, MSGPACK, body.clone()));
-    let c = ClientBuilder::new()
+    let c = builder(direct)
         .with_url(format!("{}/hdfstream", server.url()))
         .with_compression(false)
         .with_probe(false)
@@ -115,19 +141,35 @@ fn without_compression_no_coding_is_offered() {
     assert_eq!(server.requests()[0].header("accept-encoding"), None);
 }
 
-/// The error of one slice request whose body is `body` sent with `Content-Encoding: coding`.
+/// The error of one slice request whose body is `body` sent with `Content-Encoding: coding`,
+/// and the requests made, by both client paths (checked to agree on the error's kind).
 fn error_for(coding: &'static str, body: Vec<u8>, framing: Framing) -> (Error, usize) {
-    let server = MockServer::start(move |_| {
-        MockResponse::new(200, MSGPACK, body.clone())
-            .header("Content-Encoding", coding)
-            .framing(framing)
-    });
-    let c = mock_conn(&server, 2);
-    let mut dest = vec![0u8; ROWS * 8];
-    let err = c
-        .request_slice_into("f", "/d", &rows(0, ROWS as u64), &F8, &mut dest)
-        .expect_err("a broken compressed body must fail");
-    (err, server.requests().len())
+    let body: std::sync::Arc<[u8]> = body.into();
+    let mut out = Vec::new();
+    for direct in PATHS {
+        let body = body.clone();
+        let server = MockServer::start(move |_| {
+            MockResponse::new(200, MSGPACK, body.clone())
+                .header("Content-Encoding", coding)
+                .framing(framing)
+        });
+        let c = mock_conn(&server, 2, direct);
+        let mut dest = vec![0u8; ROWS * 8];
+        let err = c
+            .request_slice_into("f", "/d", &rows(0, ROWS as u64), &F8, &mut dest)
+            .expect_err("a broken compressed body must fail");
+        out.push((err, server.requests().len()));
+    }
+    let (direct, pooled) = (out.remove(1), out.remove(0));
+    assert_eq!(
+        std::mem::discriminant(&direct.0),
+        std::mem::discriminant(&pooled.0),
+        "the paths disagree: {:?} / {:?}",
+        pooled.0,
+        direct.0
+    );
+    assert_eq!(direct.1, pooled.1, "requests made");
+    pooled
 }
 
 #[test]
@@ -235,9 +277,9 @@ fn our_server_and_client_negotiate_zstd_and_read_libhdf5_values() {
         size: 8,
         order: ByteOrder::Little,
     };
-    for compression in [true, false] {
+    for (compression, direct) in [(true, false), (false, false), (true, true), (false, true)] {
         srv.clear_request_log();
-        let c = ClientBuilder::new()
+        let c = builder(direct)
             .with_url(srv.base_url())
             .with_compression(compression)
             .with_progress(false)
@@ -331,31 +373,34 @@ fn mid_stream_server_failure_under_compression_is_an_error() {
     config.compression = vec![ContentCoding::Zstd];
     config.limits.chunk_bytes = 4096;
     let srv = ServerHandle::start_with(config).expect("server");
-    let c = ClientBuilder::new()
-        .with_url(srv.base_url())
-        .with_retry(RetryConfig::none())
-        .with_progress(false)
-        .build()
-        .expect("connect");
-    let i8le = Dtype::Int {
-        size: 8,
-        order: ByteOrder::Little,
-    };
-    let mut dest = vec![0u8; ROWS * 8];
-    let err = c
-        .request_slice_into(
-            "bad.hdf5",
-            "/Checked",
-            &rows(0, ROWS as u64),
-            &i8le,
-            &mut dest,
-        )
-        .expect_err("the body broke off");
-    assert!(matches!(err, Error::Incomplete { .. }), "{err:?}");
-    let log = srv.request_log();
-    let r = log.iter().find(|r| r.slice_runs.is_some()).expect("logged");
-    assert_eq!(
-        (r.status, r.encoding.as_deref(), r.complete),
-        (200, Some("zstd"), false)
-    );
+    for direct in PATHS {
+        srv.clear_request_log();
+        let c = builder(direct)
+            .with_url(srv.base_url())
+            .with_retry(RetryConfig::none())
+            .with_progress(false)
+            .build()
+            .expect("connect");
+        let i8le = Dtype::Int {
+            size: 8,
+            order: ByteOrder::Little,
+        };
+        let mut dest = vec![0u8; ROWS * 8];
+        let err = c
+            .request_slice_into(
+                "bad.hdf5",
+                "/Checked",
+                &rows(0, ROWS as u64),
+                &i8le,
+                &mut dest,
+            )
+            .expect_err("the body broke off");
+        assert!(matches!(err, Error::Incomplete { .. }), "{err:?}");
+        let log = srv.request_log();
+        let r = log.iter().find(|r| r.slice_runs.is_some()).expect("logged");
+        assert_eq!(
+            (r.status, r.encoding.as_deref(), r.complete),
+            (200, Some("zstd"), false)
+        );
+    }
 }

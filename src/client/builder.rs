@@ -22,6 +22,9 @@ pub const ENV_PASSWORD: &str = "HDFSTREAM_PASSWORD";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default time allowed to establish a TCP/TLS connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default size from which a read gets a connection of its own, read on the calling thread
+/// ([`ClientBuilder::with_direct_reads_from`]): 64 MiB.
+pub const DEFAULT_DIRECT_READS_FROM: u64 = 64 << 20;
 
 /// Builds a [`Connection`] (object_store style: `new()`, `with_*` by value, then `build()`).
 #[derive(Clone, Default)]
@@ -38,6 +41,7 @@ pub struct ClientBuilder {
     progress: Option<bool>,
     no_probe: bool,
     no_compression: bool,
+    direct_reads_from: Option<u64>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -57,6 +61,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("progress", &self.progress)
             .field("probe", &!self.no_probe)
             .field("compression", &!self.no_compression)
+            .field("direct_reads_from", &self.direct_reads_from)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +176,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Slice reads expected to carry at least `bytes` bytes go over a connection of their
+    /// own, read by the calling thread, instead of the shared keep-alive pool, whose
+    /// connections are read by a thread of their own (a hand-over per piece of the body,
+    /// which slows large transfers). Costs one connection set-up per such read. Not inside
+    /// an async runtime, where the pool is used. Default [`DEFAULT_DIRECT_READS_FROM`].
+    pub fn with_direct_reads_from(mut self, bytes: u64) -> Self {
+        self.direct_reads_from = Some(bytes);
+        self
+    }
+
+    /// Every read through the shared keep-alive pool (see
+    /// [`with_direct_reads_from`](Self::with_direct_reads_from)).
+    pub fn without_direct_reads(mut self) -> Self {
+        self.direct_reads_from = Some(u64::MAX);
+        self
+    }
+
     /// Like [`build`](Self::build), but made once per process for each set of options: a
     /// later call with the same options (server, credentials, timeouts, retries, ...)
     /// returns a clone of the first connection, sharing its HTTP client and pooled
@@ -265,9 +287,21 @@ impl ClientBuilder {
             .tls_danger_accept_invalid_certs(self.allow_invalid_certificates)
             .build()
             .map_err(|e| Error::config(format!("cannot create HTTP client: {e}")))?;
+        // The same settings; `read_timeout` is the blocking client's per-read `timeout`. No
+        // pool: a connection lives on the runtime of the one read that opened it.
+        let direct = reqwest::Client::builder()
+            .read_timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .user_agent(concat!("hdfstream-rust/", env!("CARGO_PKG_VERSION")))
+            .tls_danger_accept_invalid_certs(self.allow_invalid_certificates)
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| Error::config(format!("cannot create HTTP client: {e}")))?;
         let connection = Connection {
             inner: Arc::new(Inner {
                 http,
+                direct,
+                direct_from: self.direct_reads_from.unwrap_or(DEFAULT_DIRECT_READS_FROM),
                 base_url: resolved.url,
                 auth,
                 retry,

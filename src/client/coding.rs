@@ -8,9 +8,9 @@
 
 use std::io::{BufReader, Read};
 
-use reqwest::blocking::Response;
 use reqwest::header::{CONTENT_ENCODING, HeaderValue};
 
+use super::reply::Reply;
 use crate::error::{Error, Result};
 
 /// The `Accept-Encoding` sent when compression is on: zstd first (fastest to decode), gzip
@@ -51,7 +51,7 @@ pub(crate) struct DecoderFailed(std::io::Error);
 struct WireFailed(std::io::Error);
 
 /// The response read from the connection, marking its errors as the connection's.
-struct Wire(Response);
+struct Wire(Reply);
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -65,7 +65,7 @@ impl Read for Wire {
 /// as they were; errors of the decoder are wrapped in [`DecoderFailed`].
 pub(crate) enum Decoded {
     /// No coding: the response itself.
-    Plain(Response),
+    Plain(Reply),
     /// A decoder over the response.
     Coded(Box<dyn Read + Send>),
 }
@@ -110,7 +110,7 @@ fn coding_of(value: Option<&HeaderValue>, url: &str) -> Result<Option<Coding>> {
 
 /// The body of `resp` to read, its length when known (`Content-Length` of an uncoded body)
 /// and its coding.
-pub(crate) fn decode(resp: Response, url: &str) -> Result<(Decoded, Option<u64>, Option<Coding>)> {
+pub(crate) fn decode(resp: Reply, url: &str) -> Result<(Decoded, Option<u64>, Option<Coding>)> {
     let coding = coding_of(resp.headers().get(CONTENT_ENCODING), url)?;
     let Some(coding) = coding else {
         let length = resp.content_length();

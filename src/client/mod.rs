@@ -36,6 +36,7 @@ mod coding;
 #[cfg_attr(docsrs, doc(cfg(feature = "fuzzing")))]
 pub mod fuzzing;
 mod part;
+mod reply;
 mod requests;
 pub use requests::ForwardSink;
 mod retry;
@@ -49,7 +50,8 @@ use std::time::Instant;
 use reqwest::Method;
 
 pub use builder::{
-    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ENV_PASSWORD, ENV_URL, ENV_USER,
+    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DIRECT_READS_FROM, DEFAULT_TIMEOUT,
+    ENV_PASSWORD, ENV_URL, ENV_USER,
 };
 pub use retry::{BackoffConfig, RetryConfig};
 
@@ -73,6 +75,10 @@ pub struct Connection {
 /// Shared state of a [`Connection`].
 struct Inner {
     http: reqwest::blocking::Client,
+    /// The client of large reads: no pool, each read on its own connection and runtime.
+    direct: reqwest::Client,
+    /// Responses expected to be at least this large use `direct`.
+    direct_from: u64,
     /// Base URL without trailing slash.
     base_url: String,
     /// User and password for pre-emptive Basic auth.
@@ -126,6 +132,7 @@ impl Connection {
             url: format!("{}/msgpack/", self.inner.base_url),
             body: None,
             what: "/",
+            expected: 0,
         };
         match self.read_msgpack(&call, "Path: /", hdfstream_protocol::decode_path)? {
             hdfstream_protocol::PathInfo::Directory(_) => Ok(()),
@@ -173,7 +180,7 @@ impl Connection {
     /// its length against `Content-Length`.
     fn stream_download(
         &self,
-        resp: reqwest::blocking::Response,
+        resp: reply::Reply,
         call: &Call<'_>,
         out: &mut dyn Write,
     ) -> Result<u64> {
@@ -255,11 +262,12 @@ fn download_call<'a>(conn: &Connection, vpath: &'a str) -> Call<'a> {
         url: conn.inner.url("download", vpath),
         body: None,
         what: vpath,
+        expected: 0,
     }
 }
 
 /// Requires a 2xx `/msgpack` response to be msgpack (a proxy's HTML page is not).
-fn check_msgpack(resp: &reqwest::blocking::Response, url: &str) -> Result<()> {
+fn check_msgpack(resp: &reply::Reply, url: &str) -> Result<()> {
     match transport::media_type(resp.headers()) {
         Some(m) if m == transport::MSGPACK => Ok(()),
         other => Err(Error::UnexpectedResponse {

@@ -28,6 +28,7 @@ impl Connection {
             url: self.inner.url("msgpack", vpath),
             body: Some(ObjectRequest::path().encode_body()),
             what: vpath,
+            expected: 0,
         };
         self.read_msgpack(
             &call,
@@ -52,6 +53,7 @@ impl Connection {
             url: self.inner.url("msgpack", file),
             body: Some(ObjectRequest::object(object, data_size_limit, max_depth).encode_body()),
             what: &what,
+            expected: 0,
         };
         self.read_msgpack(
             &call,
@@ -90,7 +92,7 @@ impl Connection {
     ) -> Result<ArrayData> {
         let t0 = Instant::now();
         let what = format!("{file}:{object}");
-        let call = slice_call(self, file, object, slice, &what);
+        let call = slice_call(self, file, object, slice, dtype, &what);
         let shape = codec::selection_shape(slice);
         let result = self.inner.request(&call, |resp, _| {
             check_msgpack(&resp, &call.url)?;
@@ -134,7 +136,7 @@ impl Connection {
         let t0 = Instant::now();
         codec::check_into_destination(slice, dtype, dest.len())?;
         let what = format!("{file}:{object}");
-        let call = slice_call(self, file, object, slice, &what);
+        let call = slice_call(self, file, object, slice, Some(dtype), &what);
         let shape = codec::selection_shape(slice);
         let bytes = self
             .inner
@@ -183,7 +185,7 @@ impl Connection {
     ) -> Result<ArrayHeader> {
         let t0 = Instant::now();
         let what = format!("{file}:{object}");
-        let call = slice_call(self, file, object, slice, &what);
+        let call = slice_call(self, file, object, slice, Some(dtype), &what);
         let shape = codec::selection_shape(slice);
         let (header, bytes) = self
             .inner
@@ -216,18 +218,26 @@ impl Connection {
     }
 }
 
+/// The request of a slice; its expected size counts a byte per element when the element
+/// type is not known.
 fn slice_call<'a>(
     conn: &Connection,
     file: &str,
     object: &str,
     slice: &SliceSpec,
+    dtype: Option<&Dtype>,
     what: &'a str,
 ) -> Call<'a> {
+    let item = dtype.and_then(Dtype::item_size).unwrap_or(1) as u64;
+    let expected = codec::selection_shape(slice)
+        .iter()
+        .fold(item, |n, &d| n.saturating_mul(d));
     Call {
         method: Method::POST,
         url: conn.inner.url("msgpack", file),
         body: Some(ObjectRequest::slice(object, slice.clone()).encode_body()),
         what,
+        expected,
     }
 }
 

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use reqwest::StatusCode;
-use reqwest::blocking::Response;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
 use super::Inner;
+use super::reply::Reply;
 use super::retry::parse_retry_after;
 use crate::error::{Error, Result};
 
@@ -59,6 +59,9 @@ pub(crate) struct Call<'a> {
     pub(crate) body: Option<Vec<u8>>,
     /// Path reported in [`Error::NotFound`].
     pub(crate) what: &'a str,
+    /// Bytes the response is expected to carry, when known (0 otherwise): from
+    /// [`Inner::direct_from`] on, it is read on a connection of its own (see `reply.rs`).
+    pub(crate) expected: u64,
 }
 
 impl Inner {
@@ -75,7 +78,7 @@ impl Inner {
     pub(crate) fn request<T>(
         &self,
         call: &Call<'_>,
-        mut read: impl FnMut(Response, u32) -> Result<T>,
+        mut read: impl FnMut(Reply, u32) -> Result<T>,
     ) -> Result<T> {
         let start = Instant::now();
         let mut attempts = 0u32;
@@ -111,7 +114,7 @@ impl Inner {
 
     /// Sends `call`, retrying transient failures before the body; returns a 2xx response
     /// with its body unread and the number of attempts made.
-    pub(crate) fn send(&self, call: &Call<'_>) -> Result<(Response, u32)> {
+    pub(crate) fn send(&self, call: &Call<'_>) -> Result<(Reply, u32)> {
         self.request(call, |resp, attempt| Ok((resp, attempt)))
     }
 
@@ -143,26 +146,51 @@ impl Inner {
         Some(delay)
     }
 
-    fn send_once(&self, call: &Call<'_>) -> Result<Response> {
-        let mut req = self.http.request(call.method.clone(), &call.url);
-        if let Some((user, password)) = &self.auth {
-            req = req.basic_auth(user, Some(password));
+    fn send_once(&self, call: &Call<'_>) -> Result<Reply> {
+        // The same request for either client (their builders have the same methods).
+        macro_rules! request {
+            ($client:expr) => {{
+                let mut req = $client.request(call.method.clone(), &call.url);
+                if let Some((user, password)) = &self.auth {
+                    req = req.basic_auth(user, Some(password));
+                }
+                if let Some(body) = &call.body {
+                    req = req.header(CONTENT_TYPE, MSGPACK).body(body.clone());
+                }
+                if self.compression {
+                    req = req.header(ACCEPT_ENCODING, super::coding::ACCEPT);
+                }
+                req
+            }};
         }
-        if let Some(body) = &call.body {
-            req = req.header(CONTENT_TYPE, MSGPACK).body(body.clone());
-        }
-        if self.compression {
-            req = req.header(ACCEPT_ENCODING, super::coding::ACCEPT);
-        }
-        let resp = req.send().map_err(|e| Error::Connection {
+        let failed = |e: reqwest::Error| Error::Connection {
             url: call.url.clone(),
             attempts: 1,
             source: Box::new(e.without_url()),
-        })?;
-        if resp.status().is_success() {
-            return Ok(resp);
+        };
+        // Not inside an async runtime: a runtime cannot be started there.
+        let direct =
+            call.expected >= self.direct_from && tokio::runtime::Handle::try_current().is_err();
+        let reply = if direct {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|source| Error::Io {
+                    context: format!("starting the runtime of a large read of {}", call.what),
+                    source,
+                })?;
+            // The request is made inside the runtime: its timers need one.
+            let resp = runtime
+                .block_on(async { request!(self.direct).send().await })
+                .map_err(failed)?;
+            Reply::direct(runtime, resp)
+        } else {
+            Reply::pooled(request!(self.http).send().map_err(failed)?)
+        };
+        if reply.status().is_success() {
+            return Ok(reply);
         }
-        Err(error_from_response(resp, call))
+        Err(error_from_response(reply, call))
     }
 }
 
@@ -174,7 +202,7 @@ pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Maps a non-success response to an error (PROTOCOL.md §7.4).
-fn error_from_response(resp: Response, call: &Call<'_>) -> Error {
+fn error_from_response(resp: Reply, call: &Call<'_>) -> Error {
     let status = resp.status().as_u16();
     let media = media_type(resp.headers());
     let retry_after = resp
