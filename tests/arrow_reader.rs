@@ -417,9 +417,8 @@ fn dropping_a_reader_early_stops_the_fetcher() {
         .unwrap();
     assert_eq!(ids.values().to_vec(), want[..1_000].to_vec());
     drop(reader);
-    // At most the unit of the batch read (whose second batch is the one queued, prefetch 1)
-    // and the fetcher's window of ceil(4 workers / 2 columns) + 1 = 3 units of 2 batches were
-    // fetched, one request per column and unit: 8 of the 20 batches.
+    // At most the batch read, the one queued (prefetch 1) and the fetcher's window of
+    // ceil(4 workers / 2 columns) + 1 = 3 batches were fetched: 5 of the 20 batches.
     let slices = s
         .server
         .request_log()
@@ -477,18 +476,18 @@ fn each_column_of_a_batch_is_one_multi_slice_request() {
     }
 }
 
-/// Two consecutive batches of one file are fetched together, one request per column with
-/// both batches' rows, so a file a little over one batch makes no small request for its
-/// rest; batches never span two files, and the values are libhdf5's.
+/// The last batch of a file, when at most a quarter of the batch size, is fetched with the
+/// batch before it (one request per column), so a file a little over one batch makes no
+/// small request for its rest; batches keep their size and never span two files, and the
+/// values are libhdf5's.
 #[test]
-fn two_batches_of_a_file_share_one_request_per_column() {
+fn a_small_rest_of_a_file_shares_the_request_of_the_batch_before_it() {
     let s = Sample::new(20_000, 2);
     let per_file = s.rows_per_file("PartType0");
     let total: u64 = per_file.iter().sum();
     let smallest = per_file.iter().copied().min().unwrap() as usize;
-    // Each file a little over one batch (two batches, one request per column), then many
-    // batches per file.
-    for batch in [smallest * 3 / 4, smallest / 5] {
+    // Each file a little over one batch, then several batches per file.
+    for batch in [smallest * 9 / 10, smallest / 5 + 1] {
         s.server.clear_request_log();
         let reader = s
             .builder("snap_0000.*.hdf5", "PartType0")
@@ -498,7 +497,6 @@ fn two_batches_of_a_file_share_one_request_per_column() {
             .unwrap();
         let schema = reader.schema();
         let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
-        // Batches of at most `batch` rows, cut at file ends.
         let want_sizes: Vec<usize> = per_file
             .iter()
             .flat_map(|&n| {
@@ -513,29 +511,39 @@ fn two_batches_of_a_file_share_one_request_per_column() {
         for (i, f) in schema.fields().iter().enumerate() {
             assert_column_matches(&s.files(), "PartType0", f.name(), table.column(i), None);
         }
+        // Per file: one request per full batch, the last full one also taking a rest of at
+        // most batch / 4 rows.
+        let mut want: Vec<Vec<(u64, u64)>> = Vec::new();
+        for &n in &per_file {
+            let b = batch as u64;
+            let rest = n % b;
+            let joined = n > b && rest > 0 && rest <= b / 4;
+            let mut start = 0;
+            while start < n {
+                let len = if joined && n - start == b + rest {
+                    b + rest
+                } else {
+                    b.min(n - start)
+                };
+                want.push(vec![(start, len)]);
+                start += len;
+            }
+        }
+        want.sort();
         let log = s.server.request_log();
         for name in ["ParticleIDs", "Coordinates"] {
             let object = format!("/PartType0/{name}");
-            let rows: Vec<Vec<(u64, u64)>> = log
+            let mut got: Vec<Vec<(u64, u64)>> = log
                 .iter()
                 .filter(|r| r.object.as_deref() == Some(object.as_str()))
                 .filter_map(|r| r.slice_rows.as_deref().map(<[_]>::to_vec))
                 .collect();
-            // Per file: runs of 2 batches (the last unit may hold one), in row order.
-            let mut want: Vec<Vec<(u64, u64)>> = Vec::new();
-            for &n in &per_file {
-                let unit = (2 * batch) as u64;
-                let mut start = 0;
-                while start < n {
-                    want.push(vec![(start, unit.min(n - start))]);
-                    start += unit;
-                }
-            }
-            assert!(want.len() * 2 >= batches.len() && want.len() < batches.len());
-            let mut got = rows;
             got.sort();
-            want.sort();
             assert_eq!(got, want, "{name}: batch size {batch}");
+        }
+        if batch == smallest * 9 / 10 {
+            // The smallest file's rest (a tenth of it) was joined.
+            assert!(want.len() < batches.len(), "{want:?}");
         }
     }
 }

@@ -50,10 +50,11 @@
 //! # Memory
 //!
 //! A background thread fetches the next batches while the caller works on the current one.
-//! Up to [`UNIT_BATCHES`] consecutive batches of one file are fetched together, one request
-//! per column (no small request for the rest of a file that is a little over a batch);
-//! besides the `prefetch` batches waiting for the caller, the fetcher holds a few such units
-//! (enough for `concurrency` requests in flight), whatever the table size.
+//! The last batch of a file, when it is at most a quarter of the batch size, is fetched
+//! with the batch before it, one request per column (no small request for the rest of a
+//! file that is a little over a batch). Besides the `prefetch` batches waiting for the
+//! caller, the fetcher holds a few batches (enough for `concurrency` requests in flight),
+//! whatever the table size.
 
 mod metadata;
 mod source;
@@ -91,8 +92,6 @@ pub const DEFAULT_PREFETCH: usize = 1;
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Most row runs fetched in one batch (keeps request bodies small).
 const MAX_RUNS_PER_BATCH: usize = 4096;
-/// Most consecutive batches of one file fetched together: one request per column.
-pub const UNIT_BATCHES: usize = 2;
 /// Schema metadata key of the group path.
 pub const GROUP_KEY: &str = "hdfstream:group";
 /// Schema metadata key of the file list (JSON array of virtual paths).
@@ -626,10 +625,10 @@ impl GroupTable {
         let (tx, rx) = sync_channel(self.prefetch);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
-        let concurrency = self.concurrency;
+        let (batch_size, concurrency) = (self.batch_size, self.concurrency);
         let worker = std::thread::Builder::new()
             .name("hdfstream-arrow".to_string())
-            .spawn(move || produce(&table, plans, concurrency, &tx, &stop2))
+            .spawn(move || produce(&table, plans, batch_size, concurrency, &tx, &stop2))
             .map_err(|e| Error::Io {
                 context: "starting the batch fetcher thread".to_string(),
                 source: e,
@@ -720,12 +719,17 @@ struct Unit {
     batches: Vec<BatchPlan>,
 }
 
-/// Groups `plans` into units of at most `per_unit` consecutive batches of the same file.
-fn plan_units(plans: Vec<BatchPlan>, per_unit: usize) -> Vec<Unit> {
+/// Groups `plans` (batches of at most `batch_size` rows) into units: a batch of at most a
+/// quarter of `batch_size` rows joins the single batch before it when both are of one file.
+fn plan_units(plans: Vec<BatchPlan>, batch_size: usize) -> Vec<Unit> {
     let mut units: Vec<Unit> = Vec::new();
     for plan in plans {
         match units.last_mut() {
-            Some(u) if u.fetch.part == plan.part && u.batches.len() < per_unit.max(1) => {
+            Some(u)
+                if u.fetch.part == plan.part
+                    && u.batches.len() == 1
+                    && plan.rows <= batch_size / 4 =>
+            {
                 u.fetch.ranges.extend(plan.ranges.iter().cloned());
                 u.fetch.rows += plan.rows;
                 u.batches.push(plan);
@@ -853,12 +857,13 @@ fn batch_window(concurrency: usize, columns: usize) -> usize {
 fn produce(
     table: &Table,
     plans: Vec<BatchPlan>,
+    batch_size: usize,
     concurrency: usize,
     tx: &SyncSender<std::result::Result<RecordBatch, ArrowError>>,
     stop: &AtomicBool,
 ) {
     let n = table.plan.columns.len();
-    let units = plan_units(plans, UNIT_BATCHES);
+    let units = plan_units(plans, batch_size);
     let workers = concurrency.max(1).min(n.saturating_mul(units.len())).max(1);
     let window = batch_window(concurrency, n);
     let (job_tx, job_rx) = channel::<Job>();
@@ -1033,7 +1038,41 @@ impl Drop for GroupRecordBatchReader {
 
 #[cfg(test)]
 mod tests {
-    use super::batch_window;
+    use super::{BatchPlan, batch_window, plan_batches, plan_units};
+
+    #[test]
+    fn a_small_last_batch_of_a_file_joins_the_batch_before_it() {
+        // Files of 110, 150, 20 and 100 rows in batches of 100.
+        let plans = plan_batches(&[110, 150, 20, 100], None, 100);
+        let units = plan_units(plans, 100);
+        type Fetch = (usize, Vec<std::ops::Range<u64>>, usize);
+        let fetch: Vec<Fetch> = units
+            .iter()
+            .map(|u| (u.fetch.part, u.fetch.ranges.clone(), u.fetch.rows))
+            .collect();
+        let one = |r: std::ops::Range<u64>| std::iter::once(r).collect::<Vec<_>>();
+        assert_eq!(
+            fetch,
+            vec![
+                // 100 + 10: the 10 join.
+                (0, [0..100, 100..110].to_vec(), 110),
+                // 100 + 50: too many to join.
+                (1, one(0..100), 100),
+                (1, one(100..150), 50),
+                // A file of one small batch stays alone, as does a full one.
+                (2, one(0..20), 20),
+                (3, one(0..100), 100),
+            ]
+        );
+        let sizes: Vec<Vec<usize>> = units
+            .iter()
+            .map(|u| u.batches.iter().map(|b: &BatchPlan| b.rows).collect())
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![vec![100, 10], vec![100], vec![50], vec![20], vec![100]]
+        );
+    }
 
     #[test]
     fn batch_window_keeps_concurrency_jobs_available() {
