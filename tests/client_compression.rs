@@ -9,9 +9,8 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
-use hdfstream::{BackoffConfig, ClientBuilder, Connection, Error, RetryConfig};
+use hdfstream::{ClientBuilder, Connection, Error, RetryConfig};
 use hdfstream_protocol::{ArrayData, ByteOrder, DimSelection, Dtype, SliceSpec, TypedBuffer};
 use hdfstream_server::{ContentCoding, ServeConfig, ServerHandle};
 use support::http::{Framing, MockResponse, MockServer};
@@ -58,15 +57,7 @@ fn builder(direct: bool) -> ClientBuilder {
 fn mock_conn(server: &MockServer, retries: usize, direct: bool) -> Connection {
     builder(direct)
         .with_url(format!("{}/hdfstream", server.url()))
-        .with_retry(RetryConfig {
-            max_retries: retries,
-            backoff: BackoffConfig {
-                init_backoff: Duration::from_millis(5),
-                max_backoff: Duration::from_millis(20),
-                base: 2.0,
-            },
-            retry_timeout: Duration::from_secs(10),
-        })
+        .with_retry(support::fast_retry(retries))
         .with_probe(false)
         .with_progress(false)
         .build()

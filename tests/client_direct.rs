@@ -8,9 +8,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use hdfstream::{BackoffConfig, ClientBuilder, Connection, Error, RetryConfig};
+use hdfstream::{ClientBuilder, Connection, Error};
 use hdfstream_protocol::{ArrayData, ByteOrder, DimSelection, Dtype, SliceSpec, TypedBuffer};
 use support::http::{Framing, MockResponse, MockServer};
+use support::msgpack_error;
 
 const MSGPACK: &str = "application/x-msgpack";
 const F8: Dtype = Dtype::Float {
@@ -44,13 +45,6 @@ fn ndarray_body(vals: &[f64]) -> Vec<u8> {
     out
 }
 
-fn msgpack_error(msg: &str) -> Vec<u8> {
-    let v = rmpv::Value::Map(vec![(rmpv::Value::from("error"), rmpv::Value::from(msg))]);
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, &v).expect("encode");
-    out
-}
-
 fn rows(count: u64) -> SliceSpec {
     SliceSpec::new(vec![DimSelection::new(0, count)], vec![])
 }
@@ -64,15 +58,7 @@ fn conn(server: &MockServer, direct_from: u64, retries: usize) -> Connection {
     ClientBuilder::new()
         .with_url(format!("{}/hdfstream", server.url()))
         .with_direct_reads_from(direct_from)
-        .with_retry(RetryConfig {
-            max_retries: retries,
-            backoff: BackoffConfig {
-                init_backoff: Duration::from_millis(5),
-                max_backoff: Duration::from_millis(20),
-                base: 2.0,
-            },
-            retry_timeout: Duration::from_secs(10),
-        })
+        .with_retry(support::fast_retry(retries))
         .with_timeout(Duration::from_millis(500))
         .with_probe(false)
         .with_progress(false)

@@ -11,27 +11,9 @@ use std::time::{Duration, Instant};
 use hdfstream::{BackoffConfig, ClientBuilder, Error, RetryConfig};
 use support::cassette::synthetic_root_listing;
 use support::http::{Framing, MockResponse, MockServer};
+use support::{fast_retry, msgpack_error};
 
 const MSGPACK: &str = "application/x-msgpack";
-
-fn msgpack_error(msg: &str) -> Vec<u8> {
-    let v = rmpv::Value::Map(vec![(rmpv::Value::from("error"), rmpv::Value::from(msg))]);
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, &v).expect("encode");
-    out
-}
-
-fn fast_retry(max_retries: usize) -> RetryConfig {
-    RetryConfig {
-        max_retries,
-        backoff: BackoffConfig {
-            init_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(20),
-            base: 2.0,
-        },
-        retry_timeout: Duration::from_secs(10),
-    }
-}
 
 /// Builds against `server` without the probe.
 fn conn(server: &MockServer, retry: RetryConfig) -> hdfstream::Connection {

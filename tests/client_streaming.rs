@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hdfstream::{BackoffConfig, ClientBuilder, Connection, Error, RetryConfig};
+use hdfstream::{ClientBuilder, Connection, Error};
 use hdfstream_protocol::{
     ArrayData, ByteOrder, DecodeError, DimSelection, Dtype, NdArray, SliceSpec, TypedBuffer,
 };
@@ -55,15 +55,7 @@ fn rows(start: u64, count: u64, cols: u64) -> SliceSpec {
 fn conn(server: &MockServer, retries: usize) -> Connection {
     ClientBuilder::new()
         .with_url(format!("{}/hdfstream", server.url()))
-        .with_retry(RetryConfig {
-            max_retries: retries,
-            backoff: BackoffConfig {
-                init_backoff: Duration::from_millis(5),
-                max_backoff: Duration::from_millis(20),
-                base: 2.0,
-            },
-            retry_timeout: Duration::from_secs(10),
-        })
+        .with_retry(support::fast_retry(retries))
         .with_probe(false)
         .with_progress(false)
         .build()

@@ -17,6 +17,27 @@ pub(crate) fn eagle_expected() -> Option<serde_json::Value> {
     Some(serde_json::from_str(&text).expect("eagle_expected.json is JSON"))
 }
 
+/// `max_retries` retries with millisecond back-off (5 to 20 ms) within 10 s: fast tests.
+pub(crate) fn fast_retry(max_retries: usize) -> hdfstream::RetryConfig {
+    hdfstream::RetryConfig {
+        max_retries,
+        backoff: hdfstream::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(5),
+            max_backoff: std::time::Duration::from_millis(20),
+            base: 2.0,
+        },
+        retry_timeout: std::time::Duration::from_secs(10),
+    }
+}
+
+/// A server error body: `{"error": msg}` in msgpack (PROTOCOL.md §7.4).
+pub(crate) fn msgpack_error(msg: &str) -> Vec<u8> {
+    let v = rmpv::Value::Map(vec![(rmpv::Value::from("error"), rmpv::Value::from(msg))]);
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, &v).expect("encode");
+    out
+}
+
 /// A connection to `base` with default options except no retries (failures surface at once).
 pub(crate) fn connect(base: &str) -> hdfstream::Connection {
     hdfstream::ClientBuilder::new()
