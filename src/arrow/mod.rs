@@ -937,14 +937,11 @@ fn produce(
                     Ok(columns) => unit_batches(table, &p.unit, &columns),
                     Err(e) => vec![Err(e)],
                 };
-                let mut ended = false;
-                for r in batches {
+                // Stops at the first error, or when the reader is gone.
+                let ended = batches.into_iter().any(|r| {
                     let failed = r.is_err();
-                    if tx.send(r.map_err(to_arrow)).is_err() || failed {
-                        ended = true;
-                        break;
-                    }
-                }
+                    tx.send(r.map_err(to_arrow)).is_err() || failed
+                });
                 if ended {
                     break;
                 }

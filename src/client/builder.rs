@@ -26,6 +26,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// ([`ClientBuilder::with_direct_reads_from`]): 64 MiB.
 pub const DEFAULT_DIRECT_READS_FROM: u64 = 64 << 20;
 
+/// The `User-Agent` of both HTTP clients.
+const USER_AGENT: &str = concat!("hdfstream-rust/", env!("CARGO_PKG_VERSION"));
+
 /// Builds a [`Connection`] (object_store style: `new()`, `with_*` by value, then `build()`).
 #[derive(Clone, Default)]
 pub struct ClientBuilder {
@@ -283,7 +286,7 @@ impl ClientBuilder {
         let http = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .connect_timeout(connect_timeout)
-            .user_agent(concat!("hdfstream-rust/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .tls_danger_accept_invalid_certs(self.allow_invalid_certificates)
             .build()
             .map_err(|e| Error::config(format!("cannot create HTTP client: {e}")))?;
@@ -292,7 +295,7 @@ impl ClientBuilder {
         let direct = reqwest::Client::builder()
             .read_timeout(timeout)
             .connect_timeout(connect_timeout)
-            .user_agent(concat!("hdfstream-rust/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .tls_danger_accept_invalid_certs(self.allow_invalid_certificates)
             .pool_max_idle_per_host(0)
             .build()

@@ -92,8 +92,8 @@ impl Connection {
     ) -> Result<ArrayData> {
         let t0 = Instant::now();
         let what = format!("{file}:{object}");
-        let call = slice_call(self, file, object, slice, dtype, &what);
         let shape = codec::selection_shape(slice);
+        let call = slice_call(self, file, object, slice, &shape, dtype, &what);
         let result = self.inner.request(&call, |resp, _| {
             check_msgpack(&resp, &call.url)?;
             let (resp, content_length, coding) = coding::decode(resp, &call.url)?;
@@ -136,8 +136,8 @@ impl Connection {
         let t0 = Instant::now();
         codec::check_into_destination(slice, dtype, dest.len())?;
         let what = format!("{file}:{object}");
-        let call = slice_call(self, file, object, slice, Some(dtype), &what);
         let shape = codec::selection_shape(slice);
+        let call = slice_call(self, file, object, slice, &shape, Some(dtype), &what);
         let bytes = self
             .inner
             .request(&call, |resp, _| {
@@ -185,8 +185,8 @@ impl Connection {
     ) -> Result<ArrayHeader> {
         let t0 = Instant::now();
         let what = format!("{file}:{object}");
-        let call = slice_call(self, file, object, slice, Some(dtype), &what);
         let shape = codec::selection_shape(slice);
+        let call = slice_call(self, file, object, slice, &shape, Some(dtype), &what);
         let (header, bytes) = self
             .inner
             .request(&call, |resp, attempt| {
@@ -218,20 +218,19 @@ impl Connection {
     }
 }
 
-/// The request of a slice; its expected size counts a byte per element when the element
-/// type is not known.
+/// The request of `slice`, whose result has `shape`; its expected size counts a byte per
+/// element when the element type is not known.
 fn slice_call<'a>(
     conn: &Connection,
     file: &str,
     object: &str,
     slice: &SliceSpec,
+    shape: &[u64],
     dtype: Option<&Dtype>,
     what: &'a str,
 ) -> Call<'a> {
     let item = dtype.and_then(Dtype::item_size).unwrap_or(1) as u64;
-    let expected = codec::selection_shape(slice)
-        .iter()
-        .fold(item, |n, &d| n.saturating_mul(d));
+    let expected = shape.iter().fold(item, |n, &d| n.saturating_mul(d));
     Call {
         method: Method::POST,
         url: conn.inner.url("msgpack", file),
